@@ -1,0 +1,1 @@
+"""Activities: everything that touches the world (HTTP, session crypto, the product config)."""

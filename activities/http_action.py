@@ -1,0 +1,181 @@
+"""The app-action activity: one HTTP request, built from the product config and the job's input."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from temporalio import activity
+
+from activities.errors import JobFailure, error_type_for_status
+from activities.product_config import ActionDef, ConfigError, ProductConfig
+from activities.secrets import SecretMissingError, SecretStore
+from workflows.contracts import ActionActivityResult, EventActivityInput, IActionRequest, JobEventType
+from workflows.names import EVENT_ACTIVITIES
+
+_PARTS = ("query", "params", "body", "headers")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_RETRY_AFTER = timedelta(minutes=5)
+ERROR_BODY_CHARS = 500
+
+
+class ActionActivities:
+    """App actions over one shared ``httpx.AsyncClient`` (connection pooling across jobs)."""
+
+    def __init__(self, config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> None:
+        self._config = config
+        self._secrets = secrets
+        self._http = http
+
+    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.ACTION])
+    async def run_action(self, request: EventActivityInput) -> ActionActivityResult:
+        """Send the action's request.
+
+        Raises:
+            ApplicationError: typed by cause (see ``activities.errors``); 4xx other than 408/429 and
+                configuration errors are non-retryable, 5xx, timeouts and connection errors retryable.
+        """
+        try:
+            return await self._send(request)
+        except JobFailure as err:
+            raise err.to_application_error(request.job.errors) from None
+
+    async def _send(self, request: EventActivityInput) -> ActionActivityResult:
+        job = request.job
+        if job.app is None:
+            raise JobFailure("CONFIG_ERROR", f"action {job.event!r} has no `app`")
+        try:
+            app_env, action = self._config.action(job.product, job.env, job.app, job.event)
+            shaped = shape_request(request.input, action)
+            headers = {
+                **self._secrets.resolve(app_env.headers),
+                **self._secrets.resolve(action.headers),
+                **{k: str(v) for k, v in self._secrets.resolve(shaped.headers).items()},
+            }
+            base_url = self._secrets.resolve(app_env.base_url)
+            query = self._secrets.resolve(shaped.query)
+            body = self._secrets.resolve(shaped.body)
+        except ConfigError as err:
+            raise JobFailure("CONFIG_ERROR", str(err)) from None
+        except SecretMissingError as err:
+            raise JobFailure("SECRET_MISSING", str(err)) from None
+
+        path = fill_path(action.path, shaped.params)
+        if not any(k.lower() == "idempotency-key" for k in headers):
+            headers["Idempotency-Key"] = idempotency_key()
+        timeout = (action.timeout_ms or app_env.timeout_ms) / 1000
+        what = f"{action.method} {path}"
+        activity.logger.info("calling %s for job %s", what, job.job_id)
+        try:
+            response = await self._http.request(
+                action.method,
+                base_url + path,
+                params=_query_params(query),
+                headers=headers,
+                json=body if action.method in _BODY_METHODS and body not in (None, {}) else None,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            raise JobFailure("TIMEOUT", f"{what} timed out after {timeout:g} s") from None
+        except httpx.InvalidURL as err:
+            raise JobFailure("CONFIG_ERROR", f"{what}: invalid URL ({err})") from None
+        except httpx.TransportError as err:
+            raise JobFailure("CONNECTION_ERROR", f"{what}: {type(err).__name__}") from None
+
+        parsed = _body(response)
+        if response.status_code >= 400:
+            raise JobFailure(
+                error_type_for_status(response.status_code),
+                f"{what} returned HTTP {response.status_code}",
+                details={"status": response.status_code, "body": _truncate(parsed)},
+                retry_after=_retry_after(response),
+            )
+        keep = {h.lower() for h in action.response_headers}
+        return ActionActivityResult(
+            status=response.status_code,
+            headers={k: v for k, v in response.headers.items() if k.lower() in keep},
+            body=parsed,
+        )
+
+
+def shape_request(data: dict[str, Any], action: ActionDef) -> IActionRequest:
+    """Structured input (only ``query``/``params``/``body``/``headers`` keys) is taken as is.
+
+    A flat input is routed per key: a ``body:``, ``params:``, ``query:`` or ``headers:`` prefix
+    forces the place; a key named by a ``:param`` of the path goes to ``params``; the rest goes to
+    the body of POST/PUT/PATCH and to the query string of other methods.
+
+    Raises:
+        JobFailure: INVALID_INPUT when a structured part has the wrong type.
+    """
+    if data and set(data) <= set(_PARTS):
+        try:
+            return IActionRequest.model_validate(data)
+        except ValueError as err:
+            raise JobFailure("INVALID_INPUT", f"action input: {err}") from None
+    path_params = {seg[1:] for seg in action.path.split("/") if seg.startswith(":")}
+    parts: dict[str, dict[str, Any]] = {p: {} for p in _PARTS}
+    default = "body" if action.method in _BODY_METHODS else "query"
+    for key, value in data.items():
+        place, sep, name = key.partition(":")
+        if sep and place in parts:
+            parts[place][name] = value
+        elif key in path_params:
+            parts["params"][key] = value
+        else:
+            parts[default][key] = value
+    return IActionRequest.model_validate(parts)
+
+
+def fill_path(path: str, params: dict[str, Any]) -> str:
+    """Replace each ``:name`` segment by the URL-quoted parameter.
+
+    Raises:
+        JobFailure: INVALID_INPUT when a path parameter is missing.
+    """
+    out = []
+    for segment in path.split("/"):
+        if segment.startswith(":"):
+            name = segment[1:]
+            if name not in params:
+                raise JobFailure("INVALID_INPUT", f"path parameter {name!r} of {path} is missing from `params`")
+            segment = quote(str(params[name]), safe="")
+        out.append(segment)
+    return "/".join(out)
+
+
+def idempotency_key() -> str:
+    """Stable across the retries of one activity in one run (same workflow run and activity ID)."""
+    info = activity.info()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"))
+
+
+def _query_params(query: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, list) else ("" if v is None else str(v)) for k, v in query.items()}
+
+
+def _body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    return response.text
+
+
+def _truncate(body: Any) -> Any:
+    if isinstance(body, str) and len(body) > ERROR_BODY_CHARS:
+        return body[:ERROR_BODY_CHARS] + "..."
+    return body
+
+
+def _retry_after(response: httpx.Response) -> timedelta | None:
+    value = response.headers.get("retry-after", "")
+    if not value.isdigit():
+        return None
+    return min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)

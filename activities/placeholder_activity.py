@@ -1,0 +1,39 @@
+"""The resolution activity: verify the job's session token, substitute ``$Session{...}`` and ``$Now()``."""
+
+from __future__ import annotations
+
+import time
+
+from temporalio import activity
+
+from activities.errors import JobFailure
+from activities.product_config import ProductConfig
+from activities.secrets import SecretStore
+from activities.session_tokens import verify_session
+from workflows.contracts import ResolveRequest, ResolveResult
+from workflows.names import RESOLVE_PLACEHOLDERS
+from workflows.placeholders import PlaceholderError, substitute
+
+
+class PlaceholderActivities:
+    """Holds what resolution needs: the product config and the worker's secrets."""
+
+    def __init__(self, config: ProductConfig, secrets: SecretStore) -> None:
+        self._config = config
+        self._secrets = secrets
+
+    @activity.defn(name=RESOLVE_PLACEHOLDERS)
+    async def resolve_placeholders(self, request: ResolveRequest) -> ResolveResult:
+        """Raises: ApplicationError, non-retryable, typed SESSION_* or SECRET_MISSING."""
+        try:
+            data = None
+            if request.session is not None:
+                data = verify_session(
+                    request.session, product=request.product, config=self._config, secrets=self._secrets
+                ).data
+            # Placeholders resolve at each run, so $Now() is the time of this run.
+            return ResolveResult(input=substitute(request.input, data, time.time_ns() // 1_000_000))
+        except PlaceholderError as err:
+            raise JobFailure(err.code, str(err)).to_application_error() from None
+        except JobFailure as err:
+            raise err.to_application_error() from None

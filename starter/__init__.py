@@ -1,0 +1,18 @@
+"""Everything that starts things: the ``Ductape`` client, the worker, the embedded dev server, the CLI."""
+
+from __future__ import annotations
+
+from starter.client import Ductape
+from starter.converter import DATA_CONVERTER
+from starter.jobs import JobFailedError, JobNotFoundError
+from workflows.contracts import IDispatchResult, JobInputError, JobRecord
+
+__all__ = [
+    "DATA_CONVERTER",
+    "Ductape",
+    "IDispatchResult",
+    "JobFailedError",
+    "JobInputError",
+    "JobNotFoundError",
+    "JobRecord",
+]

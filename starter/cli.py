@@ -1,0 +1,233 @@
+"""``ductape-jobs``: the thin command line over the client, the worker and the embedded server.
+
+This is an entry point: it is the only place (with ``Ductape.connect``) that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from activities.product_config import ConfigError, ProductConfig, load_product_config
+from activities.secrets import SecretStore
+from starter.client import Ductape, connect_client
+from starter.devserver import DevServer, DevServerError, DevServerOptions
+from starter.echo_target import EchoTarget
+from starter.job_plan import DISPATCH_NAMESPACES
+from starter.jobs import JobFailedError, JobNotFoundError
+from starter.settings import Settings
+from starter.worker import run_worker
+from workflows.contracts import JobInputError
+
+log = logging.getLogger("ductape")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ductape-jobs", description="Ductape jobs on Temporal.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def connection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--address", help="Temporal frontend (TEMPORAL_ADDRESS, default localhost:7233)")
+        p.add_argument("--namespace", help="Temporal namespace (TEMPORAL_NAMESPACE, default 'default')")
+        p.add_argument("--task-queue", help="task queue (DUCTAPE_TASK_QUEUE, default 'ductape-jobs')")
+
+    def product_config(p: argparse.ArgumentParser, required: bool) -> None:
+        p.add_argument(
+            "--config",
+            type=Path,
+            required=required and not os.environ.get("DUCTAPE_CONFIG"),
+            help="product config YAML (DUCTAPE_CONFIG)",
+        )
+        p.add_argument("--secrets-file", type=Path, help="NAME=value lines added to the environment's secrets")
+
+    dev = sub.add_parser("dev", help="embedded Temporal dev server (SQLite, Web UI) + worker")
+    product_config(dev, required=True)
+    dev.add_argument("--port", type=int, default=7233, help="frontend gRPC port (7233)")
+    dev.add_argument("--ui-port", type=int, default=8233, help="Web UI port (8233)")
+    dev.add_argument("--data-dir", type=Path, default=Path(".data"), help="server state and log (.data)")
+    dev.add_argument("--echo-port", type=int, default=8299, help="local echo target for examples; 0 = off")
+    dev.add_argument("--task-queue", help="task queue (default 'ductape-jobs')")
+
+    worker = sub.add_parser("worker", help="run a worker against a Temporal server")
+    connection(worker)
+    product_config(worker, required=True)
+
+    schedule = sub.add_parser("schedule", help="schedule the job in FILE.json; prints the DispatchResult")
+    schedule.add_argument("file", type=Path)
+    connection(schedule)
+    product_config(schedule, required=False)
+
+    jobs = sub.add_parser("jobs", help="inspect and manage jobs")
+    jobs.add_argument("action", choices=["get", "result", "cancel"])
+    jobs.add_argument("job_id")
+    connection(jobs)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        os.environ,
+        address=getattr(args, "address", None),
+        namespace=getattr(args, "namespace", None),
+        task_queue=getattr(args, "task_queue", None),
+        config_path=getattr(args, "config", None),
+        secrets_file=getattr(args, "secrets_file", None),
+    )
+
+
+def _load(settings: Settings) -> tuple[ProductConfig, SecretStore]:
+    if settings.config_path is None:
+        raise ConfigError("no product config: pass --config FILE or set DUCTAPE_CONFIG")
+    return load_product_config(settings.config_path), SecretStore.from_sources(os.environ, settings.secrets_file)
+
+
+def _print(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    print(json.dumps(value, indent=2, default=str))
+
+
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+
+
+async def _connect_retrying(settings: Settings, attempts: int = 50) -> Client:
+    for attempt in range(attempts):
+        try:
+            return await connect_client(settings)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+async def _dev(args: argparse.Namespace) -> int:
+    options = DevServerOptions(port=args.port, ui_port=args.ui_port, data_dir=args.data_dir)
+    settings = Settings.from_env(
+        os.environ,
+        address=options.address,
+        namespace="default",
+        task_queue=args.task_queue,
+        config_path=args.config,
+        secrets_file=args.secrets_file,
+    )
+    config, secrets = _load(settings)
+
+    async def run(stop: asyncio.Event) -> None:
+        async with DevServer(options):
+            client = await _connect_retrying(settings)
+            echo = EchoTarget(port=args.echo_port) if args.echo_port else None
+            if echo is not None:
+                echo.start()
+            print(f"Temporal frontend  {options.address}  (namespace default)")
+            print(f"Temporal Web UI    http://localhost:{options.ui_port}")
+            print(f"Worker             task queue {settings.task_queue!r}, config {settings.config_path}")
+            if echo is not None:
+                print(f"Echo target        {echo.url}")
+            print("Ctrl-C stops everything.", flush=True)
+            try:
+                await run_worker(client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop)
+            finally:
+                if echo is not None:
+                    echo.stop()
+
+    await _until_signalled(run)
+    return 0
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    config, secrets = _load(settings)
+    client = await connect_client(settings)
+
+    async def run(stop: asyncio.Event) -> None:
+        await run_worker(client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop)
+
+    await _until_signalled(run)
+    return 0
+
+
+async def _schedule(args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
+    settings = _settings(args)
+    ductape = await Ductape.connect(
+        settings.address,
+        settings.namespace,
+        task_queue=settings.task_queue,
+        config=settings.config_path,
+        environ=os.environ,
+    )
+    if isinstance(data, dict) and "dispatch" in data:
+        namespace = str(data.pop("dispatch"))
+        if namespace not in DISPATCH_NAMESPACES:
+            raise JobInputError.one("dispatch", f"unknown namespace {namespace!r} (known: {DISPATCH_NAMESPACES})")
+        _print(await getattr(ductape, namespace).dispatch(data))
+    else:
+        _print(await ductape.processor.job.schedule(data))
+    return 0
+
+
+async def _jobs(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ductape = Ductape(await connect_client(settings), task_queue=settings.task_queue)
+    if args.action == "get":
+        _print(await ductape.jobs.get(args.job_id))
+    elif args.action == "result":
+        _print(await ductape.jobs.result(args.job_id))
+    else:
+        _print(await ductape.jobs.cancel(args.job_id))
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "dev": _dev,
+    "worker": _worker,
+    "schedule": _schedule,
+    "jobs": _jobs,
+}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad input or config)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs full URLs at INFO, query strings included, and those may carry credentials.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_COMMANDS[args.command](args))
+    except (JobInputError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (JobNotFoundError, JobFailedError, DevServerError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def main() -> None:
+    """Console entry point. Exits with ``os._exit``: the Temporal SDK's native threads can abort a
+    normal interpreter shutdown (temporalio/sdk-python#300), which would turn success into rc 134."""
+    code = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,364 @@
+"""From a user's input (any seed shape) to a ``JobPlan``: validated, normalised, ready for Temporal.
+
+Everything that can be wrong with an input is found here, before anything reaches Temporal, and
+reported as one ``JobInputError`` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import ScheduleCalendarSpec
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from activities.errors import JobFailure
+from activities.product_config import ProductConfig
+from activities.secrets import SecretStore
+from activities.session_tokens import check_unverified, verify_session
+from starter.cron import CronError, compile_cron
+from workflows import names
+from workflows.contracts import (
+    IActionDispatchInput,
+    IDatabaseDispatchInput,
+    IDispatchSchedule,
+    IGraphDispatchInput,
+    IJobProcessorInput,
+    IJobRepeatOptions,
+    INotificationDispatchInput,
+    IPublishDispatchInput,
+    IRetryConfig,
+    ISession,
+    IStorageDispatchInput,
+    IWorkflowDispatchInput,
+    JobEventType,
+    JobInputError,
+    JobMemo,
+    JobWorkflowInput,
+    RetrySettings,
+    to_epoch_ms,
+)
+
+DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
+"""Start-to-close timeout of one attempt when the client has no product config to derive it from."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recurrence:
+    """How a recurring job repeats, in Temporal's terms."""
+
+    calendars: list[ScheduleCalendarSpec]
+    every: timedelta | None
+    time_zone: str
+    limit: int | None
+    end_at: datetime | None
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobPlan:
+    """A validated job, ready to become a workflow (one-off) or a schedule (recurring)."""
+
+    job_id: str
+    caller_chose_id: bool
+    workflow_input: JobWorkflowInput
+    first_run: datetime
+    """When the job (first) runs; ``now`` for a job due at once."""
+    due_now: bool
+    recurrence: Recurrence | None
+    summary: str
+    memo: JobMemo
+    search_attributes: TypedSearchAttributes
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Normalised:
+    """The fields every seed shape comes down to."""
+
+    product: str
+    env: str
+    event_type: JobEventType
+    event: str
+    app: str | None
+    input: dict[str, Any]
+    retries: int
+    retry: IRetryConfig | None
+    session: ISession | None
+    job_id: str | None
+    start_at: datetime | None
+    repeat: IJobRepeatOptions | None
+    repeat_field: str
+
+
+# namespace -> (model, event type, field naming the component, field naming the event)
+_NAMESPACES: dict[str, tuple[type[BaseModel], JobEventType, str | None, str]] = {
+    "actions": (IActionDispatchInput, JobEventType.ACTION, "app", "event"),
+    "workflows": (IWorkflowDispatchInput, JobEventType.FEATURE, None, "workflow"),
+    "notifications": (INotificationDispatchInput, JobEventType.NOTIFICATION, "notification", "event"),
+    "storage": (IStorageDispatchInput, JobEventType.STORAGE, "storage", "event"),
+    "events": (IPublishDispatchInput, JobEventType.PUBLISH, "broker", "event"),
+    "database": (IDatabaseDispatchInput, JobEventType.DB_ACTION, "database", "event"),
+    "graphs": (IGraphDispatchInput, JobEventType.GRAPH, "graph", "event"),
+}
+DISPATCH_NAMESPACES = tuple(_NAMESPACES)
+
+
+def _validate(model: type[BaseModel], data: object) -> Any:
+    if isinstance(data, model):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump(by_alias=False, exclude_unset=True)
+    if not isinstance(data, Mapping):
+        raise JobInputError.one("", f"job input must be an object, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise JobInputError.from_validation(err) from None
+
+
+def normalise_job(data: object) -> _Normalised:
+    """``ductape.processor.job.schedule`` input (seeds 000-002).
+
+    Raises:
+        JobInputError: the input does not match ``IJobProcessorInput``.
+    """
+    job: IJobProcessorInput = _validate(IJobProcessorInput, data)
+    return _Normalised(
+        # Without `type`, a job names an app action: the config finds its app when `app` is absent.
+        product=job.product_tag,
+        env=job.env,
+        event_type=job.type or JobEventType.ACTION,
+        event=job.event,
+        app=job.app,
+        input=job.input,
+        retries=job.retries,
+        retry=job.retry,
+        session=job.session,
+        job_id=job.job_id,
+        start_at=job.start_at,
+        repeat=job.repeat,
+        repeat_field="repeat",
+    )
+
+
+def normalise_dispatch(namespace: str, data: object) -> _Normalised:
+    """``ductape.<namespace>.dispatch`` input (seed 003).
+
+    Raises:
+        JobInputError: unknown namespace, or the input does not match the namespace's model.
+    """
+    if namespace not in _NAMESPACES:
+        raise JobInputError.one("namespace", f"unknown dispatch namespace {namespace!r}")
+    model, event_type, component_field, event_field = _NAMESPACES[namespace]
+    parsed = _validate(model, data)
+    operation = getattr(parsed, "operation", None)
+    event = str(getattr(parsed, event_field) or operation)
+    schedule: IDispatchSchedule | None = parsed.schedule
+    repeat = None
+    if schedule is not None and schedule.repeat() is not None:
+        try:
+            repeat = IJobRepeatOptions.model_validate(schedule.repeat())
+        except ValidationError as err:
+            raise JobInputError.from_validation(err, prefix="schedule") from None
+    start_at = schedule.start_at if schedule is not None else None
+    return _Normalised(
+        product=parsed.product_tag,
+        env=parsed.env,
+        event_type=event_type,
+        event=event,
+        app=getattr(parsed, component_field) if component_field else None,
+        input=parsed.input,
+        retries=parsed.retries,
+        retry=parsed.retry,
+        session=parsed.session,
+        job_id=parsed.job_id,
+        start_at=start_at,
+        repeat=repeat,
+        repeat_field="schedule",
+    )
+
+
+def plan_job(
+    job: _Normalised,
+    *,
+    now: datetime,
+    task_queue: str,
+    config: ProductConfig | None,
+    secrets: SecretStore | None,
+) -> JobPlan:
+    """Check ``job`` against the clock and the product config, then build its plan.
+
+    Raises:
+        JobInputError: an unsupported event type, an event or app the config does not know, a
+            session token that is invalid or already expired, a bad cron, an ``endDate`` not after the
+            start.
+    """
+    app = job.app
+    timeout_ms = DEFAULT_ACTIVITY_TIMEOUT_MS
+    if job.event_type not in names.SUPPORTED_EVENT_TYPES:
+        supported = ", ".join(sorted(t.value for t in names.SUPPORTED_EVENT_TYPES))
+        raise JobInputError.one(
+            "type", f"event type {job.event_type.value!r} is not supported yet (supported: {supported})"
+        )
+    if config is not None:
+        app, timeout_ms = _check_against_config(job, config)
+    elif job.event_type is JobEventType.ACTION and app is None:
+        raise JobInputError.one(
+            "app", "is required for an action (or connect with a product config that defines the event)"
+        )
+    if job.session is not None:
+        _check_session(job, now=now, config=config, secrets=secrets)
+
+    start = job.start_at if job.start_at is not None and job.start_at > now else now
+    recurrence = _recurrence(job, start=start, now=now)
+    job_id = job.job_id or new_job_id(job.product, job.env, job.event, now)
+    maximum_attempts = job.retries + 1
+    retry = job.retry or IRetryConfig()
+    workflow_input = JobWorkflowInput(
+        job_id=job_id,
+        product=job.product,
+        env=job.env,
+        event_type=job.event_type,
+        event=job.event,
+        app=app,
+        input=job.input,
+        start_at=None if recurrence is not None or start <= now else start,
+        session=job.session,
+        retry=RetrySettings(
+            maximum_attempts=maximum_attempts,
+            initial_delay_ms=retry.initial_delay,
+            max_delay_ms=retry.max_delay,
+            backoff_multiplier=retry.backoff_multiplier,
+            retryable_errors=retry.retryable_errors,
+            non_retryable_errors=retry.non_retryable_errors,
+        ),
+        timeout_ms=timeout_ms,
+    )
+    target = f"{app}/{job.event}" if app else job.event
+    summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
+    if recurrence is not None:
+        summary += f" · {recurrence.description}"
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(names.PRODUCT, job.product),
+        SearchAttributePair(names.ENV, job.env),
+        SearchAttributePair(names.EVENT_TYPE, job.event_type.value),
+        SearchAttributePair(names.EVENT, job.event),
+        SearchAttributePair(names.SCHEDULED_AT, start),
+    ]
+    if app:
+        pairs.append(SearchAttributePair(names.APP, app))
+    return JobPlan(
+        job_id=job_id,
+        caller_chose_id=job.job_id is not None,
+        workflow_input=workflow_input,
+        first_run=start,
+        due_now=start <= now,
+        recurrence=recurrence,
+        summary=summary,
+        memo=JobMemo(
+            scheduled_at=to_epoch_ms(start),
+            recurring=recurrence is not None,
+            event_type=job.event_type,
+            summary=summary,
+        ),
+        search_attributes=TypedSearchAttributes(pairs),
+    )
+
+
+def _check_against_config(job: _Normalised, config: ProductConfig) -> tuple[str | None, int]:
+    product = config.products.get(job.product)
+    if product is None:
+        raise JobInputError.one("product_tag", f"product {job.product!r} is not in the product config")
+    if job.env not in product.envs:
+        raise JobInputError.one("env", f"env {job.env!r} is not one of {job.product!r}'s envs {product.envs}")
+    app = job.app
+    if job.event_type is JobEventType.ACTION:
+        if app is None:
+            app = config.find_action_app(job.product, job.event)
+            if app is None:
+                raise JobInputError.one(
+                    "event", f"no app of {job.product!r} defines an action {job.event!r}; set `app` or `type`"
+                )
+        app_def = product.apps.get(app)
+        if app_def is None:
+            raise JobInputError.one("app", f"app {app!r} is not in product {job.product!r}")
+        action = app_def.actions.get(job.event)
+        if action is None:
+            raise JobInputError.one("event", f"app {app!r} has no action {job.event!r}")
+        app_env = app_def.envs.get(job.env)
+        if app_env is None:
+            raise JobInputError.one("env", f"app {app!r} has no settings for env {job.env!r}")
+        http_ms = action.timeout_ms or app_env.timeout_ms
+        return app, max(DEFAULT_ACTIVITY_TIMEOUT_MS, http_ms + 10_000)
+    return app, DEFAULT_ACTIVITY_TIMEOUT_MS
+
+
+def _check_session(
+    job: _Normalised, *, now: datetime, config: ProductConfig | None, secrets: SecretStore | None
+) -> None:
+    assert job.session is not None
+    try:
+        try:
+            if config is None or secrets is None:
+                raise JobFailure("SECRET_MISSING", "no key on this client")
+            verify_session(job.session, product=job.product, config=config, secrets=secrets)
+        except JobFailure as err:
+            if err.kind != "SECRET_MISSING":
+                raise
+            # This client does not hold the session key: check all that can be seen without it.
+            check_unverified(job.session, now)
+    except JobFailure as err:
+        raise JobInputError.one("session", err.message) from None
+
+
+def _recurrence(job: _Normalised, *, start: datetime, now: datetime) -> Recurrence | None:
+    repeat = job.repeat
+    if repeat is None:
+        return None
+    field = job.repeat_field
+    if repeat.end_date is not None and repeat.end_date <= start:
+        raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
+    calendars: list[ScheduleCalendarSpec] = []
+    every = None
+    if repeat.cron is not None:
+        try:
+            calendars = compile_cron(repeat.cron)
+        except CronError as err:
+            raise JobInputError.one(f"{field}.cron", str(err)) from None
+        description = f"cron {repeat.cron}" + (f" {repeat.tz}" if repeat.tz else "")
+    else:
+        assert repeat.every is not None
+        every = timedelta(milliseconds=repeat.every)
+        description = f"every {_human(every)}"
+    if repeat.limit is not None:
+        description += f" · {repeat.limit}x"
+    return Recurrence(
+        calendars=calendars,
+        every=every,
+        time_zone=repeat.tz or "UTC",
+        limit=repeat.limit,
+        end_at=repeat.end_date,
+        description=description,
+    )
+
+
+def _human(every: timedelta) -> str:
+    seconds = int(every.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_job_id(product: str, env: str, event: str, now: datetime) -> str:
+    """``job:<product>:<env>:<event>:<ULID>``: readable in the Web UI, sortable by creation time."""
+    value = (to_epoch_ms(now) << 80) | int.from_bytes(_random.token_bytes(10), "big")
+    ulid = "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return f"job:{product}:{env}:{event}:{ulid}"

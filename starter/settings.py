@@ -1,0 +1,55 @@
+"""Settings: built once at an entry point (CLI, ``Ductape.connect``) from flags and the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflows.names import DEFAULT_TASK_QUEUE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Where the Temporal server is and how this process talks to it."""
+
+    address: str = "localhost:7233"
+    """Frontend gRPC address (``TEMPORAL_ADDRESS``)."""
+    namespace: str = "default"
+    """Temporal namespace (``TEMPORAL_NAMESPACE``)."""
+    api_key: str | None = None
+    """Temporal Cloud API key (``TEMPORAL_API_KEY``); turns TLS on."""
+    tls: bool = False
+    """Use TLS without an API key (``TEMPORAL_TLS=true``)."""
+    task_queue: str = DEFAULT_TASK_QUEUE
+    """Task queue of job workflows and their activities (``DUCTAPE_TASK_QUEUE``)."""
+    config_path: Path | None = None
+    """Product config YAML (``DUCTAPE_CONFIG``)."""
+    secrets_file: Path | None = None
+    """Optional ``NAME=value`` file read in addition to the environment (``DUCTAPE_SECRETS_FILE``)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
+        """Environment values, then explicit overrides (``None`` overrides are ignored)."""
+        values: dict[str, object] = {}
+        env_names = {
+            "address": "TEMPORAL_ADDRESS",
+            "namespace": "TEMPORAL_NAMESPACE",
+            "api_key": "TEMPORAL_API_KEY",
+            "task_queue": "DUCTAPE_TASK_QUEUE",
+        }
+        for field, name in env_names.items():
+            if environ.get(name):
+                values[field] = environ[name]
+        if environ.get("TEMPORAL_TLS", "").lower() in {"1", "true", "yes"}:
+            values["tls"] = True
+        if environ.get("DUCTAPE_CONFIG"):
+            values["config_path"] = Path(environ["DUCTAPE_CONFIG"])
+        if environ.get("DUCTAPE_SECRETS_FILE"):
+            values["secrets_file"] = Path(environ["DUCTAPE_SECRETS_FILE"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("config_path", "secrets_file"):
+            if isinstance(values.get(key), str):
+                values[key] = Path(str(values[key]))
+        return dataclasses.replace(cls(), **values)  # type: ignore[arg-type]

@@ -1,0 +1,60 @@
+"""The worker: ``JobWorkflow`` and every activity on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.product_config import ProductConfig
+from activities.registry import build_activities
+from activities.secrets import SecretStore
+from starter.search_attributes import ensure_search_attributes
+from workflows.job_workflow import JobWorkflow
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS = [JobWorkflow]
+"""Every workflow the worker runs; the replayer uses the same list."""
+
+
+@asynccontextmanager
+async def job_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    config: ProductConfig,
+    secrets: SecretStore,
+    fail_workflow_on_bug: bool = False,
+) -> AsyncIterator[Worker]:
+    """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
+
+    ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
+    the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
+    """
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=WORKFLOWS,
+            activities=build_activities(config, secrets, http),
+            workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
+        )
+        async with worker:
+            yield worker
+
+
+async def run_worker(
+    client: Client, *, task_queue: str, config: ProductConfig, secrets: SecretStore, stop: asyncio.Event
+) -> None:
+    """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
+    await ensure_search_attributes(client)
+    async with job_worker(client, task_queue=task_queue, config=config, secrets=secrets):
+        log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
+        await stop.wait()
+        log.info("worker stopping")

@@ -1,0 +1,1 @@
+"""Temporal workflow code and the data contracts; deterministic, no I/O."""

@@ -1,0 +1,34 @@
+"""Names shared by the workflow, the activities and the starter: registered names and search attributes.
+
+Workflows call activities by these names (never by importing ``activities/``), so the workflow
+sandbox never loads httpx, SQLAlchemy or jose.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+from workflows.contracts import JobEventType
+
+JOB_WORKFLOW = "JobWorkflow"
+DEFAULT_TASK_QUEUE = "ductape-jobs"
+
+RESOLVE_PLACEHOLDERS = "ductape.resolve_placeholders"
+"""Verifies the job's session token and resolves ``$Session{...}`` and ``$Now()`` in its input."""
+
+EVENT_ACTIVITIES: dict[JobEventType, str] = {
+    JobEventType.ACTION: "ductape.run_action",
+}
+"""The activity that runs each event type; a type missing here is refused at dispatch."""
+
+SUPPORTED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES)
+
+PRODUCT = SearchAttributeKey.for_keyword("DuctapeProduct")
+ENV = SearchAttributeKey.for_keyword("DuctapeEnv")
+EVENT_TYPE = SearchAttributeKey.for_keyword("DuctapeEventType")
+EVENT = SearchAttributeKey.for_keyword("DuctapeEvent")
+APP = SearchAttributeKey.for_keyword("DuctapeApp")
+SCHEDULED_AT = SearchAttributeKey.for_datetime("DuctapeScheduledAt")
+
+SEARCH_ATTRIBUTES = (PRODUCT, ENV, EVENT_TYPE, EVENT, APP, SCHEDULED_AT)
+"""Every custom search attribute the product registers (values are stored in clear: no secrets)."""
