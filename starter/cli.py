@@ -23,8 +23,9 @@ from activities.product_config import ConfigError, ProductConfig, load_product_c
 from activities.secrets import SecretStore
 from starter.client import Ductape, connect_client
 from starter.devserver import DevServer, DevServerError, DevServerOptions
+from starter.dispatch import start_job
 from starter.echo_target import EchoTarget
-from starter.job_plan import DISPATCH_NAMESPACES
+from starter.job_plan import DISPATCH_NAMESPACES, JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError
 from starter.settings import Settings
 from starter.worker import run_worker
@@ -168,21 +169,20 @@ async def _schedule(args: argparse.Namespace) -> int:
         data = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
+    namespace = data.pop("dispatch", None) if isinstance(data, dict) else None
+    if namespace is not None and namespace not in DISPATCH_NAMESPACES:
+        raise JobInputError.one(
+            "dispatch", f"unknown namespace {namespace!r} (known: {', '.join(DISPATCH_NAMESPACES)})"
+        )
     settings = _settings(args)
-    ductape = await Ductape.connect(
-        settings.address,
-        settings.namespace,
+    config = load_product_config(settings.config_path) if settings.config_path else None
+    planner = JobPlanner(
         task_queue=settings.task_queue,
-        config=settings.config_path,
-        environ=os.environ,
+        config=config,
+        secrets=SecretStore.from_sources(os.environ, settings.secrets_file),
     )
-    if isinstance(data, dict) and "dispatch" in data:
-        namespace = str(data.pop("dispatch"))
-        if namespace not in DISPATCH_NAMESPACES:
-            raise JobInputError.one("dispatch", f"unknown namespace {namespace!r} (known: {DISPATCH_NAMESPACES})")
-        _print(await getattr(ductape, namespace).dispatch(data))
-    else:
-        _print(await ductape.processor.job.schedule(data))
+    plan = planner.plan(namespace, data)  # every input error surfaces here, before connecting
+    _print(await start_job(await connect_client(settings), plan, task_queue=settings.task_queue))
     return 0
 
 
@@ -218,6 +218,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (JobNotFoundError, JobFailedError, DevServerError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:  # Client.connect: the server cannot be reached
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

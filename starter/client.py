@@ -14,7 +14,7 @@ from activities.product_config import ProductConfig, load_product_config
 from activities.secrets import SecretStore
 from starter.converter import DATA_CONVERTER
 from starter.dispatch import start_job
-from starter.job_plan import JobPlan, normalise_dispatch, normalise_job, plan_job
+from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
 from starter.settings import Settings
 from workflows.contracts import IDispatchResult
@@ -35,39 +35,23 @@ async def connect_client(settings: Settings) -> Client:
     )
 
 
-class _Planner:
-    """Validates inputs and plans jobs for one client; shared by every namespace object."""
+class _Submitter:
+    """Plans a job, then starts it on this client; shared by every namespace object."""
 
-    def __init__(
-        self,
-        client: Client,
-        task_queue: str,
-        config: ProductConfig | None,
-        secrets: SecretStore | None,
-        clock: Callable[[], datetime],
-    ) -> None:
+    def __init__(self, client: Client, planner: JobPlanner) -> None:
         self.client = client
-        self.task_queue = task_queue
-        self.config = config
-        self.secrets = secrets
-        self.clock = clock
-
-    def plan(self, namespace: str | None, data: object) -> JobPlan:
-        normalised = normalise_job(data) if namespace is None else normalise_dispatch(namespace, data)
-        return plan_job(
-            normalised, now=self.clock(), task_queue=self.task_queue, config=self.config, secrets=self.secrets
-        )
+        self.planner = planner
 
     async def submit(self, namespace: str | None, data: object) -> IDispatchResult:
-        plan = self.plan(namespace, data)
-        return await start_job(self.client, plan, task_queue=self.task_queue)
+        plan = self.planner.plan(namespace, data)
+        return await start_job(self.client, plan, task_queue=self.planner.task_queue)
 
 
 class DispatchNamespace:
     """``ductape.<namespace>``: ``dispatch(input)`` schedules one operation of that namespace as a job."""
 
-    def __init__(self, planner: _Planner, namespace: str) -> None:
-        self._planner = planner
+    def __init__(self, submitter: _Submitter, namespace: str) -> None:
+        self._submitter = submitter
         self._namespace = namespace
 
     async def dispatch(self, data: Mapping[str, Any] | object) -> IDispatchResult:
@@ -76,14 +60,14 @@ class DispatchNamespace:
         Raises:
             JobInputError: invalid input (names the field and the reason); nothing was started.
         """
-        return await self._planner.submit(self._namespace, data)
+        return await self._submitter.submit(self._namespace, data)
 
 
 class JobProcessor:
     """``ductape.processor.job``."""
 
-    def __init__(self, planner: _Planner) -> None:
-        self._planner = planner
+    def __init__(self, submitter: _Submitter) -> None:
+        self._submitter = submitter
 
     async def schedule(self, data: Mapping[str, Any] | object) -> IDispatchResult:
         """Schedule a job (seed 001's ``IJobProcessorInput``); returns at once.
@@ -93,14 +77,14 @@ class JobProcessor:
         Raises:
             JobInputError: invalid input (names the field and the reason); nothing was started.
         """
-        return await self._planner.submit(None, data)
+        return await self._submitter.submit(None, data)
 
 
 class Processor:
     """``ductape.processor``."""
 
-    def __init__(self, planner: _Planner) -> None:
-        self.job = JobProcessor(planner)
+    def __init__(self, submitter: _Submitter) -> None:
+        self.job = JobProcessor(submitter)
 
 
 class Ductape:
@@ -120,19 +104,23 @@ class Ductape:
         ``config`` lets dispatch check events, apps and envs before anything starts; ``secrets``
         lets it verify session signatures too (without them it checks what it can).
         """
-        planner = _Planner(
-            client, task_queue or Settings().task_queue, config, secrets, clock or (lambda: datetime.now(UTC))
+        self.planner = JobPlanner(
+            task_queue=task_queue or Settings().task_queue,
+            config=config,
+            secrets=secrets,
+            clock=clock or (lambda: datetime.now(UTC)),
         )
+        submitter = _Submitter(client, self.planner)
         self.client = client
-        self.processor = Processor(planner)
+        self.processor = Processor(submitter)
         self.jobs = Jobs(client)
-        self.actions = DispatchNamespace(planner, "actions")
-        self.workflows = DispatchNamespace(planner, "workflows")
-        self.notifications = DispatchNamespace(planner, "notifications")
-        self.storage = DispatchNamespace(planner, "storage")
-        self.events = DispatchNamespace(planner, "events")
-        self.database = DispatchNamespace(planner, "database")
-        self.graphs = DispatchNamespace(planner, "graphs")
+        self.actions = DispatchNamespace(submitter, "actions")
+        self.workflows = DispatchNamespace(submitter, "workflows")
+        self.notifications = DispatchNamespace(submitter, "notifications")
+        self.storage = DispatchNamespace(submitter, "storage")
+        self.events = DispatchNamespace(submitter, "events")
+        self.database = DispatchNamespace(submitter, "database")
+        self.graphs = DispatchNamespace(submitter, "graphs")
 
     @classmethod
     async def connect(

@@ -7,9 +7,9 @@ reported as one ``JobInputError`` naming the field and the reason.
 from __future__ import annotations
 
 import secrets as _random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -352,6 +352,34 @@ def _human(every: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+class JobPlanner:
+    """Validates and plans jobs against one product config, secrets and clock; needs no server."""
+
+    def __init__(
+        self,
+        *,
+        task_queue: str,
+        config: ProductConfig | None = None,
+        secrets: SecretStore | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.task_queue = task_queue
+        self.config = config
+        self.secrets = secrets
+        self.clock = clock
+
+    def plan(self, namespace: str | None, data: object) -> JobPlan:
+        """Plan ``ductape.processor.job.schedule`` input (``namespace=None``) or a namespace's dispatch.
+
+        Raises:
+            JobInputError: naming the field and the reason.
+        """
+        normalised = normalise_job(data) if namespace is None else normalise_dispatch(namespace, data)
+        return plan_job(
+            normalised, now=self.clock(), task_queue=self.task_queue, config=self.config, secrets=self.secrets
+        )
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -15,6 +15,7 @@ Status rule, from Temporal's own state:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,9 @@ from workflows.contracts import JobMemo, JobOutcome, JobRecord, JobStatus, to_ep
 
 CANCELLED_NOTE = "cancelled"
 """Prefix of the note of a recurring job's schedule after ``cancel``: kept, paused, no runs left."""
+
+
+CANCEL_WAIT = timedelta(seconds=5)
 
 
 class JobNotFoundError(LookupError):
@@ -111,7 +115,12 @@ class Jobs:
         workflow = await self._describe_workflow(job_id)
         if workflow is not None:
             if workflow.status == WorkflowExecutionStatus.RUNNING:
-                await self._client.get_workflow_handle(job_id).cancel()
+                handle = self._client.get_workflow_handle(job_id)
+                await handle.cancel()
+                # The worker acts on the request asynchronously; give it a moment so the record
+                # returned says `cancelled` (without a running worker it stays as it was).
+                with contextlib.suppress(WorkflowFailureError, TimeoutError):
+                    await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
             return await self.get(job_id)
         schedule = await self._describe_schedule(job_id)
         if schedule is None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
@@ -18,6 +19,8 @@ from starter.search_attributes import ensure_search_attributes
 from workflows.job_workflow import JobWorkflow
 
 log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 WORKFLOWS = [JobWorkflow]
 """Every workflow the worker runs; the replayer uses the same list."""
@@ -44,6 +47,9 @@ async def job_worker(
             workflows=WORKFLOWS,
             activities=build_activities(config, secrets, http),
             workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
+            # On SIGTERM, requests in flight get this long to finish before they are cancelled
+            # (a cancelled attempt is retried by the server, so nothing is lost either way).
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
         async with worker:
             yield worker

