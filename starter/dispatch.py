@@ -133,7 +133,9 @@ async def _create_schedule(
         handle = client.get_schedule_handle(plan.job_id)  # same caller-chosen ID: the existing job
     description = await handle.describe()
     upcoming = description.info.next_action_times
-    first = upcoming[0] if upcoming else plan.first_run
+    # A run due at once may already have started by the time we describe: it is the first one.
+    started = [r.scheduled_at for r in description.info.recent_actions]
+    first = min([*started, *upcoming[:1]], default=plan.first_run)
     now = datetime.now(UTC)
     return IDispatchResult(
         job_id=plan.job_id,
