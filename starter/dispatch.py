@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
@@ -26,6 +27,8 @@ from workflows.names import JOB_WORKFLOW
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUEUED_SLACK = timedelta(seconds=1)
+TRIGGER_WINDOW = timedelta(seconds=1)
+"""An ``every`` job whose first run is at most this far ahead starts it at once (up to 1 s early)."""
 """A recurring job whose first run is at most this far ahead is reported ``queued``."""
 
 
@@ -77,32 +80,59 @@ async def _existing_workflow_result(client: Client, plan: JobPlan) -> IDispatchR
     )
 
 
-def schedule_spec(plan: JobPlan, recurrence: Recurrence) -> ScheduleSpec:
-    """The schedule spec of a recurring job.
+@dataclass(frozen=True)
+class ScheduleTiming:
+    """How a recurring job's runs are laid out on a Temporal Schedule."""
 
-    Temporal schedules have a resolution of one second and intervals aligned on the epoch; the
-    first run is at ``first_run`` rounded up to the second, and ``offset`` moves the interval grid
-    onto it.
+    spec: ScheduleSpec
+    state: ScheduleState
+    trigger_now: bool
+    """Start the first run at creation (Temporal never runs spec times that precede the creation)."""
+
+
+def schedule_timing(plan: JobPlan, recurrence: Recurrence, *, now: datetime) -> ScheduleTiming:
+    """Spec and state of a recurring job's schedule.
+
+    Temporal schedules have a resolution of one second, intervals aligned on the epoch (``offset``
+    moves the grid onto the job's start), and they skip every spec time earlier than their own
+    creation, even by milliseconds. So an ``every`` job due within a second runs its first run by
+    ``trigger_immediately`` (which does not count toward ``remaining_actions``: the limit is
+    lowered by one) and the interval grid starts one period later; a later one starts at its
+    ``start_at`` rounded up to the second.
     """
-    if recurrence.every is not None:
-        start = _ceil_second(plan.first_run)
-        offset = (start - _EPOCH) % recurrence.every
-        return ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=recurrence.every, offset=offset)],
-            start_at=start,
+    note = plan.summary
+    limit = recurrence.limit
+    if recurrence.every is None:
+        spec = ScheduleSpec(
+            calendars=recurrence.calendars,
+            time_zone_name=recurrence.time_zone,
+            start_at=None if plan.due_now else plan.first_run,
             end_at=recurrence.end_at,
         )
-    return ScheduleSpec(
-        calendars=recurrence.calendars,
-        time_zone_name=recurrence.time_zone,
-        start_at=None if plan.due_now else plan.first_run,
-        end_at=recurrence.end_at,
+        return ScheduleTiming(spec, _limited(note, limit), trigger_now=False)
+    trigger_now = plan.first_run <= now + TRIGGER_WINDOW
+    start = _ceil_second(plan.first_run + recurrence.every if trigger_now else plan.first_run)
+    end_at = recurrence.end_at
+    if trigger_now and limit is not None:
+        limit -= 1
+        if limit == 0:  # the triggered run is the only one: nothing left for the spec
+            end_at, limit = now, None
+    spec = ScheduleSpec(
+        intervals=[ScheduleIntervalSpec(every=recurrence.every, offset=(start - _EPOCH) % recurrence.every)],
+        start_at=start,
+        end_at=end_at,
     )
+    return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now)
+
+
+def _limited(note: str, limit: int | None) -> ScheduleState:
+    return ScheduleState(note=note, limited_actions=limit is not None, remaining_actions=limit or 0)
 
 
 async def _create_schedule(
     client: Client, plan: JobPlan, recurrence: Recurrence, *, task_queue: str
 ) -> IDispatchResult:
+    timing = schedule_timing(plan, recurrence, now=datetime.now(UTC))
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             JOB_WORKFLOW,
@@ -113,14 +143,10 @@ async def _create_schedule(
             memo=plan.memo.model_dump(mode="json"),
             static_summary=plan.summary,
         ),
-        spec=schedule_spec(plan, recurrence),
+        spec=timing.spec,
         # A run still going when the next is due makes the next one skip (DESIGN.md).
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(
-            note=plan.summary,
-            limited_actions=recurrence.limit is not None,
-            remaining_actions=recurrence.limit or 0,
-        ),
+        state=timing.state,
     )
     try:
         handle = await client.create_schedule(
@@ -128,6 +154,7 @@ async def _create_schedule(
             schedule,
             memo=plan.memo.model_dump(mode="json"),
             search_attributes=plan.search_attributes,
+            trigger_immediately=timing.trigger_now,
         )
     except ScheduleAlreadyRunningError:
         handle = client.get_schedule_handle(plan.job_id)  # same caller-chosen ID: the existing job

@@ -88,19 +88,20 @@ async def test_delayed_job_with_session_runs_once_five_seconds_later(ductape: Du
     )
 
 
-async def test_every_two_seconds_with_limit_three_runs_exactly_three_times(
-    ductape: Ductape, http_target: HttpTarget
+@pytest.mark.parametrize("limit", [3, 1])
+async def test_every_two_seconds_with_a_limit_runs_exactly_that_many_times(
+    ductape: Ductape, http_target: HttpTarget, limit: int
 ) -> None:
     result = await ductape.processor.job.schedule(
-        job("send_welcome_email", start_at=0, repeat={"every": 2000, "limit": 3})
+        job("send_welcome_email", start_at=0, repeat={"every": 2000, "limit": limit})
     )
     assert result.recurring is True
     assert result.status == "queued"
-    await eventually(lambda: _count(http_target, "/v1/welcome", 3), within=12)
-    await asyncio.sleep(2.5)  # one more period: a fourth run would have come by now
-    assert len(http_target.calls("/v1/welcome")) == 3
+    await eventually(lambda: _count(http_target, "/v1/welcome", limit), within=12)
+    await asyncio.sleep(2.5)  # one more period: one run too many would have come by now
+    assert len(http_target.calls("/v1/welcome")) == limit
     record = await ductape.jobs.get(result.job_id)
-    assert record.execution_count == 3
+    assert record.execution_count == limit
     assert record.status == "completed"
 
 

@@ -1,0 +1,61 @@
+"""How recurring jobs are laid out on Temporal Schedules (pure: no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starter.dispatch import schedule_timing
+from starter.job_plan import JobPlan, normalise_job, plan_job
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, 250_000, tzinfo=UTC)
+
+
+def plan(**fields: object) -> JobPlan:
+    data = {"product_tag": "p", "env": "dev", "app": "a", "event": "e", "input": {}} | fields
+    return plan_job(normalise_job(data), now=NOW, task_queue="tq", config=None, secrets=None)
+
+
+def test_every_due_now_triggers_the_first_run_and_starts_the_grid_one_period_later() -> None:
+    job = plan(repeat={"every": 60_000, "limit": 5})
+    assert job.recurrence is not None
+    timing = schedule_timing(job, job.recurrence, now=NOW)
+    assert timing.trigger_now
+    assert timing.spec.start_at == datetime(2026, 11, 22, 12, 1, 1, tzinfo=UTC)
+    assert timing.spec.intervals[0].offset == timedelta(seconds=1)  # 12:01:01 on a one-minute grid
+    assert timing.state.limited_actions
+    assert timing.state.remaining_actions == 4  # the triggered run does not count for Temporal
+
+
+def test_every_with_limit_one_due_now_leaves_nothing_for_the_spec() -> None:
+    job = plan(repeat={"every": 60_000, "limit": 1})
+    assert job.recurrence is not None
+    timing = schedule_timing(job, job.recurrence, now=NOW)
+    assert timing.trigger_now
+    assert timing.spec.end_at == NOW
+    assert timing.spec.start_at is not None
+    assert timing.spec.end_at < timing.spec.start_at
+    assert not timing.state.limited_actions
+
+
+def test_every_in_the_future_starts_at_start_at_rounded_up() -> None:
+    start = NOW + timedelta(hours=1, milliseconds=300)
+    job = plan(start_at=start.isoformat(), repeat={"every": 7_000, "limit": 2, "endDate": "2027-01-01T00:00:00Z"})
+    assert job.recurrence is not None
+    timing = schedule_timing(job, job.recurrence, now=NOW)
+    assert not timing.trigger_now
+    assert timing.spec.start_at == datetime(2026, 11, 22, 13, 0, 1, tzinfo=UTC)
+    assert timing.spec.end_at == datetime(2027, 1, 1, tzinfo=UTC)
+    assert timing.state.remaining_actions == 2
+    epoch_seconds = int(timing.spec.start_at.timestamp())
+    assert timing.spec.intervals[0].offset == timedelta(seconds=epoch_seconds % 7)
+
+
+def test_cron_becomes_calendars_in_its_zone_and_never_a_cron_string() -> None:
+    job = plan(repeat={"cron": "0 9 * * 1", "tz": "Europe/Amsterdam", "limit": 10})
+    assert job.recurrence is not None
+    timing = schedule_timing(job, job.recurrence, now=NOW)
+    assert not timing.trigger_now
+    assert timing.spec.cron_expressions == []
+    assert timing.spec.time_zone_name == "Europe/Amsterdam"
+    assert timing.spec.calendars[0].day_of_week[0].start == 1
+    assert timing.state.remaining_actions == 10
