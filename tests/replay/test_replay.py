@@ -1,0 +1,97 @@
+"""Replays every committed ``JobWorkflow`` history against the current code.
+
+A workflow change that alters its commands fails here unless it is guarded by ``workflow.patched``
+(and comes with a new history from ``python -m tests.replay.record_histories``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from starter.converter import DATA_CONVERTER
+from starter.worker import WORKFLOWS
+from workflows.contracts import JobEventType
+from workflows.names import EVENT_ACTIVITIES, RESOLVE_PLACEHOLDERS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+RUN_ACTION = EVENT_ACTIVITIES[JobEventType.ACTION]
+
+
+def history(name: str) -> Path:
+    return Path(__file__).parent / "histories" / f"job_workflow_{name}.json"
+
+
+def event_types(path: Path) -> list[str]:
+    return [e["eventType"].removeprefix("EVENT_TYPE_") for e in json.loads(path.read_text())["events"]]
+
+
+def scheduled_activities(path: Path) -> list[str]:
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in json.loads(path.read_text())["events"]
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+
+
+def test_the_fixtures_are_all_there() -> None:
+    assert {p.stem for p in HISTORIES} >= {
+        "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_on_the_current_code(path: Path) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+def test_plain_job_has_one_activity_and_no_timer() -> None:
+    types = event_types(history("plain"))
+    assert "TIMER_STARTED" not in types
+    assert scheduled_activities(history("plain")) == [RUN_ACTION]
+
+
+def test_delayed_job_sleeps_before_its_activity() -> None:
+    types = event_types(history("delayed"))
+    assert types.index("TIMER_FIRED") < types.index("ACTIVITY_TASK_SCHEDULED")
+
+
+def test_session_job_resolves_before_it_runs() -> None:
+    assert scheduled_activities(history("with_session")) == [RESOLVE_PLACEHOLDERS, RUN_ACTION]
+
+
+def test_404_job_made_one_attempt_and_failed() -> None:
+    path = history("failed_404")
+    types = event_types(path)
+    assert types[-1] == "WORKFLOW_EXECUTION_FAILED"
+    started = [
+        e["activityTaskStartedEventAttributes"]
+        for e in json.loads(path.read_text())["events"]
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_STARTED"
+    ]
+    assert [s.get("attempt", 1) for s in started] == [1]
+
+
+# Unsandboxed: this test module imports I/O libraries the sandbox would refuse to re-import.
+@workflow.defn(name="JobWorkflow", sandboxed=False)
+class SkipsTheWait:
+    """A changed JobWorkflow that forgets its durable sleep: replay must refuse it."""
+
+    @workflow.run
+    async def run(self, job: Any) -> Any:
+        return await workflow.execute_activity(RUN_ACTION, job, start_to_close_timeout=timedelta(seconds=5))
+
+
+async def test_replay_detects_a_non_deterministic_change() -> None:
+    replayer = Replayer(workflows=[SkipsTheWait], data_converter=DATA_CONVERTER)
+    path = history("delayed")
+    with pytest.raises(workflow.NondeterminismError):
+        await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
