@@ -394,16 +394,6 @@ class IJobProcessorInput(_JobOptions):
     def _empty_repeat(cls, value: object) -> object:
         return None if value == {} else value
 
-    @model_validator(mode="after")
-    def _end_after_start(self) -> IJobProcessorInput:
-        _check_end_after_start(self.repeat, self.start_at)
-        return self
-
-
-def _check_end_after_start(repeat: IJobRepeatOptions | None, start: datetime | None) -> None:
-    if repeat is not None and repeat.end_date is not None and start is not None and repeat.end_date <= start:
-        raise ValueError(f"repeat.endDate ({repeat.end_date.isoformat()}) must be after start_at ({start.isoformat()})")
-
 
 class _DispatchInput(_JobOptions):
     """Seed 003's ``IDispatchOptions``: the fields every namespace's ``dispatch()`` takes."""
