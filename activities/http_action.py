@@ -67,7 +67,7 @@ class ActionActivities:
         if not any(k.lower() == "idempotency-key" for k in headers):
             headers["Idempotency-Key"] = idempotency_key()
         timeout = (action.timeout_ms or app_env.timeout_ms) / 1000
-        what = f"{action.method} {path}"
+        what = f"{action.method} {action.path}"  # the template: filled paths may carry personal data
         activity.logger.info("calling %s for job %s", what, job.job_id)
         try:
             response = await self._http.request(

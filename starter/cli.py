@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
-from starter.client import Ductape, connect_client
-from starter.devserver import DevServer, DevServerError, DevServerOptions
+from starter.client import Ductape, connect_client, resolve_keyring
+from starter.codec_server import CodecServer, build_codec_app
+from starter.dev_stack import DevStack, run_dev_stack
+from starter.devserver import DevServerError, DevServerOptions
 from starter.dispatch import start_job
-from starter.echo_target import EchoTarget
+from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import DISPATCH_NAMESPACES, JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError
 from starter.settings import Settings
@@ -58,7 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=int, default=8233, help="Web UI port (8233)")
     dev.add_argument("--data-dir", type=Path, default=Path(".data"), help="server state and log (.data)")
     dev.add_argument("--echo-port", type=int, default=8299, help="local echo target for examples; 0 = off")
+    dev.add_argument("--codec-port", type=int, default=8234, help="codec server for the Web UI (8234); 0 = off")
     dev.add_argument("--task-queue", help="task queue (default 'ductape-jobs')")
+
+    codec = sub.add_parser("codec-server", help="decode payloads for the Web UI and `temporal --codec-endpoint`")
+    codec.add_argument("--host", default="127.0.0.1")
+    codec.add_argument("--port", type=int, default=8081)
+    codec.add_argument("--token", help="bearer token clients must send (DUCTAPE_CODEC_TOKEN)")
+    codec.add_argument(
+        "--allow-origin", action="append", default=["http://localhost:8233", "http://127.0.0.1:8233"],
+        help="Web UI origin allowed by CORS (repeatable)",
+    )  # fmt: skip
 
     worker = sub.add_parser("worker", help="run a worker against a Temporal server")
     connection(worker)
@@ -107,17 +118,6 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> N
     await run(stop)
 
 
-async def _connect_retrying(settings: Settings, attempts: int = 50) -> Client:
-    for attempt in range(attempts):
-        try:
-            return await connect_client(settings)
-        except RuntimeError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.2)
-    raise AssertionError("unreachable")
-
-
 async def _dev(args: argparse.Namespace) -> int:
     options = DevServerOptions(port=args.port, ui_port=args.ui_port, data_dir=args.data_dir)
     settings = Settings.from_env(
@@ -129,33 +129,39 @@ async def _dev(args: argparse.Namespace) -> int:
         secrets_file=args.secrets_file,
     )
     config, secrets = _load(settings)
-
-    async def run(stop: asyncio.Event) -> None:
-        async with DevServer(options):
-            client = await _connect_retrying(settings)
-            echo = EchoTarget(port=args.echo_port) if args.echo_port else None
-            if echo is not None:
-                echo.start()
-            print(f"Temporal frontend  {options.address}  (namespace default)")
-            print(f"Temporal Web UI    http://localhost:{options.ui_port}")
-            print(f"Worker             task queue {settings.task_queue!r}, config {settings.config_path}")
-            if echo is not None:
-                print(f"Echo target        {echo.url}")
-            print("Ctrl-C stops everything.", flush=True)
-            try:
-                await run_worker(client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop)
-            finally:
-                if echo is not None:
-                    echo.stop()
-
-    await _until_signalled(run)
+    key_file = settings.encryption_key_file or args.data_dir / "encryption.keys"
+    keyring = Keyring.parse(settings.encryption_keys) if settings.encryption_keys else load_or_create_keyring(key_file)
+    stack = DevStack(
+        server=options, settings=settings, config=config, secrets=secrets, keyring=keyring,
+        echo_port=args.echo_port, codec_port=args.codec_port,
+    )  # fmt: skip
+    await _until_signalled(lambda stop: run_dev_stack(stack, stop))
     return 0
+
+
+async def _codec_server(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    keyring = resolve_keyring(settings)
+    if keyring is None:
+        raise KeyringError("the codec server needs the payload encryption keys")
+    token = args.token or os.environ.get("DUCTAPE_CODEC_TOKEN")
+    if not token:
+        raise ConfigError("the codec server needs a token: --token or DUCTAPE_CODEC_TOKEN")
+    app = build_codec_app(EncryptionCodec(keyring), token=token, allowed_origins=args.allow_origin)
+    async with CodecServer(app, host=args.host, port=args.port) as server:
+        print(f"Codec server on {server.url}; CORS for {', '.join(args.allow_origin)}", flush=True)
+        await _until_signalled(_wait)
+    return 0
+
+
+async def _wait(stop: asyncio.Event) -> None:
+    await stop.wait()
 
 
 async def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, secrets = _load(settings)
-    client = await connect_client(settings)
+    client = await connect_client(settings, resolve_keyring(settings))
 
     async def run(stop: asyncio.Event) -> None:
         await run_worker(client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop)
@@ -182,13 +188,14 @@ async def _schedule(args: argparse.Namespace) -> int:
         secrets=SecretStore.from_sources(os.environ, settings.secrets_file),
     )
     plan = planner.plan(namespace, data)  # every input error surfaces here, before connecting
-    _print(await start_job(await connect_client(settings), plan, task_queue=settings.task_queue))
+    client = await connect_client(settings, resolve_keyring(settings))
+    _print(await start_job(client, plan, task_queue=settings.task_queue))
     return 0
 
 
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    ductape = Ductape(await connect_client(settings), task_queue=settings.task_queue)
+    ductape = Ductape(await connect_client(settings, resolve_keyring(settings)), task_queue=settings.task_queue)
     if args.action == "get":
         _print(await ductape.jobs.get(args.job_id))
     elif args.action == "result":
@@ -200,6 +207,7 @@ async def _jobs(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "dev": _dev,
+    "codec-server": _codec_server,
     "worker": _worker,
     "schedule": _schedule,
     "jobs": _jobs,
@@ -214,7 +222,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return asyncio.run(_COMMANDS[args.command](args))
-    except (JobInputError, ConfigError) as err:
+    except (JobInputError, ConfigError, KeyringError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (JobNotFoundError, JobFailedError, DevServerError) as err:

@@ -14,14 +14,41 @@ from activities.product_config import ProductConfig, load_product_config
 from activities.secrets import SecretStore
 from starter.converter import DATA_CONVERTER
 from starter.dispatch import start_job
+from starter.encryption import Keyring, KeyringError, encrypted_converter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
 from starter.settings import Settings
 from workflows.contracts import IDispatchResult
 
+DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
+"""Where ``ductape-jobs dev`` keeps its generated keys (relative to the working directory)."""
 
-async def connect_client(settings: Settings) -> Client:
-    """A Temporal client with the project's data converter.
+
+def resolve_keyring(settings: Settings, *, default_file: Path = DEFAULT_KEY_FILE) -> Keyring | None:
+    """The payload keys: ``encryption_keys``, else ``encryption_key_file``, else ``default_file`` if it
+    exists; ``None`` only when ``plaintext`` is set explicitly.
+
+    Raises:
+        KeyringError: no keys anywhere (and plaintext not chosen), or malformed keys.
+    """
+    if settings.encryption_keys:
+        return Keyring.parse(settings.encryption_keys)
+    file = settings.encryption_key_file or (default_file if default_file.exists() else None)
+    if file is not None:
+        try:
+            return Keyring.parse(file.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise KeyringError(f"cannot read encryption keys from {file}: {err.strerror}") from None
+    if settings.plaintext:
+        return None
+    raise KeyringError(
+        "no payload encryption keys: set DUCTAPE_ENCRYPTION_KEYS or DUCTAPE_ENCRYPTION_KEY_FILE "
+        f"(`ductape-jobs dev` writes {default_file}), or DUCTAPE_PLAINTEXT=1 to store job data in clear"
+    )
+
+
+async def connect_client(settings: Settings, keyring: Keyring | None) -> Client:
+    """A Temporal client with the project's data converter, encrypting with ``keyring`` if given.
 
     Raises:
         RuntimeError: the server cannot be reached (from ``Client.connect``).
@@ -31,7 +58,7 @@ async def connect_client(settings: Settings) -> Client:
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=settings.tls or settings.api_key is not None,
-        data_converter=DATA_CONVERTER,
+        data_converter=DATA_CONVERTER if keyring is None else encrypted_converter(keyring),
     )
 
 
@@ -131,13 +158,16 @@ class Ductape:
         task_queue: str | None = None,
         config: str | Path | ProductConfig | None = None,
         api_key: str | None = None,
+        encryption_keys: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Ductape:
         """Connect to Temporal. Unset arguments come from ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
-        ``TEMPORAL_API_KEY``, ``DUCTAPE_TASK_QUEUE``, ``DUCTAPE_CONFIG``, else ``localhost:7233``/``default``.
+        ``TEMPORAL_API_KEY``, ``DUCTAPE_TASK_QUEUE``, ``DUCTAPE_CONFIG``, else ``localhost:7233``/``default``;
+        payload keys from ``encryption_keys`` or as ``resolve_keyring`` finds them.
 
         Raises:
             ConfigError: the product config cannot be loaded.
+            KeyringError: no payload encryption keys (see ``resolve_keyring``).
             RuntimeError: the server cannot be reached.
         """
         env = os.environ if environ is None else environ
@@ -147,11 +177,12 @@ class Ductape:
             namespace=namespace,
             task_queue=task_queue,
             api_key=api_key,
+            encryption_keys=encryption_keys,
             config_path=config if isinstance(config, str | Path) else None,
         )
         product_config = config if isinstance(config, ProductConfig) else None
         if product_config is None and settings.config_path is not None:
             product_config = load_product_config(settings.config_path)
         secrets = SecretStore.from_sources(env, settings.secrets_file)
-        client = await connect_client(settings)
+        client = await connect_client(settings, resolve_keyring(settings))
         return cls(client, task_queue=settings.task_queue, config=product_config, secrets=secrets)

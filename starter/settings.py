@@ -28,6 +28,12 @@ class Settings:
     """Product config YAML (``DUCTAPE_CONFIG``)."""
     secrets_file: Path | None = None
     """Optional ``NAME=value`` file read in addition to the environment (``DUCTAPE_SECRETS_FILE``)."""
+    encryption_keys: str | None = None
+    """Payload keys, ``kid:base64`` pairs, the first active (``DUCTAPE_ENCRYPTION_KEYS``)."""
+    encryption_key_file: Path | None = None
+    """A file holding those pairs (``DUCTAPE_ENCRYPTION_KEY_FILE``); default ``.data/encryption.keys``."""
+    plaintext: bool = False
+    """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -48,8 +54,14 @@ class Settings:
             values["config_path"] = Path(environ["DUCTAPE_CONFIG"])
         if environ.get("DUCTAPE_SECRETS_FILE"):
             values["secrets_file"] = Path(environ["DUCTAPE_SECRETS_FILE"])
+        if environ.get("DUCTAPE_ENCRYPTION_KEYS"):
+            values["encryption_keys"] = environ["DUCTAPE_ENCRYPTION_KEYS"]
+        if environ.get("DUCTAPE_ENCRYPTION_KEY_FILE"):
+            values["encryption_key_file"] = Path(environ["DUCTAPE_ENCRYPTION_KEY_FILE"])
+        if environ.get("DUCTAPE_PLAINTEXT", "").lower() in {"1", "true", "yes"}:
+            values["plaintext"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("config_path", "secrets_file"):
+        for key in ("config_path", "secrets_file", "encryption_key_file"):
             if isinstance(values.get(key), str):
                 values[key] = Path(str(values[key]))
         return dataclasses.replace(cls(), **values)  # type: ignore[arg-type]

