@@ -9,6 +9,7 @@ from temporalio import activity
 from activities.errors import JobFailure
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
+from activities.session_store import SessionStore
 from activities.session_tokens import verify_session
 from workflows.contracts import ResolveRequest, ResolveResult
 from workflows.names import RESOLVE_PLACEHOLDERS
@@ -18,9 +19,10 @@ from workflows.placeholders import PlaceholderError, substitute
 class PlaceholderActivities:
     """Holds what resolution needs: the product config and the worker's secrets."""
 
-    def __init__(self, config: ProductConfig, secrets: SecretStore) -> None:
+    def __init__(self, config: ProductConfig, secrets: SecretStore, store: SessionStore | None = None) -> None:
         self._config = config
         self._secrets = secrets
+        self._store = store
 
     @activity.defn(name=RESOLVE_PLACEHOLDERS)
     async def resolve_placeholders(self, request: ResolveRequest) -> ResolveResult:
@@ -28,9 +30,14 @@ class PlaceholderActivities:
         try:
             data = None
             if request.session is not None:
-                data = verify_session(
+                claims = verify_session(
                     request.session, product=request.product, config=self._config, secrets=self._secrets
-                ).data
+                )
+                if self._store is not None and claims.session_id:
+                    stored = await self._store.get(claims.session_id)
+                    if stored is not None and stored.revoked:
+                        raise JobFailure("SESSION_REVOKED", f"session {request.session.tag!r} was revoked")
+                data = claims.data
             # Placeholders resolve at each run, so $Now() is the time of this run.
             return ResolveResult(input=substitute(request.input, data, time.time_ns() // 1_000_000))
         except PlaceholderError as err:

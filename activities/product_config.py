@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activities.session_config import SessionDef
+
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -69,14 +71,6 @@ class ActionDef(_Strict):
 class AppDef(_Strict):
     envs: dict[str, AppEnv]
     actions: dict[str, ActionDef] = Field(default_factory=dict)
-
-
-class SessionDef(_Strict):
-    """A session type: how its tokens are verified."""
-
-    algorithm: Literal["HS256"] = "HS256"
-    key: str = Field(min_length=1)
-    """Shared key of HS256; write it as ``$Secret{NAME}``."""
 
 
 class ProductDef(_Strict):

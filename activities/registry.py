@@ -11,13 +11,14 @@ from activities.http_action import ActionActivities
 from activities.placeholder_activity import PlaceholderActivities
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
+from activities.session_store import SessionStore
 
 
 def build_activities(
-    config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient
+    config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient, session_store: SessionStore | None = None
 ) -> Sequence[Callable[..., Any]]:
-    """The activity callables for ``Worker(activities=...)``."""
+    """The activity callables for ``Worker(activities=...)``; with a session store, revoked sessions fail."""
     return [
-        PlaceholderActivities(config, secrets).resolve_placeholders,
+        PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
         ActionActivities(config, secrets, http).run_action,
     ]

@@ -1,27 +1,29 @@
-"""Session tokens: HS256 JWTs with the claims ``{tag, data, exp, iat, sid}``.
+"""Session tokens: JWTs with the claims ``{tag, data, exp, iat, sid}`` (plus ``prd``, the product,
+and for encrypted session types ``edata``, a JWE of ``data``, instead of ``data``).
 
-``verify_session`` is the one place a token is checked, at dispatch (by the client) and at run time
-(by the resolution activity). python-jose is used with an explicit algorithm allow-list taken from
-the session type's config, never from the token header.
+``verify_session`` is the one place a token is checked, at dispatch (by a client holding the keys)
+and at run time (by the resolution activity); ``mint_session_token`` the one place one is made.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets as _random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jose import ExpiredSignatureError, JWTError, jwt
-
 from activities.errors import JobFailure
 from activities.product_config import ConfigError, ProductConfig
 from activities.secrets import SecretMissingError, SecretStore
+from activities.session_config import SessionDef
+from activities.session_crypto import SigningKey, TokenRejected, seal, segment_json, sign, unseal, verify
 from workflows.contracts import ISession
 
 MAX_TOKEN_LENGTH = 16_384
-"""Longer tokens are refused before any parsing."""
+"""Default size limit; a session type may set its own ``max_token_bytes``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,24 +36,76 @@ class SessionClaims:
     expires_at: datetime
 
 
-def verify_session(session: ISession, *, product: str, config: ProductConfig, secrets: SecretStore) -> SessionClaims:
-    """Verify a session token with the key of its session type.
+@dataclass(frozen=True)
+class SessionKeys:
+    """A session type's resolved key material (secrets read from the store)."""
 
-    Raises:
-        JobFailure: ``SESSION_UNKNOWN_TYPE`` (tag not declared), ``SECRET_MISSING``,
-            ``SESSION_INVALID`` (malformed, bad signature, bad claims), ``SESSION_EXPIRED``,
-            ``SESSION_WRONG_TAG`` (the token belongs to another session type). Never retryable; the
-            message never contains the token.
-    """
+    definition: SessionDef
+    keys: dict[str, SigningKey]
+    encryption_key: bytes | None
+
+
+def session_keys(definition: SessionDef, secrets: SecretStore) -> SessionKeys:
+    """Raises: SecretMissingError; ConfigError when the encryption key is not 32 bytes of base64."""
+    keys = {
+        kid: SigningKey(
+            kid=kid,
+            secret=secrets.resolve(k.key) if k.key else None,
+            private_pem=secrets.resolve(k.private_key) if k.private_key else None,
+            public_pem=secrets.resolve(k.public_key) if k.public_key else None,
+        )
+        for kid, k in definition.key_defs().items()
+    }
+    encryption_key = None
+    if definition.encrypted and definition.encryption_key:
+        try:
+            encryption_key = base64.b64decode(secrets.resolve(definition.encryption_key), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError("the session type's encryption_key is not valid base64") from None
+        if len(encryption_key) != 32:
+            raise ConfigError("the session type's encryption_key must be 32 bytes (A256GCM)")
+    return SessionKeys(definition, keys, encryption_key)
+
+
+def _keys_for(session_tag: str, product: str, config: ProductConfig, secrets: SecretStore) -> SessionKeys:
     try:
-        definition = config.session(product, session.tag)
-        key = secrets.resolve(definition.key)
+        return session_keys(config.session(product, session_tag), secrets)
     except ConfigError as err:
         raise JobFailure("SESSION_UNKNOWN_TYPE", str(err)) from None
     except SecretMissingError as err:
-        raise JobFailure("SECRET_MISSING", f"session type {session.tag!r}: {err}") from None
-    claims = _decode(session, key=key, algorithm=definition.algorithm)
-    return _claims(session, claims)
+        raise JobFailure("SECRET_MISSING", f"session type {session_tag!r}: {err}") from None
+
+
+def verify_session(session: ISession, *, product: str, config: ProductConfig, secrets: SecretStore) -> SessionClaims:
+    """Verify a session token with the keys of its session type.
+
+    Raises:
+        JobFailure: ``SESSION_UNKNOWN_TYPE`` (tag not declared), ``SECRET_MISSING``,
+            ``SESSION_INVALID`` (malformed, oversize, other algorithm, unknown kid, bad signature,
+            not yet valid, another product's token, bad JWE), ``SESSION_EXPIRED``, ``SESSION_WRONG_TAG``.
+            Never retryable; the message never contains the token.
+    """
+    material = _keys_for(session.tag, product, config, secrets)
+    definition = material.definition
+    try:
+        claims = verify(
+            session.token,
+            algorithm=definition.algorithm,
+            keys=material.keys,
+            max_length=definition.max_token_bytes,
+        )
+        parsed = _claims(session, claims, product=product)
+        if definition.encrypted:
+            sealed = claims.get("edata")
+            if not isinstance(sealed, str) or material.encryption_key is None:
+                raise TokenRejected("SESSION_INVALID", "the token of an encrypted session type has no `edata`")
+            data = unseal(sealed, key=material.encryption_key, max_length=definition.max_token_bytes)
+            parsed = SessionClaims(
+                tag=parsed.tag, data=data, session_id=parsed.session_id, expires_at=parsed.expires_at
+            )
+    except TokenRejected as err:
+        raise JobFailure(err.code, f"session {session.tag!r}: {err}") from None
+    return parsed
 
 
 def check_unverified(session: ISession, now: datetime) -> None:
@@ -62,16 +116,45 @@ def check_unverified(session: ISession, now: datetime) -> None:
     Raises:
         JobFailure: as ``verify_session``, except that a bad signature cannot be seen.
     """
-    _check_size(session)
+    if len(session.token) > MAX_TOKEN_LENGTH:
+        raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is too long")
+    parts = session.token.split(".")
+    if len(parts) != 3:
+        raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is not a valid JWT")
     try:
-        claims = jwt.get_unverified_claims(session.token)
-    except JWTError:
-        raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is not a valid JWT") from None
-    parsed = _claims(session, claims)
+        claims = segment_json(parts[1], "payload")
+        parsed = _claims(session, claims, product=None, needs_data=False)
+    except TokenRejected as err:
+        raise JobFailure(err.code, f"session {session.tag!r}: {err}") from None
     if parsed.expires_at <= now:
         raise JobFailure(
             "SESSION_EXPIRED", f"session {session.tag!r}: the token expired at {parsed.expires_at.isoformat()}"
         )
+
+
+def mint_session_token(
+    material: SessionKeys, *, product: str, tag: str, data: Mapping[str, Any], now: datetime, session_id: str
+) -> tuple[str, datetime]:
+    """A signed token for ``data`` and its expiry.
+
+    Raises:
+        TokenRejected: the active key cannot sign (a verify-only key pair).
+    """
+    definition = material.definition
+    expires_at = now + timedelta(seconds=definition.expiry)
+    claims: dict[str, Any] = {
+        "tag": tag,
+        "prd": product,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "sid": session_id,
+    }
+    if material.encryption_key is not None:
+        claims["edata"] = seal(data, key=material.encryption_key)
+    else:
+        claims["data"] = dict(data)
+    token = sign(claims, algorithm=definition.algorithm, key=material.keys[definition.signing_kid()])
+    return token, datetime.fromtimestamp(claims["exp"], tz=UTC)
 
 
 def issue_session_token(
@@ -83,7 +166,7 @@ def issue_session_token(
     now: datetime,
     session_id: str | None = None,
 ) -> str:
-    """Sign a token for ``data`` (used by tests and examples until the sessions API lands)."""
+    """An HS256 token with the spine's claim layout (no ``prd``, no ``kid``): for tests and tools."""
     claims = {
         "tag": tag,
         "data": dict(data),
@@ -91,42 +174,24 @@ def issue_session_token(
         "exp": int((now + ttl).timestamp()),
         "sid": session_id or _random.token_hex(8),
     }
-    token: str = jwt.encode(claims, key, algorithm="HS256")
-    return token
+    return sign(claims, algorithm="HS256", key=SigningKey(kid="default", secret=key))
 
 
-def _check_size(session: ISession) -> None:
-    if len(session.token) > MAX_TOKEN_LENGTH:
-        raise JobFailure(
-            "SESSION_INVALID", f"session {session.tag!r}: the token is longer than {MAX_TOKEN_LENGTH} characters"
-        )
-
-
-def _decode(session: ISession, *, key: str, algorithm: str) -> Mapping[str, Any]:
-    _check_size(session)
-    try:
-        claims: Mapping[str, Any] = jwt.decode(
-            session.token, key, algorithms=[algorithm], options={"require_exp": True, "require_iat": True}
-        )
-    except ExpiredSignatureError:
-        raise JobFailure("SESSION_EXPIRED", f"session {session.tag!r}: the token has expired") from None
-    except JWTError as err:
-        # jose's messages describe the check that failed, never the token itself.
-        raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is invalid ({err})") from None
-    return claims
-
-
-def _claims(session: ISession, claims: Mapping[str, Any]) -> SessionClaims:
+def _claims(
+    session: ISession, claims: Mapping[str, Any], *, product: str | None, needs_data: bool = True
+) -> SessionClaims:
     tag = claims.get("tag")
     if tag != session.tag:
-        raise JobFailure("SESSION_WRONG_TAG", f"the token was issued for session type {tag!r}, not {session.tag!r}")
-    data = claims.get("data")
+        raise TokenRejected("SESSION_WRONG_TAG", f"the token was issued for session type {tag!r}, not {session.tag!r}")
+    issued_for = claims.get("prd")
+    if product is not None and issued_for is not None and issued_for != product:
+        raise TokenRejected("SESSION_INVALID", f"the token was issued for product {issued_for!r}, not {product!r}")
     exp = claims.get("exp")
-    if not isinstance(data, Mapping) or isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token lacks the `data` or `exp` claim")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise TokenRejected("SESSION_INVALID", "the token lacks the `exp` claim")
+    data = claims.get("data", {} if "edata" in claims or not needs_data else None)
+    if not isinstance(data, Mapping):
+        raise TokenRejected("SESSION_INVALID", "the token lacks the `data` claim")
     return SessionClaims(
-        tag=tag,
-        data=data,
-        session_id=str(claims.get("sid", "")),
-        expires_at=datetime.fromtimestamp(exp, tz=UTC),
+        tag=str(tag), data=data, session_id=str(claims.get("sid", "")), expires_at=datetime.fromtimestamp(exp, tz=UTC)
     )

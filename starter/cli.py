@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
-from starter.client import Ductape, connect_client, resolve_keyring
+from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.codec_server import CodecServer, build_codec_app
 from starter.dev_stack import DevStack, run_dev_stack
 from starter.devserver import DevServerError, DevServerOptions
@@ -134,6 +134,7 @@ async def _dev(args: argparse.Namespace) -> int:
     stack = DevStack(
         server=options, settings=settings, config=config, secrets=secrets, keyring=keyring,
         echo_port=args.echo_port, codec_port=args.codec_port,
+        session_store=open_session_store(settings, args.data_dir),
     )  # fmt: skip
     await _until_signalled(lambda stop: run_dev_stack(stack, stop))
     return 0
@@ -162,9 +163,12 @@ async def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, secrets = _load(settings)
     client = await connect_client(settings, resolve_keyring(settings))
+    store = open_session_store(settings)
 
     async def run(stop: asyncio.Event) -> None:
-        await run_worker(client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop)
+        await run_worker(
+            client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop, session_store=store
+        )
 
     await _until_signalled(run)
     return 0

@@ -12,11 +12,13 @@ from temporalio.client import Client
 
 from activities.product_config import ProductConfig, load_product_config
 from activities.secrets import SecretStore
+from activities.session_store import SessionStore
 from starter.converter import DATA_CONVERTER
 from starter.dispatch import start_job
 from starter.encryption import Keyring, KeyringError, encrypted_converter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
+from starter.sessions import Sessions
 from starter.settings import Settings
 from workflows.contracts import IDispatchResult
 
@@ -45,6 +47,13 @@ def resolve_keyring(settings: Settings, *, default_file: Path = DEFAULT_KEY_FILE
         "no payload encryption keys: set DUCTAPE_ENCRYPTION_KEYS or DUCTAPE_ENCRYPTION_KEY_FILE "
         f"(`ductape-jobs dev` writes {default_file}), or DUCTAPE_PLAINTEXT=1 to store job data in clear"
     )
+
+
+def open_session_store(settings: Settings, data_dir: Path = Path(".data")) -> SessionStore:
+    """The session store of ``settings`` (its tables are created on first use)."""
+    if settings.session_store is None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    return SessionStore.from_url(settings.session_store_url(data_dir))
 
 
 async def connect_client(settings: Settings, keyring: Keyring | None) -> Client:
@@ -124,6 +133,7 @@ class Ductape:
         task_queue: str | None = None,
         config: ProductConfig | None = None,
         secrets: SecretStore | None = None,
+        session_store: SessionStore | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         """Wrap an already connected client (its data converter must be ``starter.DATA_CONVERTER``).
@@ -141,6 +151,7 @@ class Ductape:
         self.client = client
         self.processor = Processor(submitter)
         self.jobs = Jobs(client)
+        self.sessions = Sessions(config=config, secrets=secrets, store=session_store, clock=self.planner.clock)
         self.actions = DispatchNamespace(submitter, "actions")
         self.workflows = DispatchNamespace(submitter, "workflows")
         self.notifications = DispatchNamespace(submitter, "notifications")
@@ -185,4 +196,10 @@ class Ductape:
             product_config = load_product_config(settings.config_path)
         secrets = SecretStore.from_sources(env, settings.secrets_file)
         client = await connect_client(settings, resolve_keyring(settings))
-        return cls(client, task_queue=settings.task_queue, config=product_config, secrets=secrets)
+        return cls(
+            client,
+            task_queue=settings.task_queue,
+            config=product_config,
+            secrets=secrets,
+            session_store=open_session_store(settings),
+        )

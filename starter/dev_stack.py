@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
+from activities.session_store import SessionStore
 from starter.client import connect_client
 from starter.codec_server import CodecServer, build_codec_app
 from starter.devserver import DevServer, DevServerOptions
@@ -38,6 +39,7 @@ class DevStack:
     """0 turns the echo target off."""
     codec_port: int
     """0 turns the codec server off (the UI then shows encrypted payloads)."""
+    session_store: SessionStore | None = None
 
 
 def load_or_create_token(path: Path) -> str:
@@ -98,7 +100,12 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
             print("Ctrl-C stops everything.", flush=True)
             try:
                 await run_worker(
-                    client, task_queue=stack.settings.task_queue, config=stack.config, secrets=stack.secrets, stop=stop
+                    client,
+                    task_queue=stack.settings.task_queue,
+                    config=stack.config,
+                    secrets=stack.secrets,
+                    stop=stop,
+                    session_store=stack.session_store,
                 )
             finally:
                 if echo is not None:

@@ -32,6 +32,9 @@ class Settings:
     """Payload keys, ``kid:base64`` pairs, the first active (``DUCTAPE_ENCRYPTION_KEYS``)."""
     encryption_key_file: Path | None = None
     """A file holding those pairs (``DUCTAPE_ENCRYPTION_KEY_FILE``); default ``.data/encryption.keys``."""
+    session_store: str | None = None
+    """SQLAlchemy async URL of the session store (``DUCTAPE_SESSION_STORE``), e.g.
+    ``postgresql+asyncpg://app@db/app``; default ``sqlite+aiosqlite:///.data/sessions.sqlite``."""
     plaintext: bool = False
     """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
 
@@ -54,6 +57,8 @@ class Settings:
             values["config_path"] = Path(environ["DUCTAPE_CONFIG"])
         if environ.get("DUCTAPE_SECRETS_FILE"):
             values["secrets_file"] = Path(environ["DUCTAPE_SECRETS_FILE"])
+        if environ.get("DUCTAPE_SESSION_STORE"):
+            values["session_store"] = environ["DUCTAPE_SESSION_STORE"]
         if environ.get("DUCTAPE_ENCRYPTION_KEYS"):
             values["encryption_keys"] = environ["DUCTAPE_ENCRYPTION_KEYS"]
         if environ.get("DUCTAPE_ENCRYPTION_KEY_FILE"):
@@ -65,3 +70,7 @@ class Settings:
             if isinstance(values.get(key), str):
                 values[key] = Path(str(values[key]))
         return dataclasses.replace(cls(), **values)  # type: ignore[arg-type]
+
+    def session_store_url(self, data_dir: Path = Path(".data")) -> str:
+        """The configured session store, else a SQLite file in ``data_dir``."""
+        return self.session_store or f"sqlite+aiosqlite:///{data_dir / 'sessions.sqlite'}"

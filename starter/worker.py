@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.product_config import ProductConfig
 from activities.registry import build_activities
 from activities.secrets import SecretStore
+from activities.session_store import SessionStore
 from starter.search_attributes import ensure_search_attributes
 from workflows.job_workflow import JobWorkflow
 
@@ -33,6 +34,7 @@ async def job_worker(
     task_queue: str,
     config: ProductConfig,
     secrets: SecretStore,
+    session_store: SessionStore | None = None,
     fail_workflow_on_bug: bool = False,
 ) -> AsyncIterator[Worker]:
     """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
@@ -45,7 +47,7 @@ async def job_worker(
             client,
             task_queue=task_queue,
             workflows=WORKFLOWS,
-            activities=build_activities(config, secrets, http),
+            activities=build_activities(config, secrets, http, session_store),
             workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
             # On SIGTERM, requests in flight get this long to finish before they are cancelled
             # (a cancelled attempt is retried by the server, so nothing is lost either way).
@@ -56,11 +58,19 @@ async def job_worker(
 
 
 async def run_worker(
-    client: Client, *, task_queue: str, config: ProductConfig, secrets: SecretStore, stop: asyncio.Event
+    client: Client,
+    *,
+    task_queue: str,
+    config: ProductConfig,
+    secrets: SecretStore,
+    stop: asyncio.Event,
+    session_store: SessionStore | None = None,
 ) -> None:
     """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
-    async with job_worker(client, task_queue=task_queue, config=config, secrets=secrets):
+    if session_store is not None:
+        await session_store.create_schema()
+    async with job_worker(client, task_queue=task_queue, config=config, secrets=secrets, session_store=session_store):
         log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
         await stop.wait()
         log.info("worker stopping")

@@ -638,3 +638,63 @@ class JobRecord(BaseModel):
     """Runs started so far (1 for a one-off job once it started)."""
     error: str | None = None
     """Error type and message of a failed job."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions API (``ductape.sessions``)
+
+
+class _SessionCall(_Input):
+    product: NonEmptyStr = Field(validation_alias=AliasChoices("product", "product_tag"))
+    env: str | None = None
+    """Accepted for the seeds' shape; session types are per product."""
+    tag: NonEmptyStr
+
+
+class IStartSession(_SessionCall):
+    data: dict[str, Any]
+    """The session payload; must match the session type's ``schema``."""
+
+
+class ISessionResult(BaseModel):
+    token: str
+    """The signed token (send it as ``session: {tag, token}`` or ``"tag:token"``)."""
+    refresh_token: str
+    """Single use: each refresh returns a new one; reusing an old one revokes the session."""
+    expires_at: int
+    """Epoch ms when ``token`` expires."""
+    refresh_expires_at: int
+    session_id: str
+
+
+class IVerifySession(_SessionCall):
+    token: NonEmptyStr
+
+
+class IVerifyResult(BaseModel):
+    valid: bool
+    data: dict[str, Any] | None = None
+    session_id: str | None = None
+    expires_at: int | None = None
+    error: str | None = None
+    """Error type and reason when not valid (``SESSION_EXPIRED: ...``)."""
+
+
+class IRefreshSession(_SessionCall):
+    refresh_token: NonEmptyStr = Field(validation_alias=AliasChoices("refresh_token", "refreshToken"))
+
+
+class IRevokeSession(_SessionCall):
+    session_id: NonEmptyStr | None = Field(None, validation_alias=AliasChoices("session_id", "sessionId"))
+    identifier: NonEmptyStr | None = None
+    """The user identifier the session type's ``selector`` names: revokes all their sessions."""
+
+    @model_validator(mode="after")
+    def _one(self) -> IRevokeSession:
+        if (self.session_id is None) == (self.identifier is None):
+            raise ValueError("needs exactly one of `session_id` or `identifier`")
+        return self
+
+
+class IRevokeResult(BaseModel):
+    revoked: int
