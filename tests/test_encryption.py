@@ -166,7 +166,9 @@ async def test_nothing_sensitive_reaches_the_servers_database_or_the_logs(
              "start_at": later, "repeat": {"every": 3_600_000}}
         )  # fmt: skip
     await asyncio.sleep(1.5)  # let the server flush its writes (WAL) before reading the files
-    assert http_target.calls("/v1/welcome")[0].body["to"] == "grace.hopper@example.org"  # resolved at the target
+    delivered = http_target.calls("/v1/welcome")[0]
+    assert delivered.body["to"] == "grace.hopper@example.org"  # resolved for the target, and only there
+    assert delivered.headers["X-Api-Key"] == SECRETS["EMAIL_KEY"]
 
     stored = b"".join(p.read_bytes() for p in db.parent.glob(f"{db.name}*"))
     assert len(stored) > 100_000
