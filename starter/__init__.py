@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starter.client import Ductape
 from starter.converter import DATA_CONVERTER
-from starter.jobs import JobFailedError, JobNotFoundError
+from starter.jobs import JobFailedError, JobNotFoundError, JobStateError
 from workflows.contracts import IDispatchResult, JobInputError, JobRecord
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "JobInputError",
     "JobNotFoundError",
     "JobRecord",
+    "JobStateError",
 ]

@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from rich.console import Console
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
-from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
+from starter.client import connect_client, open_session_store, resolve_keyring
 from starter.codec_server import CodecServer, build_codec_app
 from starter.dev_stack import DevStack, run_dev_stack
 from starter.devserver import DevServerError, DevServerOptions
 from starter.dispatch import start_job
 from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import DISPATCH_NAMESPACES, JobPlanner
-from starter.jobs import JobFailedError, JobNotFoundError
+from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
+from starter.jobs_cli import add_jobs_parser, run_jobs_command
 from starter.settings import Settings
 from starter.worker import run_worker
 from workflows.contracts import JobInputError
@@ -80,10 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     connection(schedule)
     product_config(schedule, required=False)
 
-    jobs = sub.add_parser("jobs", help="inspect and manage jobs")
-    jobs.add_argument("action", choices=["get", "result", "cancel"])
-    jobs.add_argument("job_id")
-    connection(jobs)
+    add_jobs_parser(sub, connection)
     return parser
 
 
@@ -199,14 +198,8 @@ async def _schedule(args: argparse.Namespace) -> int:
 
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    ductape = Ductape(await connect_client(settings, resolve_keyring(settings)), task_queue=settings.task_queue)
-    if args.action == "get":
-        _print(await ductape.jobs.get(args.job_id))
-    elif args.action == "result":
-        _print(await ductape.jobs.result(args.job_id))
-    else:
-        _print(await ductape.jobs.cancel(args.job_id))
-    return 0
+    client = await connect_client(settings, resolve_keyring(settings))
+    return await run_jobs_command(args, Jobs(client), Console(soft_wrap=True))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
@@ -229,7 +222,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (JobInputError, ConfigError, KeyringError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (JobNotFoundError, JobFailedError, DevServerError) as err:
+    except (JobNotFoundError, JobFailedError, JobStateError, DevServerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except RuntimeError as err:  # Client.connect: the server cannot be reached

@@ -90,7 +90,9 @@ class ScheduleTiming:
     """Start the first run at creation (Temporal never runs spec times that precede the creation)."""
 
 
-def schedule_timing(plan: JobPlan, recurrence: Recurrence, *, now: datetime) -> ScheduleTiming:
+def schedule_timing(
+    recurrence: Recurrence, *, first_run: datetime, now: datetime, note: str, trigger_allowed: bool = True
+) -> ScheduleTiming:
     """Spec and state of a recurring job's schedule.
 
     Temporal schedules have a resolution of one second, intervals aligned on the epoch (``offset``
@@ -98,20 +100,21 @@ def schedule_timing(plan: JobPlan, recurrence: Recurrence, *, now: datetime) -> 
     creation, even by milliseconds. So an ``every`` job due within a second runs its first run by
     ``trigger_immediately`` (which does not count toward ``remaining_actions``: the limit is
     lowered by one) and the interval grid starts one period later; a later one starts at its
-    ``start_at`` rounded up to the second.
+    ``start_at`` rounded up to the second. Without ``trigger_allowed`` (a reschedule), the grid
+    starts at ``first_run`` (or one period from now when that is already due).
     """
-    note = plan.summary
     limit = recurrence.limit
     if recurrence.every is None:
         spec = ScheduleSpec(
             calendars=recurrence.calendars,
             time_zone_name=recurrence.time_zone,
-            start_at=None if plan.due_now else plan.first_run,
+            start_at=None if first_run <= now else first_run,
             end_at=recurrence.end_at,
         )
         return ScheduleTiming(spec, _limited(note, limit), trigger_now=False)
-    trigger_now = plan.first_run <= now + TRIGGER_WINDOW
-    start = _ceil_second(plan.first_run + recurrence.every if trigger_now else plan.first_run)
+    due = first_run <= now + TRIGGER_WINDOW
+    trigger_now = due and trigger_allowed
+    start = _ceil_second(first_run + recurrence.every if due else first_run)
     end_at = recurrence.end_at
     if trigger_now and limit is not None:
         limit -= 1
@@ -132,7 +135,7 @@ def _limited(note: str, limit: int | None) -> ScheduleState:
 async def _create_schedule(
     client: Client, plan: JobPlan, recurrence: Recurrence, *, task_queue: str
 ) -> IDispatchResult:
-    timing = schedule_timing(plan, recurrence, now=datetime.now(UTC))
+    timing = schedule_timing(recurrence, first_run=plan.first_run, now=datetime.now(UTC), note=plan.summary)
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             JOB_WORKFLOW,

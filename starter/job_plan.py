@@ -214,7 +214,7 @@ def plan_job(
         _check_session(job, now=now, config=config, secrets=secrets)
 
     start = job.start_at if job.start_at is not None and job.start_at > now else now
-    recurrence = _recurrence(job, start=start, now=now)
+    recurrence = _recurrence(job, start=start)
     job_id = job.job_id or new_job_id(job.product, job.env, job.event, now)
     maximum_attempts = job.retries + 1
     retry = job.retry or IRetryConfig()
@@ -264,6 +264,12 @@ def plan_job(
             recurring=recurrence is not None,
             event_type=job.event_type,
             summary=summary,
+            retries=job.retries,
+            cron=job.repeat.cron if job.repeat else None,
+            every=job.repeat.every if job.repeat else None,
+            tz=job.repeat.tz if job.repeat else None,
+            limit=job.repeat.limit if job.repeat else None,
+            end_date=to_epoch_ms(job.repeat.end_date) if job.repeat and job.repeat.end_date else None,
         ),
         search_attributes=TypedSearchAttributes(pairs),
     )
@@ -315,11 +321,16 @@ def _check_session(
         raise JobInputError.one("session", err.message) from None
 
 
-def _recurrence(job: _Normalised, *, start: datetime, now: datetime) -> Recurrence | None:
-    repeat = job.repeat
-    if repeat is None:
-        return None
-    field = job.repeat_field
+def _recurrence(job: _Normalised, *, start: datetime) -> Recurrence | None:
+    return None if job.repeat is None else recurrence_for(job.repeat, field=job.repeat_field, start=start)
+
+
+def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) -> Recurrence:
+    """Compile validated repeat options into Temporal terms.
+
+    Raises:
+        JobInputError: ``<field>.cron`` that cannot be compiled, ``<field>.endDate`` not after ``start``.
+    """
     if repeat.end_date is not None and repeat.end_date <= start:
         raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
     calendars: list[ScheduleCalendarSpec] = []

@@ -1,76 +1,75 @@
-"""``ductape.jobs``: find a job, wait for its result, cancel it.
+"""``ductape.jobs``: find, wait for, pause, resume, reschedule, trigger, retry, cancel and delete jobs.
 
-A job is a ``JobWorkflow`` (one-off; its ID is the job ID) or a Temporal Schedule (recurring; its ID
-is the job ID, and each run is a ``JobWorkflow`` named ``<job_id>-<scheduled time>``).
-
-Status rule, from Temporal's own state:
-
-* one-off: RUNNING before ``scheduled_at`` is ``scheduled``; RUNNING with the event activity started
-  or retrying is ``running``; other RUNNING is ``queued`` (due, waiting for a worker); COMPLETED is
-  ``completed``; FAILED and TIMED_OUT are ``failed``; CANCELED and TERMINATED are ``cancelled``.
-* recurring: a schedule cancelled through ``cancel`` is ``cancelled``; paused is ``paused``; with a
-  run in progress ``running``; with no next run left ``completed``; otherwise ``scheduled``.
+Records and the status rule are in ``starter.job_records``; listing, history and statistics in
+``starter.job_queries``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
+from pydantic import ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
-    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
     ScheduleDescription,
+    ScheduleHandle,
     ScheduleUpdate,
     ScheduleUpdateInput,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows import names
-from workflows.contracts import JobMemo, JobOutcome, JobRecord, JobStatus, to_epoch_ms
+from starter.dispatch import schedule_timing
+from starter.job_plan import Recurrence, recurrence_for
+from starter.job_queries import JobQueries
+from starter.job_records import (
+    CANCELLED_NOTE,
+    JobFailedError,
+    JobNotFoundError,
+    JobStateError,
+    failed,
+    latest_run,
+    run_details,
+    schedule_record,
+    workflow_record,
+)
+from workflows.contracts import (
+    IJobRepeatOptions,
+    JobInputError,
+    JobMemo,
+    JobOutcome,
+    JobRecord,
+    JobState,
+    RescheduleRequest,
+    parse_instant,
+    to_epoch_ms,
+)
+from workflows.names import JOB_WORKFLOW
 
-CANCELLED_NOTE = "cancelled"
-"""Prefix of the note of a recurring job's schedule after ``cancel``: kept, paused, no runs left."""
-
+__all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "Jobs"]
 
 CANCEL_WAIT = timedelta(seconds=5)
 
 
-class JobNotFoundError(LookupError):
-    """No job with this ID."""
+class Jobs(JobQueries):
+    """Job management over the workflows and schedules of one client."""
 
+    def __init__(self, client: Client, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(client, clock=clock)
 
-class JobFailedError(RuntimeError):
-    """The job failed (after its last retry) or was cancelled; ``error_type`` is the cause's type."""
-
-    def __init__(self, job_id: str, error_type: str, message: str) -> None:
-        super().__init__(f"job {job_id} failed ({error_type}): {message}")
-        self.job_id = job_id
-        self.error_type = error_type
-        self.message = message
-
-
-_CLOSED: dict[WorkflowExecutionStatus, JobStatus] = {
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.TIMED_OUT: "failed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "cancelled",
-}
-
-
-class Jobs:
-    """Job management over workflows and schedules of one client."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    # --- reading ---------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobRecord:
         """The job's record and status.
@@ -83,7 +82,7 @@ class Jobs:
             return await self._workflow_record(job_id, workflow)
         schedule = await self._describe_schedule(job_id)
         if schedule is not None:
-            return await _schedule_record(job_id, schedule)
+            return await self._schedule_record(job_id, schedule)
         raise JobNotFoundError(f"no job with ID {job_id!r}")
 
     async def result(self, job_id: str, *, poll: timedelta = timedelta(seconds=1)) -> Any:
@@ -99,15 +98,17 @@ class Jobs:
             schedule = await self._describe_schedule(job_id)
             if schedule is None:
                 raise JobNotFoundError(f"no job with ID {job_id!r}")
-            latest = _latest_run(schedule)
+            latest = latest_run(schedule)
             if latest is not None:
                 return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
             await asyncio.sleep(poll.total_seconds())
 
+    # --- changing --------------------------------------------------------------------------
+
     async def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job: a waiting or running one-off job ends ``cancelled``; a recurring job starts
-        no more runs (its schedule is kept, paused, so ``get`` still reports it) and its running
-        run is cancelled. Cancelling a finished job changes nothing.
+        """A waiting or running one-off job ends ``cancelled``; a recurring job starts no more runs
+        (its schedule is kept, paused, so ``get`` still reports it) and its running run is cancelled.
+        Cancelling a finished job changes nothing.
 
         Raises:
             JobNotFoundError: no such job.
@@ -115,41 +116,205 @@ class Jobs:
         workflow = await self._describe_workflow(job_id)
         if workflow is not None:
             if workflow.status == WorkflowExecutionStatus.RUNNING:
-                handle = self._client.get_workflow_handle(job_id)
-                await handle.cancel()
-                # The worker acts on the request asynchronously; give it a moment so the record
-                # returned says `cancelled` (without a running worker it stays as it was).
-                with contextlib.suppress(WorkflowFailureError, TimeoutError):
-                    await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
+                await self._cancel_and_wait(job_id)
             return await self.get(job_id)
-        schedule = await self._describe_schedule(job_id)
-        if schedule is None:
-            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        schedule = await self._require_schedule(job_id)
 
         def stop(update: ScheduleUpdateInput) -> ScheduleUpdate:
             state = update.description.schedule.state
             state.paused = True
-            state.note = f"{CANCELLED_NOTE} at {datetime.now(UTC).isoformat()}"
+            state.note = f"{CANCELLED_NOTE} at {self.clock().isoformat()}"
             state.limited_actions = True
             state.remaining_actions = 0
             return ScheduleUpdate(schedule=update.description.schedule)
 
-        await self._client.get_schedule_handle(job_id).update(stop)
+        await self.client.get_schedule_handle(job_id).update(stop)
         for running in schedule.info.running_actions:
-            if isinstance(running, ScheduleActionExecutionStartWorkflow):
-                await self._cancel_quietly(running.workflow_id)
+            await self._cancel_and_wait(getattr(running, "workflow_id", ""))
         return await self.get(job_id)
 
-    async def _cancel_quietly(self, workflow_id: str) -> None:
+    async def cancel_many(self, **filters: Any) -> int:
+        """Cancel every job ``list(**filters)`` finds that is not finished; returns how many."""
+        count = 0
+        cursor = None
+        while True:
+            page = await self.list(**filters, cursor=cursor)
+            for record in page.jobs:
+                if record.status not in ("completed", "failed", "cancelled"):
+                    await self.cancel(record.job_id)
+                    count += 1
+            if page.cursor is None:
+                return count
+            cursor = page.cursor
+
+    async def pause(self, job_id: str) -> JobRecord:
+        """A recurring job starts no runs until resumed; a one-off job still waiting for ``start_at``
+        holds (past its start time too) until resumed.
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "pause")
+        else:
+            await self._require_schedule(job_id)
+            await self.client.get_schedule_handle(job_id).pause(note="paused")
+        return await self.get(job_id)
+
+    async def resume(self, job_id: str) -> JobRecord:
+        """Undo ``pause``; a one-off job whose start time passed while paused runs at once.
+
+        Raises:
+            JobNotFoundError, JobStateError: as ``pause``; resuming a cancelled recurring job too.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "resume")
+        else:
+            schedule = await self._require_schedule(job_id)
+            if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
+                raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
+            await self.client.get_schedule_handle(job_id).unpause(note="resumed")
+        return await self.get(job_id)
+
+    async def trigger(self, job_id: str) -> JobRecord:
+        """Run now: a waiting one-off job starts at once; a recurring job runs once more now (the
+        run does not count toward its ``limit``).
+
+        Raises:
+            JobNotFoundError: no such job. JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "trigger")
+        else:
+            await self._require_schedule(job_id)
+            await self.client.get_schedule_handle(job_id).trigger()
+        return await self.get(job_id)
+
+    async def reschedule(
+        self,
+        job_id: str,
+        *,
+        start_at: object = None,
+        cron: str | None = None,
+        every: int | None = None,
+        tz: str | None = None,
+    ) -> JobRecord:
+        """Move a waiting one-off job to ``start_at`` (same job ID); give a recurring job a new
+        ``cron`` (with ``tz``) or ``every``, keeping its ID, its runs so far and its remaining limit.
+
+        Raises:
+            JobInputError: invalid time, cron, interval or zone (names the field).
+            JobNotFoundError: no such job. JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            try:
+                moment = parse_instant(start_at)
+            except ValueError as err:
+                raise JobInputError.one("start_at", str(err)) from None
+            await self._update(job_id, "reschedule", RescheduleRequest(start_at=moment))
+            return await self.get(job_id)
+        schedule = await self._require_schedule(job_id)
+        memo = await self._schedule_memo(schedule)
+        options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
+        repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None)})
+        now = self.clock()
         try:
-            await self._client.get_workflow_handle(workflow_id).cancel()
+            first = parse_instant(start_at) or now
+        except ValueError as err:
+            raise JobInputError.one("start_at", str(err)) from None
+        recurrence = recurrence_for(repeat, field="repeat", start=first)
+        await self._replace_spec(schedule, self.client.get_schedule_handle(job_id), recurrence, first, memo, repeat)
+        return await self.get(job_id)
+
+    async def retry(self, job_id: str) -> JobRecord:
+        """Run a failed (or cancelled) one-off job, or a recurring job's failed latest run, again:
+        a new run under the same ID with the same input, due now.
+
+        Raises:
+            JobNotFoundError: no such job. JobStateError: it has not failed.
+        """
+        workflow = await self._describe_workflow(job_id)
+        if workflow is None:
+            schedule = await self._require_schedule(job_id)
+            latest = latest_run(schedule)
+            if latest is None:
+                raise JobStateError(f"job {job_id} has no run to retry")
+            await self.retry(latest.workflow_id)
+            return await self.get(job_id)
+        if workflow.status not in (
+            WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT,
+            WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
+        ):  # fmt: skip
+            raise JobStateError(f"job {job_id} has not failed (it is {workflow.status})")
+        handle = self.client.get_workflow_handle(job_id)
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        (job_input,) = await self.client.data_converter.decode(started.input.payloads)
+        memo = JobMemo.model_validate(await workflow.memo())
+        memo = memo.model_copy(update={"scheduled_at": to_epoch_ms(self.clock()), "paused": None})
+        await self.client.start_workflow(
+            JOB_WORKFLOW,
+            job_input,
+            id=job_id,
+            task_queue=workflow.task_queue,
+            search_attributes=workflow.typed_search_attributes,
+            memo=memo.model_dump(mode="json"),
+            static_summary=await workflow.static_summary(),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+        return await self.get(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        """Remove the job: a running one is terminated, then its workflow or schedule is deleted.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self.client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=self.client.namespace, workflow_execution=WorkflowExecution(workflow_id=job_id)
+                )
+            )
+            return
+        schedule = await self._require_schedule(job_id)
+        await self.client.get_schedule_handle(job_id).delete()
+        for running in schedule.info.running_actions:
+            await self._cancel_and_wait(getattr(running, "workflow_id", ""))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _update(self, job_id: str, name: str, arg: Any = None) -> JobState:
+        handle = self.client.get_workflow_handle(job_id)
+        try:
+            if arg is None:
+                state: JobState = await handle.execute_update(name, result_type=JobState)
+            else:
+                state = await handle.execute_update(name, arg, result_type=JobState)
+        except WorkflowUpdateFailedError as err:
+            raise JobStateError(f"cannot {name} job {job_id}: {getattr(err.cause, 'message', err)}") from None
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
+            if err.status == RPCStatusCode.NOT_FOUND:  # the workflow already finished
+                raise JobStateError(f"cannot {name} job {job_id}: it already finished") from None
+            raise
+        return state
+
+    async def _cancel_and_wait(self, workflow_id: str) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            await handle.cancel()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        # The worker acts on the request asynchronously; wait a moment so the record says `cancelled`.
+        with contextlib.suppress(WorkflowFailureError, TimeoutError):
+            await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
 
     async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
         try:
-            return await self._client.get_workflow_handle(job_id).describe()
+            return await self.client.get_workflow_handle(job_id).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
@@ -157,107 +322,92 @@ class Jobs:
 
     async def _describe_schedule(self, job_id: str) -> ScheduleDescription | None:
         try:
-            return await self._client.get_schedule_handle(job_id).describe()
+            return await self.client.get_schedule_handle(job_id).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise
 
+    async def _require_schedule(self, job_id: str) -> ScheduleDescription:
+        schedule = await self._describe_schedule(job_id)
+        if schedule is None:
+            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        return schedule
+
     async def _workflow_result(self, workflow_id: str, run_id: str | None) -> Any:
-        handle = self._client.get_workflow_handle(workflow_id, run_id=run_id, result_type=JobOutcome)
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=JobOutcome)
         try:
             outcome: JobOutcome = await handle.result(follow_runs=False)
         except WorkflowFailureError as err:
-            raise _failed(workflow_id, err) from None
+            raise failed(workflow_id, err) from None
         return outcome.result
 
     async def _workflow_record(self, job_id: str, desc: WorkflowExecutionDescription) -> JobRecord:
         memo = JobMemo.model_validate(await desc.memo())
-        status = _workflow_status(desc, memo)
-        error = None
-        if status in ("failed", "cancelled"):
+        details: dict[str, Any] = {}
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            handle = self.client.get_workflow_handle(job_id, run_id=desc.run_id)
+            details["started_at"], details["retry_count"] = run_details(
+                [e async for e in handle.fetch_history_events()]
+            )
             try:
-                await self._workflow_result(job_id, desc.run_id)
+                details["result"] = await self._workflow_result(job_id, desc.run_id)
             except JobFailedError as err:
-                error = f"{err.error_type}: {err.message}"
-        started = bool(desc.raw_description.pending_activities) or status in ("completed", "failed")
-        return JobRecord(
-            job_id=job_id,
-            status=status,
-            recurring=False,
-            **_attributes(desc.typed_search_attributes),
-            summary=memo.summary,
-            scheduled_at=memo.scheduled_at,
-            completed_at=to_epoch_ms(desc.close_time) if desc.close_time else None,
-            execution_count=1 if started else 0,
-            error=error,
+                details["last_error"] = f"{err.error_type}: {err.message}"
+        return workflow_record(job_id, desc, memo, now=self.clock(), **details)
+
+    async def _schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
+        action = desc.schedule.action
+        if isinstance(action, ScheduleActionStartWorkflow) and action.memo:
+            # The action's memo is updated by reschedule; the schedule's own memo is fixed at creation.
+            fields = dict(action.memo)
+            values = await self.client.data_converter.decode(list(fields.values()))
+            return JobMemo.model_validate(dict(zip(fields, values, strict=True)))
+        return JobMemo.model_validate(await desc.memo())
+
+    async def _schedule_record(self, job_id: str, desc: ScheduleDescription) -> JobRecord:
+        memo = await self._schedule_memo(desc)
+        details: dict[str, Any] = {}
+        latest = latest_run(desc)
+        if latest is not None:
+            with contextlib.suppress(RPCError):
+                run = await self._describe_workflow(latest.workflow_id)
+                if run is not None:
+                    details["started_at"] = to_epoch_ms(run.start_time)
+                    if run.status in (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT):
+                        try:
+                            await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
+                        except JobFailedError as err:
+                            details["last_error"] = f"{err.error_type}: {err.message}"
+        return schedule_record(job_id, desc, memo, **details)
+
+    async def _replace_spec(
+        self,
+        desc: ScheduleDescription,
+        handle: ScheduleHandle,
+        recurrence: Recurrence,
+        first: datetime,
+        memo: JobMemo,
+        repeat: IJobRepeatOptions,
+    ) -> None:
+        now = self.clock()
+        timing = schedule_timing(recurrence, first_run=first, now=now, note=memo.summary, trigger_allowed=False)
+        new_memo = memo.model_copy(
+            update={"cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first)}
         )
 
+        def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = update.description.schedule
+            schedule.spec = dataclasses.replace(timing.spec, end_at=schedule.spec.end_at)
+            if isinstance(schedule.action, ScheduleActionStartWorkflow):
+                schedule.action.memo = new_memo.model_dump(mode="json")
+            return ScheduleUpdate(schedule=schedule)
 
-def _latest_run(desc: ScheduleDescription) -> ScheduleActionExecutionStartWorkflow | None:
-    """The run in progress, else the most recent finished run, else None."""
-    finished = sorted(desc.info.recent_actions, key=lambda r: r.scheduled_at, reverse=True)
-    runs = [*desc.info.running_actions, *(r.action for r in finished)]
-    for run in runs:
-        if isinstance(run, ScheduleActionExecutionStartWorkflow):
-            return run
-    return None
-
-
-def _workflow_status(desc: WorkflowExecutionDescription, memo: JobMemo) -> JobStatus:
-    if desc.status in _CLOSED:
-        return _CLOSED[desc.status]
-    pending = desc.raw_description.pending_activities
-    if any(p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or p.attempt > 1 for p in pending):
-        return "running"
-    if not pending and memo.scheduled_at > to_epoch_ms(datetime.now(UTC)):
-        return "scheduled"
-    return "queued"
+        await handle.update(apply)
 
 
-async def _schedule_record(job_id: str, desc: ScheduleDescription) -> JobRecord:
-    memo = JobMemo.model_validate(await desc.memo())
-    state = desc.schedule.state
-    upcoming = desc.info.next_action_times
-    status: JobStatus
-    if state.paused and (state.note or "").startswith(CANCELLED_NOTE):
-        status = "cancelled"
-    elif state.paused:
-        status = "paused"
-    elif desc.info.running_actions:
-        status = "running"
-    elif not upcoming:
-        status = "completed"
-    else:
-        status = "scheduled"
-    return JobRecord(
-        job_id=job_id,
-        status=status,
-        recurring=True,
-        **_attributes(desc.typed_search_attributes),
-        summary=memo.summary,
-        scheduled_at=memo.scheduled_at,
-        next_run_at=to_epoch_ms(upcoming[0]) if upcoming and status != "cancelled" else None,
-        execution_count=desc.info.num_actions,
-    )
-
-
-def _attributes(attributes: Any) -> dict[str, str | None]:
-    return {
-        "product": attributes.get(names.PRODUCT),
-        "env": attributes.get(names.ENV),
-        "event_type": attributes.get(names.EVENT_TYPE),
-        "event": attributes.get(names.EVENT),
-        "app": attributes.get(names.APP),
-    }
-
-
-def _failed(job_id: str, err: WorkflowFailureError) -> JobFailedError:
-    cause = err.cause
-    if isinstance(cause, CancelledError):
-        return JobFailedError(job_id, "CANCELLED", "the job was cancelled")
-    if isinstance(cause, TerminatedError):
-        return JobFailedError(job_id, "TERMINATED", cause.message)
-    if isinstance(cause, ApplicationError):
-        return JobFailedError(job_id, cause.type or "ERROR", cause.message)
-    return JobFailedError(job_id, type(cause).__name__, str(cause))
+def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:
+    try:
+        return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as err:
+        raise JobInputError.from_validation(err, prefix="repeat") from None

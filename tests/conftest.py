@@ -27,12 +27,12 @@ CONVERTER = encrypted_converter(TEST_KEYRING)
 SECRETS = {"SESSION_KEY": SESSION_KEY, "EMAIL_KEY": "email-secret-value"}
 
 
-def product_config_for(base_url: str) -> ProductConfig:
+def product_config_for(base_url: str, product: str = "my-product") -> ProductConfig:
     """The product config tests run against: one app whose `dev` env is the test's HTTP target."""
     return parse_product_config(
         {
             "products": {
-                "my-product": {
+                product: {
                     "envs": ["dev", "prd"],
                     "apps": {
                         "email-service": {

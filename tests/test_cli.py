@@ -129,7 +129,7 @@ async def test_dev_serves_the_ui_runs_example_jobs_and_stops_cleanly(
     assert result["body"]["path"] == "/v1/welcome"
     assert isinstance(result["body"]["body"]["sentAt"], int)  # $Now() resolved by the worker
 
-    code, out, _ = await run_cli("jobs", "get", dispatched["job_id"], "--address", address)
+    code, out, _ = await run_cli("jobs", "get", dispatched["job_id"], "--address", address, "--json")
     assert json.loads(out)["status"] == "completed"
 
     code, out, err = await run_cli("schedule", str(ROOT / "examples/jobs/dispatch-weekly.json"), "--address", address)

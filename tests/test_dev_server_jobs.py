@@ -137,8 +137,8 @@ async def test_404_is_called_once_and_the_job_is_failed(ductape: Ductape, http_t
     assert len(http_target.calls("/missing")) == 1
     record = await ductape.jobs.get(result.job_id)
     assert record.status == "failed"
-    assert record.error is not None
-    assert record.error.startswith("NOT_FOUND")
+    assert record.last_error is not None
+    assert record.last_error.startswith("NOT_FOUND")
 
 
 async def test_cron_with_time_zone_reports_the_servers_next_run(ductape: Ductape, dev_env: WorkflowEnvironment) -> None:

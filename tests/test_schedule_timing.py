@@ -18,7 +18,7 @@ def plan(**fields: object) -> JobPlan:
 def test_every_due_now_triggers_the_first_run_and_starts_the_grid_one_period_later() -> None:
     job = plan(repeat={"every": 60_000, "limit": 5})
     assert job.recurrence is not None
-    timing = schedule_timing(job, job.recurrence, now=NOW)
+    timing = schedule_timing(job.recurrence, first_run=job.first_run, now=NOW, note=job.summary)
     assert timing.trigger_now
     assert timing.spec.start_at == datetime(2026, 11, 22, 12, 1, 1, tzinfo=UTC)
     assert timing.spec.intervals[0].offset == timedelta(seconds=1)  # 12:01:01 on a one-minute grid
@@ -29,7 +29,7 @@ def test_every_due_now_triggers_the_first_run_and_starts_the_grid_one_period_lat
 def test_every_with_limit_one_due_now_leaves_nothing_for_the_spec() -> None:
     job = plan(repeat={"every": 60_000, "limit": 1})
     assert job.recurrence is not None
-    timing = schedule_timing(job, job.recurrence, now=NOW)
+    timing = schedule_timing(job.recurrence, first_run=job.first_run, now=NOW, note=job.summary)
     assert timing.trigger_now
     assert timing.spec.end_at == NOW
     assert timing.spec.start_at is not None
@@ -41,7 +41,7 @@ def test_every_in_the_future_starts_at_start_at_rounded_up() -> None:
     start = NOW + timedelta(hours=1, milliseconds=300)
     job = plan(start_at=start.isoformat(), repeat={"every": 7_000, "limit": 2, "endDate": "2027-01-01T00:00:00Z"})
     assert job.recurrence is not None
-    timing = schedule_timing(job, job.recurrence, now=NOW)
+    timing = schedule_timing(job.recurrence, first_run=job.first_run, now=NOW, note=job.summary)
     assert not timing.trigger_now
     assert timing.spec.start_at == datetime(2026, 11, 22, 13, 0, 1, tzinfo=UTC)
     assert timing.spec.end_at == datetime(2027, 1, 1, tzinfo=UTC)
@@ -53,7 +53,7 @@ def test_every_in_the_future_starts_at_start_at_rounded_up() -> None:
 def test_cron_becomes_calendars_in_its_zone_and_never_a_cron_string() -> None:
     job = plan(repeat={"cron": "0 9 * * 1", "tz": "Europe/Amsterdam", "limit": 10})
     assert job.recurrence is not None
-    timing = schedule_timing(job, job.recurrence, now=NOW)
+    timing = schedule_timing(job.recurrence, first_run=job.first_run, now=NOW, note=job.summary)
     assert not timing.trigger_now
     assert timing.spec.cron_expressions == []
     assert timing.spec.time_zone_name == "Europe/Amsterdam"

@@ -608,10 +608,18 @@ class JobMemo(BaseModel):
     """Memo kept on every job workflow and schedule, read back by ``ductape.jobs``."""
 
     scheduled_at: int
-    """Epoch ms of the (first) run."""
+    """Epoch ms of the (first) run; a reschedule or trigger updates it."""
     recurring: bool
     event_type: JobEventType
     summary: str
+    retries: int = 0
+    cron: str | None = None
+    every: int | None = None
+    tz: str | None = None
+    limit: int | None = None
+    end_date: int | None = None
+    paused: bool | None = None
+    """Set by the workflow while a waiting one-off job is paused."""
 
 
 JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused"]
@@ -633,11 +641,24 @@ class JobRecord(BaseModel):
     """Epoch ms of the (first) run."""
     next_run_at: int | None = None
     """Epoch ms of the next run of a recurring job."""
+    started_at: int | None = None
+    """When the (latest) run's event activity first started."""
     completed_at: int | None = None
     execution_count: int = 0
     """Runs started so far (1 for a one-off job once it started)."""
-    error: str | None = None
-    """Error type and message of a failed job."""
+    cron: str | None = None
+    every: int | None = None
+    tz: str | None = None
+    limit: int | None = None
+    end_date: int | None = None
+    retries: int = 0
+    """Retries the job allows after its first attempt."""
+    retry_count: int | None = None
+    """Retries the (latest) run used so far."""
+    last_error: str | None = None
+    """Error type and message of the latest failure."""
+    result: Any = None
+    """The result of a completed one-off job."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -698,3 +719,62 @@ class IRevokeSession(_SessionCall):
 
 class IRevokeResult(BaseModel):
     revoked: int
+
+
+# --------------------------------------------------------------------------------------------
+# Controlling a waiting one-off job (JobWorkflow updates and query)
+
+JOB_PHASES = ("waiting", "paused", "running", "done")
+
+
+class JobState(BaseModel):
+    """Where a ``JobWorkflow`` is: waiting for ``start_at``, paused, running its event, or done."""
+
+    phase: Literal["waiting", "paused", "running", "done"]
+    start_at: AwareDatetime | None = None
+
+
+class RescheduleRequest(BaseModel):
+    """New start time of a waiting one-off job (``None`` = now)."""
+
+    start_at: AwareDatetime | None = None
+
+
+class JobPage(BaseModel):
+    """One page of ``ductape.jobs.list``; pass ``cursor`` back for the next page (``None``: no more)."""
+
+    jobs: list[JobRecord]
+    cursor: str | None = None
+
+
+class JobRun(BaseModel):
+    """One run of a job (each run of a recurring job; each retry of a one-off job)."""
+
+    workflow_id: str
+    run_id: str
+    status: JobStatus
+    started_at: int | None = None
+    completed_at: int | None = None
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+class JobHistory(BaseModel):
+    job_id: str
+    total_executions: int
+    successful_executions: int
+    failed_executions: int
+    executions: list[JobRun]
+
+
+class JobStats(BaseModel):
+    """Counts over the runs a filter selects."""
+
+    total: int
+    by_status: dict[str, int]
+    success_rate: float | None
+    """completed / (completed + failed); None when nothing finished."""
+    completed_first_try: int
+    completed_after_retry: int
+    sampled: int
+    """How many completed runs were inspected for first-try vs after-retry (at most 500)."""

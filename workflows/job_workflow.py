@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -15,12 +15,15 @@ with workflow.unsafe.imports_passed_through():
         EventActivityInput,
         JobContext,
         JobOutcome,
+        JobState,
         JobWorkflowInput,
+        RescheduleRequest,
         ResolveRequest,
         ResolveResult,
         RetrySettings,
+        to_epoch_ms,
     )
-    from workflows.names import EVENT_ACTIVITIES, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS
+    from workflows.names import EVENT_ACTIVITIES, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
     from workflows.placeholders import has_placeholders
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
@@ -41,15 +44,100 @@ def retry_policy(settings: RetrySettings) -> RetryPolicy:
 
 @workflow.defn(name=JOB_WORKFLOW)
 class JobWorkflow:
-    """Sleeps until ``start_at``, resolves placeholders if any, runs the event's activity."""
+    """Waits until ``start_at`` (pausable, reschedulable, triggerable), resolves placeholders if any,
+    runs the event's activity."""
+
+    def __init__(self) -> None:
+        self._start_at: datetime | None = None
+        self._paused = False
+        self._trigger = False
+        self._changes = 0
+        self._phase: Literal["waiting", "paused", "running", "done"] = "waiting"
 
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
-        if job.start_at is not None:
-            delay = job.start_at - workflow.now()
-            if delay > timedelta(0):
-                await workflow.sleep(delay, summary=f"until {job.start_at.isoformat()}")
+        self._start_at = job.start_at
+        await self._wait_until_due()
+        self._phase = "running"
+        try:
+            return await self._execute(job)
+        finally:
+            self._phase = "done"
 
+    async def _wait_until_due(self) -> None:
+        while not self._trigger:
+            if self._paused:
+                await workflow.wait_condition(lambda: not self._paused or self._trigger)
+                continue
+            start_at = self._start_at
+            if start_at is None or start_at <= workflow.now():
+                return
+            # Any update (reschedule, pause, trigger) ends this wait and the loop re-reads the state.
+            seen = self._changes
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: self._changes != seen,  # type: ignore[misc]
+                    timeout=start_at - workflow.now(),
+                    timeout_summary=f"until {start_at.isoformat()}",
+                )
+            except TimeoutError:
+                return
+
+    @workflow.query(name="state")
+    def state(self) -> JobState:
+        return JobState(phase="paused" if self._paused else self._phase, start_at=self._start_at)
+
+    def _waiting(self) -> None:
+        if self._phase != "waiting":
+            raise ApplicationError(f"the job is {self._phase}, not waiting to start", type="JOB_NOT_WAITING")
+
+    @workflow.update(name="reschedule")
+    def reschedule(self, request: RescheduleRequest) -> JobState:
+        self._start_at = request.start_at
+        self._changed({"scheduled_at": to_epoch_ms(request.start_at or workflow.now())})
+        if request.start_at is not None:
+            workflow.upsert_search_attributes([SCHEDULED_AT.value_set(request.start_at)])
+        return self.state()
+
+    @reschedule.validator
+    def _check_reschedule(self, request: RescheduleRequest) -> None:
+        self._waiting()
+
+    @workflow.update(name="pause")
+    def pause(self) -> JobState:
+        self._paused = True
+        self._changed({"paused": True})
+        return self.state()
+
+    @pause.validator
+    def _check_pause(self) -> None:
+        self._waiting()
+
+    @workflow.update(name="resume")
+    def resume(self) -> JobState:
+        self._paused = False
+        self._changed({"paused": None})
+        return self.state()
+
+    @resume.validator
+    def _check_resume(self) -> None:
+        self._waiting()
+
+    @workflow.update(name="trigger")
+    def trigger(self) -> JobState:
+        self._trigger = True
+        self._changed({"paused": None, "scheduled_at": to_epoch_ms(workflow.now())})
+        return self.state()
+
+    @trigger.validator
+    def _check_trigger(self) -> None:
+        self._waiting()
+
+    def _changed(self, memo: dict[str, Any]) -> None:
+        self._changes += 1
+        workflow.upsert_memo(memo)
+
+    async def _execute(self, job: JobWorkflowInput) -> JobOutcome:
         payload = job.input
         # A plain job adds no history events for resolution: only call it when there is work to do.
         if job.session is not None or has_placeholders(job.input):

@@ -20,11 +20,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
+from starter import Ductape
+from starter.devserver import temporal_binary
 from starter.job_plan import normalise_job, plan_job
 from starter.worker import job_worker
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
-from workflows.names import JOB_WORKFLOW
+from workflows.names import JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
 TASK_QUEUE = "replay-recording"
@@ -83,7 +85,33 @@ async def main() -> None:
             )
             now = await env.get_current_time()
             await _record(env.client, "failed_404", _job("missing", retries=3), now=now, target=target)
+        await _record_controlled(target)
     await target.stop()
+
+
+async def _record_controlled(target: HttpTarget) -> None:
+    """A waiting job paused, resumed, rescheduled and triggered (updates need the dev server's
+    search attributes, which the time-skipping server lacks)."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()),
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        data_converter=CONVERTER,
+    ) as env:
+        config = product_config_for(target.url)
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+            later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            job = await ductape.processor.job.schedule(
+                _job("send_welcome_email", start_at=later, job_id="replay-controlled")
+            )
+            await ductape.jobs.pause(job.job_id)
+            await ductape.jobs.resume(job.job_id)
+            await ductape.jobs.reschedule(job.job_id, start_at=(datetime.now(UTC) + timedelta(hours=2)).isoformat())
+            await ductape.jobs.trigger(job.job_id)
+            await ductape.jobs.result(job.job_id)
+            path = HISTORIES / "job_workflow_controlled.json"
+            path.write_text((await env.client.get_workflow_handle(job.job_id).fetch_history()).to_json())
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

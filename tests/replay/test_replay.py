@@ -46,6 +46,7 @@ def scheduled_activities(path: Path) -> list[str]:
 def test_the_fixtures_are_all_there() -> None:
     assert {p.stem for p in HISTORIES} >= {
         "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
+        "job_workflow_controlled", "job_workflow_delayed_v1_sleep",
     }  # fmt: skip
 
 
@@ -133,3 +134,10 @@ async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
         WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=False
     )
     assert result.replay_failure is not None
+
+
+def test_controlled_history_covers_pause_resume_reschedule_and_trigger() -> None:
+    types = event_types(history("controlled"))
+    assert types.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 4
+    assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in types  # the reschedule moved DuctapeScheduledAt
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"

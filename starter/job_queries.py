@@ -1,0 +1,248 @@
+"""Listing jobs, a job's run history and statistics, through Temporal's visibility queries.
+
+Visibility is eventually consistent: a job dispatched a moment ago may take up to a second to appear.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowFailureError
+
+from starter.job_records import CANCELLED_NOTE, CLOSED, NAMESPACE_OF, attributes, failed, memo_fields, run_details
+from workflows.contracts import (
+    JobHistory,
+    JobInputError,
+    JobMemo,
+    JobPage,
+    JobRecord,
+    JobRun,
+    JobStats,
+    JobStatus,
+    parse_instant,
+    to_epoch_ms,
+)
+from workflows.names import JOB_WORKFLOW
+
+STATS_SAMPLE = 200
+_WORKFLOW_STATUS = {
+    "completed": ["Completed"], "failed": ["Failed", "TimedOut"], "cancelled": ["Canceled", "Terminated"],
+    "scheduled": ["Running"], "queued": ["Running"], "running": ["Running"], "paused": ["Running"],
+}  # fmt: skip
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def job_filter(
+    *,
+    product: str | None = None,
+    env: str | None = None,
+    namespace: str | None = None,
+    event: str | None = None,
+    from_: object = None,
+    to: object = None,
+) -> list[str]:
+    """Visibility clauses on the Ductape search attributes.
+
+    Raises:
+        JobInputError: unknown namespace, or a bad ``from_``/``to`` time.
+    """
+    clauses = []
+    for key, text in (("DuctapeProduct", product), ("DuctapeEnv", env), ("DuctapeEvent", event)):
+        if text is not None:
+            clauses.append(f"{key} = {_quote(text)}")
+    if namespace is not None:
+        types = [t for t, ns in NAMESPACE_OF.items() if ns == namespace]
+        if not types:
+            raise JobInputError.one("namespace", f"unknown namespace {namespace!r}")
+        clauses.append("DuctapeEventType IN (" + ", ".join(_quote(str(t)) for t in types) + ")")
+    for field, value, op in (("from_", from_, ">="), ("to", to, "<=")):
+        if value is not None:
+            try:
+                moment = parse_instant(value)
+            except ValueError as err:
+                raise JobInputError.one(field, str(err)) from None
+            if moment is not None:
+                clauses.append(f"DuctapeScheduledAt {op} {_quote(moment.isoformat())}")
+    return clauses
+
+
+class JobQueries:
+    """Read-only queries over many jobs; ``Jobs`` adds the calls on one job."""
+
+    def __init__(self, client: Client, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.client = client
+        self.clock = clock
+
+    async def list(
+        self,
+        *,
+        status: JobStatus | None = None,
+        recurring: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        **filters: Any,
+    ) -> JobPage:
+        """Jobs matching ``product``, ``env``, ``namespace``, ``event``, ``from_``/``to`` (on the
+        scheduled time), ``status`` and ``recurring``; one-off jobs first, newest first, then recurring ones.
+
+        Raises:
+            JobInputError: a bad filter value or cursor.
+        """
+        clauses = job_filter(**filters)
+        phase, token = _decode_cursor(cursor)
+        if recurring is True and phase == "one-off":
+            phase, token = "recurring", None
+        jobs: list[JobRecord] = []
+        if phase == "one-off" and recurring is not True:
+            query = " AND ".join([f"WorkflowType = {_quote(JOB_WORKFLOW)}", "TemporalScheduledById IS NULL", *clauses])
+            if status is not None:
+                query += " AND ExecutionStatus IN (" + ", ".join(_quote(s) for s in _WORKFLOW_STATUS[status]) + ")"
+            listing = self.client.list_workflows(query, page_size=limit, next_page_token=token)
+            await listing.fetch_next_page(page_size=limit)
+            for execution in listing.current_page or []:
+                record = await self._listed_workflow(execution)
+                if status is None or record.status == status:
+                    jobs.append(record)
+            if listing.next_page_token:
+                return JobPage(jobs=jobs, cursor=_encode_cursor("one-off", listing.next_page_token))
+            phase, token = "recurring", None
+        if phase == "recurring" and recurring is not False:
+            schedules = await self.client.list_schedules(
+                " AND ".join(clauses) or None, page_size=limit, next_page_token=token
+            )
+            await schedules.fetch_next_page(page_size=limit)
+            for listed in schedules.current_page or []:
+                record = await self._listed_schedule(listed)
+                if status is None or record.status == status:
+                    jobs.append(record)
+            if schedules.next_page_token:
+                return JobPage(jobs=jobs, cursor=_encode_cursor("recurring", schedules.next_page_token))
+        return JobPage(jobs=jobs, cursor=None)
+
+    async def history(self, job_id: str, *, limit: int = 100) -> JobHistory:
+        """Each run of the job, newest first: every run of a recurring job, every retry of a one-off job."""
+        query = f"TemporalScheduledById = {_quote(job_id)} OR WorkflowId = {_quote(job_id)}"
+        runs = []
+        async for execution in self.client.list_workflows(query, limit=limit):
+            runs.append(await self._run(execution))
+        return JobHistory(
+            job_id=job_id,
+            total_executions=len(runs),
+            successful_executions=sum(r.status == "completed" for r in runs),
+            failed_executions=sum(r.status == "failed" for r in runs),
+            executions=runs,
+        )
+
+    async def stats(self, **filters: Any) -> JobStats:
+        """Counts per status over every job run the filters select, the success rate, and how many
+        completed runs needed no retry (from a sample of up to 200 recent ones)."""
+        base = " AND ".join([f"WorkflowType = {_quote(JOB_WORKFLOW)}", *job_filter(**filters)])
+        counted = await self.client.count_workflows(base + " GROUP BY ExecutionStatus")
+        by_status: dict[str, int] = {}
+        for group in counted.groups:
+            name = str(group.group_values[0]).strip('"')
+            status = CLOSED.get(WorkflowExecutionStatus[name.upper()]) if name != "Running" else "running"
+            key = status or name.lower()
+            by_status[key] = by_status.get(key, 0) + group.count
+        done = by_status.get("completed", 0) + by_status.get("failed", 0)
+        first_try = after_retry = 0
+        async for execution in self.client.list_workflows(
+            base + ' AND ExecutionStatus = "Completed"', limit=STATS_SAMPLE
+        ):
+            handle = self.client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            _, retries = run_details([e async for e in handle.fetch_history_events()])
+            if retries:
+                after_retry += 1
+            else:
+                first_try += 1
+        return JobStats(
+            total=counted.count,
+            by_status=by_status,
+            success_rate=by_status.get("completed", 0) / done if done else None,
+            completed_first_try=first_try,
+            completed_after_retry=after_retry,
+            sampled=first_try + after_retry,
+        )
+
+    async def _listed_workflow(self, execution: WorkflowExecution) -> JobRecord:
+        memo = JobMemo.model_validate(await execution.memo())
+        status: JobStatus
+        if execution.status in CLOSED:
+            status = CLOSED[execution.status]
+        elif memo.paused:
+            status = "paused"
+        elif memo.scheduled_at > to_epoch_ms(self.clock()):
+            status = "scheduled"
+        else:
+            status = "running"  # due: queued or running; `get` tells the two apart
+        return JobRecord(
+            job_id=execution.id,
+            status=status,
+            recurring=False,
+            **attributes(execution.typed_search_attributes),
+            **memo_fields(memo),
+            completed_at=to_epoch_ms(execution.close_time) if execution.close_time else None,
+            execution_count=0 if status in ("scheduled", "paused") else 1,
+        )
+
+    async def _listed_schedule(self, listed: Any) -> JobRecord:
+        memo = JobMemo.model_validate(await listed.memo())
+        state = listed.schedule.state
+        upcoming = listed.info.next_action_times
+        status: JobStatus
+        if state.paused and (state.note or "").startswith(CANCELLED_NOTE):
+            status = "cancelled"
+        elif state.paused:
+            status = "paused"
+        else:
+            status = "scheduled" if upcoming else "completed"
+        return JobRecord(
+            job_id=listed.id,
+            status=status,
+            recurring=True,
+            **attributes(listed.typed_search_attributes),
+            **memo_fields(memo),
+            next_run_at=to_epoch_ms(upcoming[0]) if upcoming and status == "scheduled" else None,
+        )
+
+    async def _run(self, execution: WorkflowExecution) -> JobRun:
+        status: JobStatus = CLOSED.get(execution.status, "running") if execution.status else "running"
+        error = None
+        if status in ("failed", "cancelled"):
+            handle = self.client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            try:
+                await handle.result(follow_runs=False)
+            except WorkflowFailureError as err:
+                problem = failed(execution.id, err)
+                error = f"{problem.error_type}: {problem.message}"
+        started, closed = execution.start_time, execution.close_time
+        return JobRun(
+            workflow_id=execution.id,
+            run_id=execution.run_id,
+            status=status,
+            started_at=to_epoch_ms(started),
+            completed_at=to_epoch_ms(closed) if closed else None,
+            duration_ms=to_epoch_ms(closed) - to_epoch_ms(started) if closed else None,
+            error=error,
+        )
+
+
+def _encode_cursor(phase: str, token: bytes) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"p": phase, "t": base64.b64encode(token).decode()}).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, bytes | None]:
+    if cursor is None:
+        return "one-off", None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(data["p"]), base64.b64decode(data["t"])
+    except (ValueError, KeyError, TypeError):
+        raise JobInputError.one("cursor", "is not a cursor returned by list()") from None
