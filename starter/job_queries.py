@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowFailureError
 
-from starter.job_records import CANCELLED_NOTE, CLOSED, NAMESPACE_OF, attributes, failed, memo_fields, run_details
+from starter.job_records import CLOSED, NAMESPACE_OF, attributes, failed, memo_fields, run_details, schedule_status
 from workflows.contracts import (
     JobHistory,
     JobInputError,
@@ -196,13 +196,8 @@ class JobQueries:
         memo = JobMemo.model_validate(await listed.memo())
         state = listed.schedule.state
         upcoming = listed.info.next_action_times
-        status: JobStatus
-        if state.paused and (state.note or "").startswith(CANCELLED_NOTE):
-            status = "cancelled"
-        elif state.paused:
-            status = "paused"
-        else:
-            status = "scheduled" if upcoming else "completed"
+        # Listings do not say whether a run is in progress: `get` tells `running` apart.
+        status = schedule_status(paused=state.paused, note=state.note, running=False, upcoming=bool(upcoming))
         return JobRecord(
             job_id=listed.id,
             status=status,

@@ -154,20 +154,23 @@ def latest_run(desc: ScheduleDescription) -> ScheduleActionExecutionStartWorkflo
     return None
 
 
+def schedule_status(*, paused: bool, note: str | None, running: bool, upcoming: bool) -> JobStatus:
+    """The status rule of a recurring job."""
+    if paused and (note or "").startswith(CANCELLED_NOTE):
+        return "cancelled"
+    if paused:
+        return "paused"
+    if running:
+        return "running"
+    return "scheduled" if upcoming else "completed"
+
+
 def schedule_record(job_id: str, desc: ScheduleDescription, memo: JobMemo, **details: Any) -> JobRecord:
     state = desc.schedule.state
     upcoming = desc.info.next_action_times
-    status: JobStatus
-    if state.paused and (state.note or "").startswith(CANCELLED_NOTE):
-        status = "cancelled"
-    elif state.paused:
-        status = "paused"
-    elif desc.info.running_actions:
-        status = "running"
-    elif not upcoming:
-        status = "completed"
-    else:
-        status = "scheduled"
+    status = schedule_status(
+        paused=state.paused, note=state.note, running=bool(desc.info.running_actions), upcoming=bool(upcoming)
+    )
     return JobRecord(
         job_id=job_id,
         status=status,
