@@ -73,6 +73,12 @@ class AppDef(_Strict):
     actions: dict[str, ActionDef] = Field(default_factory=dict)
 
 
+class CacheDef(_Strict):
+    """A cache tag: identical jobs dispatched with it run once; a success is reused for ``ttl_ms``."""
+
+    ttl_ms: int = Field(ge=0)
+
+
 class ProductDef(_Strict):
     envs: list[str] = Field(min_length=1)
     apps: dict[str, AppDef] = Field(default_factory=dict)
@@ -82,7 +88,7 @@ class ProductDef(_Strict):
     databases: dict[str, Any] = Field(default_factory=dict)
     storage: dict[str, Any] = Field(default_factory=dict)
     brokers: dict[str, Any] = Field(default_factory=dict)
-    caches: dict[str, Any] = Field(default_factory=dict)
+    caches: dict[str, CacheDef] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:

@@ -17,9 +17,11 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    WorkflowExecutionStatus,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from starter.job_plan import JobPlan, Recurrence
 from workflows.contracts import IDispatchResult, JobMemo, to_epoch_ms
@@ -42,6 +44,12 @@ async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispa
     """
     if plan.recurrence is not None:
         return await _create_schedule(client, plan, plan.recurrence, task_queue=task_queue)
+    reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
+    if plan.cache_ttl is not None:
+        cached = await _cached_result(client, plan, plan.cache_ttl)
+        if cached is not None:
+            return cached
+        reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE  # expired or failed: an identical job runs again
     # A job that finished earlier under a caller-chosen ID raises here: report it, never start another.
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
@@ -54,7 +62,7 @@ async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispa
             static_summary=plan.summary,
             # A retried dispatch with the same job ID must not run the job twice.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=reuse,
         )
     if plan.caller_chose_id:
         return await _existing_workflow_result(client, plan)
@@ -66,6 +74,24 @@ async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispa
         recurring=False,
         next_run_at=scheduled_at,
     )
+
+
+async def _cached_result(client: Client, plan: JobPlan, ttl: timedelta) -> IDispatchResult | None:
+    """The stored success of an identical job still within the cache TTL, else None."""
+    try:
+        described = await client.get_workflow_handle(plan.job_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    closed = described.close_time
+    if described.status != WorkflowExecutionStatus.COMPLETED or closed is None or closed + ttl <= datetime.now(UTC):
+        return None
+    memo = JobMemo.model_validate(await described.memo())
+    return IDispatchResult(
+        job_id=plan.job_id, status="completed", cached=True, scheduled_at=memo.scheduled_at, recurring=False,
+        next_run_at=None,
+    )  # fmt: skip
 
 
 async def _existing_workflow_result(client: Client, plan: JobPlan) -> IDispatchResult:

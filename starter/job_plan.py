@@ -6,6 +6,8 @@ reported as one ``JobInputError`` naming the field and the reason.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets as _random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,6 +67,9 @@ class JobPlan:
 
     job_id: str
     caller_chose_id: bool
+    """The ID names this job for the caller (``job_id``, or a cache key): dispatching it again returns it."""
+    cache_ttl: timedelta | None
+    """With a cache tag: how long a success is reused (None: no cache tag; 0: dedupe while pending only)."""
     workflow_input: JobWorkflowInput
     first_run: datetime
     """When the job (first) runs; ``now`` for a job due at once."""
@@ -92,6 +97,7 @@ class _Normalised:
     start_at: datetime | None
     repeat: IJobRepeatOptions | None
     repeat_field: str
+    cache: str | None = None
 
 
 # namespace -> (model, event type, field naming the component, field naming the event)
@@ -142,6 +148,7 @@ def normalise_job(data: object) -> _Normalised:
         start_at=job.start_at,
         repeat=job.repeat,
         repeat_field="repeat",
+        cache=job.cache,
     )
 
 
@@ -179,6 +186,7 @@ def normalise_dispatch(namespace: str, data: object) -> _Normalised:
         start_at=start_at,
         repeat=repeat,
         repeat_field="schedule",
+        cache=parsed.cache,
     )
 
 
@@ -215,7 +223,10 @@ def plan_job(
 
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
-    job_id = job.job_id or new_job_id(job.product, job.env, job.event, now)
+    cache_ttl = _cache_ttl(job, config)
+    job_id = job.job_id or (
+        cache_job_id(job, app) if job.cache is not None else new_job_id(job.product, job.env, job.event, now)
+    )
     maximum_attempts = job.retries + 1
     retry = job.retry or IRetryConfig()
     workflow_input = JobWorkflowInput(
@@ -253,7 +264,8 @@ def plan_job(
         pairs.append(SearchAttributePair(names.APP, app))
     return JobPlan(
         job_id=job_id,
-        caller_chose_id=job.job_id is not None,
+        caller_chose_id=job.job_id is not None or job.cache is not None,
+        cache_ttl=cache_ttl,
         workflow_input=workflow_input,
         first_run=start,
         due_now=start <= now,
@@ -301,6 +313,32 @@ def _check_against_config(job: _Normalised, config: ProductConfig) -> tuple[str 
         http_ms = action.timeout_ms or app_env.timeout_ms
         return app, max(DEFAULT_ACTIVITY_TIMEOUT_MS, http_ms + 10_000)
     return app, DEFAULT_ACTIVITY_TIMEOUT_MS
+
+
+def _cache_ttl(job: _Normalised, config: ProductConfig | None) -> timedelta | None:
+    if job.cache is None:
+        return None
+    if config is None:
+        return timedelta(0)  # without the config's TTL, identical jobs are still run once while pending
+    cache = config.products[job.product].caches.get(job.cache)
+    if cache is None:
+        raise JobInputError.one("cache", f"cache tag {job.cache!r} is not defined in product {job.product!r}")
+    return timedelta(milliseconds=cache.ttl_ms)
+
+
+def cache_job_id(job: _Normalised, app: str | None) -> str:
+    """The job ID identical jobs share: product, env, event and input (and the session, whose values
+    the input's placeholders read, so two users' jobs are never confused)."""
+    identity = {
+        "type": job.event_type.value,
+        "app": app,
+        "input": job.input,
+        "session": hashlib.sha256(f"{job.session.tag}:{job.session.token}".encode()).hexdigest()
+        if job.session
+        else None,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str).encode())
+    return f"cache:{job.product}:{job.env}:{job.event}:{job.cache}:{digest.hexdigest()[:32]}"
 
 
 def _check_session(

@@ -52,6 +52,7 @@ def product_config_for(base_url: str, product: str = "my-product") -> ProductCon
                         }
                     },
                     "sessions": {"user-session": {"algorithm": "HS256", "key": "$Secret{SESSION_KEY}"}},
+                    "caches": {"short": {"ttl_ms": 1500}, "pending-only": {"ttl_ms": 0}},
                 }
             }
         }

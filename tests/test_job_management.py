@@ -239,3 +239,23 @@ async def test_jobs_cli_lists_and_shows_history(env: Env, dev_env: WorkflowEnvir
     code, _, err = await run_cli("jobs", "pause", job.job_id, "--address", address, env=keys)
     assert code == 1
     assert "not waiting" in err or "already finished" in err
+
+
+async def test_an_update_in_the_first_workflow_task_is_not_lost(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    """With no worker yet, the start and the reschedule reach the workflow in one first task:
+    the update handler then runs before run(), and must see the job's state already set."""
+    product = f"shop-{uuid.uuid4().hex[:8]}"
+    config = product_config_for(http_target.url, product)
+    ductape = Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS))
+    job = await ductape.processor.job.schedule(
+        {"product_tag": product, "env": "dev", "app": "email-service", "event": "send_welcome_email",
+         "input": {}, "start_at": in_(3600)}
+    )  # fmt: skip
+    update = asyncio.create_task(ductape.jobs.reschedule(job.job_id, start_at=in_(0.5)))
+    await asyncio.sleep(1.0)  # the update is now waiting on the server with the start
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
+        await update
+        await asyncio.wait_for(ductape.jobs.result(job.job_id), timeout=15)
+    assert len(http_target.calls("/v1/welcome")) == 1

@@ -490,14 +490,18 @@ class IDispatchResult(BaseModel):
 
     job_id: str
     """ID of the job: the workflow ID of a one-off job, the schedule ID of a recurring one."""
-    status: Literal["scheduled", "queued"]
-    """``queued`` when due now, ``scheduled`` when it waits for a later time."""
+    status: Literal["scheduled", "queued", "completed"]
+    """``queued`` when due now, ``scheduled`` when it waits for a later time; ``completed`` only for a
+    cache hit (``cached``)."""
     scheduled_at: int
     """Epoch ms of the (first) run."""
     recurring: bool
     """Whether the job repeats."""
     next_run_at: int | None = None
     """Epoch ms of the next run, as the server computes it."""
+    cached: bool = False
+    """True when an identical job with the same cache tag succeeded within the tag's TTL: nothing was
+    run, and ``ductape.jobs.result(job_id)`` returns the stored result."""
 
 
 class IProductJob(_Input):

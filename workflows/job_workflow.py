@@ -47,8 +47,11 @@ class JobWorkflow:
     """Waits until ``start_at`` (pausable, reschedulable, triggerable), resolves placeholders if any,
     runs the event's activity."""
 
-    def __init__(self) -> None:
-        self._start_at: datetime | None = None
+    @workflow.init
+    def __init__(self, job: JobWorkflowInput) -> None:
+        # State comes from the input here, not in run(): an update delivered in the very first
+        # workflow task (a reschedule right after dispatch) runs before run() does.
+        self._start_at: datetime | None = job.start_at
         self._paused = False
         self._trigger = False
         self._changes = 0
@@ -56,7 +59,6 @@ class JobWorkflow:
 
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
-        self._start_at = job.start_at
         await self._wait_until_due()
         self._phase = "running"
         try:
