@@ -79,6 +79,20 @@ class CacheDef(_Strict):
     ttl_ms: int = Field(ge=0)
 
 
+class WebhookDef(_Strict):
+    """An endpoint that receives job events, signed with ``secret``."""
+
+    url: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+    """HMAC-SHA256 key of the signature; write it as ``$Secret{NAME}``."""
+    events: list[
+        Literal["job.scheduled", "job.started", "job.completed", "job.failed", "job.cancelled", "job.paused",
+                "job.resumed"]
+    ] = Field(default_factory=list)  # fmt: skip
+    """Events to send; empty = all."""
+    timeout_ms: int = Field(10_000, ge=1)
+
+
 class ProductDef(_Strict):
     envs: list[str] = Field(min_length=1)
     apps: dict[str, AppDef] = Field(default_factory=dict)
@@ -89,6 +103,8 @@ class ProductDef(_Strict):
     storage: dict[str, Any] = Field(default_factory=dict)
     brokers: dict[str, Any] = Field(default_factory=dict)
     caches: dict[str, CacheDef] = Field(default_factory=dict)
+    webhooks: dict[str, WebhookDef] = Field(default_factory=dict)
+    """Job-event receivers by name."""
 
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:

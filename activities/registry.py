@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from activities.http_action import ActionActivities
+from activities.job_events import JobEventActivities
 from activities.placeholder_activity import PlaceholderActivities
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
@@ -21,4 +22,9 @@ def build_activities(
     return [
         PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
         ActionActivities(config, secrets, http).run_action,
+        *_event_activities(JobEventActivities(config, secrets, http)),
     ]
+
+
+def _event_activities(events: JobEventActivities) -> list[Callable[..., Any]]:
+    return [events.job_event_targets, events.deliver_job_event]

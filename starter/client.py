@@ -16,6 +16,7 @@ from activities.session_store import SessionStore
 from starter.converter import DATA_CONVERTER
 from starter.dispatch import start_job
 from starter.encryption import Keyring, KeyringError, encrypted_converter
+from starter.job_events import JobEventEmitter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
 from starter.sessions import Sessions
@@ -74,13 +75,21 @@ async def connect_client(settings: Settings, keyring: Keyring | None) -> Client:
 class _Submitter:
     """Plans a job, then starts it on this client; shared by every namespace object."""
 
-    def __init__(self, client: Client, planner: JobPlanner) -> None:
+    def __init__(self, client: Client, planner: JobPlanner, events: JobEventEmitter) -> None:
         self.client = client
         self.planner = planner
+        self.events = events
 
     async def submit(self, namespace: str | None, data: object) -> IDispatchResult:
         plan = self.planner.plan(namespace, data)
-        return await start_job(self.client, plan, task_queue=self.planner.task_queue)
+        result = await start_job(self.client, plan, task_queue=self.planner.task_queue)
+        if plan.workflow_input.notify and not result.cached:
+            job = plan.workflow_input
+            await self.events.emit(
+                "job.scheduled", job_id=result.job_id, status=result.status, product=job.product, env=job.env,
+                event_type=job.event_type.value, scheduled_at=result.scheduled_at,
+            )  # fmt: skip
+        return result
 
 
 class DispatchNamespace:
@@ -147,10 +156,11 @@ class Ductape:
             secrets=secrets,
             clock=clock or (lambda: datetime.now(UTC)),
         )
-        submitter = _Submitter(client, self.planner)
+        events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
+        submitter = _Submitter(client, self.planner, events)
         self.client = client
         self.processor = Processor(submitter)
-        self.jobs = Jobs(client)
+        self.jobs = Jobs(client, events=events, clock=self.planner.clock)
         self.sessions = Sessions(config=config, secrets=secrets, store=session_store, clock=self.planner.clock)
         self.actions = DispatchNamespace(submitter, "actions")
         self.workflows = DispatchNamespace(submitter, "workflows")

@@ -23,6 +23,7 @@ from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_tokens import check_unverified, verify_session
 from starter.cron import CronError, compile_cron
+from starter.job_events import wants_events
 from workflows import names
 from workflows.contracts import (
     IActionDispatchInput,
@@ -248,6 +249,7 @@ def plan_job(
             non_retryable_errors=retry.non_retryable_errors,
         ),
         timeout_ms=timeout_ms,
+        notify=wants_events(config, job.product),
     )
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"

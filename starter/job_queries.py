@@ -5,19 +5,39 @@ Visibility is eventually consistent: a job dispatched a moment ago may take up t
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    ScheduleDescription,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
-from starter.job_records import CLOSED, NAMESPACE_OF, attributes, failed, memo_fields, run_details, schedule_status
+from starter.job_records import (
+    CLOSED,
+    NAMESPACE_OF,
+    JobNotFoundError,
+    attributes,
+    failed,
+    memo_fields,
+    run_details,
+    schedule_status,
+)
 from workflows.contracts import (
     JobHistory,
     JobInputError,
     JobMemo,
+    JobOutcome,
     JobPage,
     JobRecord,
     JobRun,
@@ -29,6 +49,7 @@ from workflows.contracts import (
 from workflows.names import JOB_WORKFLOW
 
 STATS_SAMPLE = 200
+CANCEL_WAIT = timedelta(seconds=5)
 _WORKFLOW_STATUS = {
     "completed": ["Completed"], "failed": ["Failed", "TimedOut"], "cancelled": ["Canceled", "Terminated"],
     "scheduled": ["Running"], "queued": ["Running"], "running": ["Running"], "paused": ["Running"],
@@ -170,6 +191,48 @@ class JobQueries:
             completed_after_retry=after_retry,
             sampled=first_try + after_retry,
         )
+
+    async def _cancel_and_wait(self, workflow_id: str) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            await handle.cancel()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        # The worker acts on the request asynchronously; wait a moment so the record says `cancelled`.
+        with contextlib.suppress(WorkflowFailureError, TimeoutError):
+            await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
+
+    async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
+        try:
+            return await self.client.get_workflow_handle(job_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _describe_schedule(self, job_id: str) -> ScheduleDescription | None:
+        try:
+            return await self.client.get_schedule_handle(job_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _require_schedule(self, job_id: str) -> ScheduleDescription:
+        schedule = await self._describe_schedule(job_id)
+        if schedule is None:
+            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        return schedule
+
+    async def _workflow_result(self, workflow_id: str, run_id: str | None) -> Any:
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=JobOutcome)
+        try:
+            outcome: JobOutcome = await handle.result(follow_runs=False)
+        except WorkflowFailureError as err:
+            raise failed(workflow_id, err) from None
+        return outcome.result
 
     async def _listed_workflow(self, execution: WorkflowExecution) -> JobRecord:
         memo = JobMemo.model_validate(await execution.memo())

@@ -29,17 +29,13 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
 from workflows import names
-from workflows.contracts import JobEventType, JobMemo, JobRecord, JobStatus, to_epoch_ms
+from workflows.contracts import DISPATCH_NAMESPACE_OF, JobMemo, JobRecord, JobStatus, to_epoch_ms
 
 CANCELLED_NOTE = "cancelled"
 """Prefix of the note of a recurring job's schedule after ``cancel``: kept, paused, no runs left."""
 
-NAMESPACE_OF: dict[str, str] = {
-    JobEventType.ACTION: "actions", JobEventType.FEATURE: "workflows", JobEventType.NOTIFICATION: "notifications",
-    JobEventType.STORAGE: "storage", JobEventType.PUBLISH: "events", JobEventType.DB_ACTION: "database",
-    JobEventType.GRAPH: "graphs",
-}  # fmt: skip
-"""The dispatch namespace of each event type (``namespace`` in job records)."""
+NAMESPACE_OF: dict[str, str] = {str(k): v for k, v in DISPATCH_NAMESPACE_OF.items()}
+
 
 CLOSED: dict[WorkflowExecutionStatus, JobStatus] = {
     WorkflowExecutionStatus.COMPLETED: "completed",

@@ -25,13 +25,13 @@ from temporalio.client import (
     ScheduleUpdateInput,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dispatch import schedule_timing
+from starter.job_events import JobEventEmitter
 from starter.job_plan import Recurrence, recurrence_for
 from starter.job_queries import JobQueries
 from starter.job_records import (
@@ -39,7 +39,6 @@ from starter.job_records import (
     JobFailedError,
     JobNotFoundError,
     JobStateError,
-    failed,
     latest_run,
     run_details,
     schedule_record,
@@ -47,9 +46,9 @@ from starter.job_records import (
 )
 from workflows.contracts import (
     IJobRepeatOptions,
+    JobEventName,
     JobInputError,
     JobMemo,
-    JobOutcome,
     JobRecord,
     JobState,
     RescheduleRequest,
@@ -60,14 +59,28 @@ from workflows.names import JOB_WORKFLOW
 
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "Jobs"]
 
-CANCEL_WAIT = timedelta(seconds=5)
 
 
 class Jobs(JobQueries):
     """Job management over the workflows and schedules of one client."""
 
-    def __init__(self, client: Client, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        events: JobEventEmitter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         super().__init__(client, clock=clock)
+        self._events = events
+
+    async def _announce(self, name: JobEventName, record: JobRecord) -> JobRecord:
+        if self._events is not None:
+            await self._events.emit(
+                name, job_id=record.job_id, status=record.status, product=record.product, env=record.env,
+                event_type=record.event_type, scheduled_at=record.scheduled_at, execution_count=record.execution_count,
+            )  # fmt: skip
+        return record
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -115,9 +128,10 @@ class Jobs(JobQueries):
         """
         workflow = await self._describe_workflow(job_id)
         if workflow is not None:
-            if workflow.status == WorkflowExecutionStatus.RUNNING:
-                await self._cancel_and_wait(job_id)
-            return await self.get(job_id)
+            if workflow.status != WorkflowExecutionStatus.RUNNING:
+                return await self.get(job_id)
+            await self._cancel_and_wait(job_id)
+            return await self._announce("job.cancelled", await self.get(job_id))
         schedule = await self._require_schedule(job_id)
 
         def stop(update: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -131,7 +145,7 @@ class Jobs(JobQueries):
         await self.client.get_schedule_handle(job_id).update(stop)
         for running in schedule.info.running_actions:
             await self._cancel_and_wait(getattr(running, "workflow_id", ""))
-        return await self.get(job_id)
+        return await self._announce("job.cancelled", await self.get(job_id))
 
     async def cancel_many(self, **filters: Any) -> int:
         """Cancel every job ``list(**filters)`` finds that is not finished; returns how many."""
@@ -160,7 +174,7 @@ class Jobs(JobQueries):
         else:
             await self._require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).pause(note="paused")
-        return await self.get(job_id)
+        return await self._announce("job.paused", await self.get(job_id))
 
     async def resume(self, job_id: str) -> JobRecord:
         """Undo ``pause``; a one-off job whose start time passed while paused runs at once.
@@ -175,7 +189,7 @@ class Jobs(JobQueries):
             if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
             await self.client.get_schedule_handle(job_id).unpause(note="resumed")
-        return await self.get(job_id)
+        return await self._announce("job.resumed", await self.get(job_id))
 
     async def trigger(self, job_id: str) -> JobRecord:
         """Run now: a waiting one-off job starts at once; a recurring job runs once more now (the
@@ -299,48 +313,6 @@ class Jobs(JobQueries):
                 raise JobStateError(f"cannot {name} job {job_id}: it already finished") from None
             raise
         return state
-
-    async def _cancel_and_wait(self, workflow_id: str) -> None:
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            await handle.cancel()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return
-            raise
-        # The worker acts on the request asynchronously; wait a moment so the record says `cancelled`.
-        with contextlib.suppress(WorkflowFailureError, TimeoutError):
-            await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
-
-    async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
-        try:
-            return await self.client.get_workflow_handle(job_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-
-    async def _describe_schedule(self, job_id: str) -> ScheduleDescription | None:
-        try:
-            return await self.client.get_schedule_handle(job_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-
-    async def _require_schedule(self, job_id: str) -> ScheduleDescription:
-        schedule = await self._describe_schedule(job_id)
-        if schedule is None:
-            raise JobNotFoundError(f"no job with ID {job_id!r}")
-        return schedule
-
-    async def _workflow_result(self, workflow_id: str, run_id: str | None) -> Any:
-        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=JobOutcome)
-        try:
-            outcome: JobOutcome = await handle.result(follow_runs=False)
-        except WorkflowFailureError as err:
-            raise failed(workflow_id, err) from None
-        return outcome.result
 
     async def _workflow_record(self, job_id: str, desc: WorkflowExecutionDescription) -> JobRecord:
         memo = JobMemo.model_validate(await desc.memo())

@@ -17,13 +17,14 @@ from activities.registry import build_activities
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.search_attributes import ensure_search_attributes
+from workflows.job_event_workflow import JobEventWorkflow
 from workflows.job_workflow import JobWorkflow
 
 log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
-WORKFLOWS = [JobWorkflow]
+WORKFLOWS = [JobWorkflow, JobEventWorkflow]
 """Every workflow the worker runs; the replayer uses the same list."""
 
 

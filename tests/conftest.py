@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -27,7 +28,9 @@ CONVERTER = encrypted_converter(TEST_KEYRING)
 SECRETS = {"SESSION_KEY": SESSION_KEY, "EMAIL_KEY": "email-secret-value"}
 
 
-def product_config_for(base_url: str, product: str = "my-product") -> ProductConfig:
+def product_config_for(
+    base_url: str, product: str = "my-product", webhooks: dict[str, Any] | None = None
+) -> ProductConfig:
     """The product config tests run against: one app whose `dev` env is the test's HTTP target."""
     return parse_product_config(
         {
@@ -53,6 +56,7 @@ def product_config_for(base_url: str, product: str = "my-product") -> ProductCon
                     },
                     "sessions": {"user-session": {"algorithm": "HS256", "key": "$Secret{SESSION_KEY}"}},
                     "caches": {"short": {"ttl_ms": 1500}, "pending-only": {"ttl_ms": 0}},
+                    "webhooks": webhooks or {},
                 }
             }
         }

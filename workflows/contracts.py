@@ -117,6 +117,17 @@ def parse_event_type(value: object) -> JobEventType:
         raise ValueError(f"unknown event type {value!r}; known types: {known}") from None
 
 
+DISPATCH_NAMESPACE_OF: dict[JobEventType, str] = {
+    JobEventType.ACTION: "actions",
+    JobEventType.FEATURE: "workflows",
+    JobEventType.NOTIFICATION: "notifications",
+    JobEventType.STORAGE: "storage",
+    JobEventType.PUBLISH: "events",
+    JobEventType.DB_ACTION: "database",
+    JobEventType.GRAPH: "graphs",
+}
+"""The ``ductape.<namespace>.dispatch`` of each event type (``namespace`` in job records and events)."""
+
 EventTypeField = Annotated[JobEventType, BeforeValidator(parse_event_type)]
 
 # --------------------------------------------------------------------------------------------
@@ -550,6 +561,8 @@ class JobWorkflowInput(BaseModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     timeout_ms: int = 300_000
     """Start-to-close timeout of one attempt of the event's activity."""
+    notify: bool = False
+    """The product has job-event webhooks: emit job.started/completed/failed (set at dispatch)."""
 
 
 class JobOutcome(BaseModel):
@@ -782,3 +795,51 @@ class JobStats(BaseModel):
     completed_after_retry: int
     sampled: int
     """How many completed runs were inspected for first-try vs after-retry (at most 500)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Job events (webhooks)
+
+JobEventName = Literal[
+    "job.scheduled", "job.started", "job.completed", "job.failed", "job.cancelled", "job.paused", "job.resumed"
+]
+JOB_EVENT_NAMES: tuple[str, ...] = (
+    "job.scheduled", "job.started", "job.completed", "job.failed", "job.cancelled", "job.paused", "job.resumed",
+)  # fmt: skip
+
+
+class JobEventJob(BaseModel):
+    id: str
+    status: str
+    namespace: str | None = None
+    product: str
+    env: str
+    scheduled_at: int | None = None
+    execution_count: int | None = None
+    error: str | None = None
+
+
+class JobEvent(BaseModel):
+    """What a webhook receives (seed docs' payload): ``{event, timestamp, job: {...}}``."""
+
+    event: JobEventName
+    timestamp: int
+    """Epoch ms when it happened."""
+    job: JobEventJob
+    delivery_id: str
+    """Unique per event: receivers dedupe on it (delivery is at least once)."""
+
+
+class JobEventTargets(BaseModel):
+    """Webhook names of a product subscribed to an event (no URLs or secrets: those stay in the worker)."""
+
+    names: list[str]
+
+
+class WebhookDelivery(BaseModel):
+    webhook: str
+    event: JobEvent
+
+
+class WebhookDeliveryResult(BaseModel):
+    status: int

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
+        DISPATCH_NAMESPACE_OF,
         ErrorRules,
         EventActivityInput,
         JobContext,
+        JobEvent,
+        JobEventJob,
         JobOutcome,
         JobState,
         JobWorkflowInput,
@@ -23,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RetrySettings,
         to_epoch_ms,
     )
-    from workflows.names import EVENT_ACTIVITIES, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
+    from workflows.names import EVENT_ACTIVITIES, JOB_EVENT_WORKFLOW, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
     from workflows.placeholders import has_placeholders
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
@@ -61,10 +66,46 @@ class JobWorkflow:
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
         await self._wait_until_due()
         self._phase = "running"
+        started = self._emit(job, "job.started", "running")
         try:
-            return await self._execute(job)
+            outcome = await self._execute(job)
+        except ApplicationError as err:
+            await _joined(started, self._emit(job, "job.failed", "failed", f"{err.type}: {err.message}"))
+            raise
         finally:
             self._phase = "done"
+        await _joined(started, self._emit(job, "job.completed", "completed"))
+        return outcome
+
+    def _emit(
+        self, job: JobWorkflowInput, name: str, status: str, error: str | None = None
+    ) -> asyncio.Task[Any] | None:
+        """Start a ``JobEventWorkflow`` for ``name`` when the product has webhooks; it is abandoned,
+        so delivering never delays or fails the job (only the start is awaited, before closing)."""
+        if not job.notify:
+            return None
+        info = workflow.info()
+        delivery_id = f"{info.workflow_id}/{info.run_id}/{name}"
+        event = JobEvent(
+            event=name,
+            timestamp=to_epoch_ms(workflow.now()),
+            delivery_id=delivery_id,
+            job=JobEventJob(
+                id=job.job_id, status=status, namespace=DISPATCH_NAMESPACE_OF.get(job.event_type),
+                product=job.product, env=job.env, error=error,
+                scheduled_at=to_epoch_ms(self._start_at) if self._start_at else None,
+            ),
+        )  # fmt: skip
+        return asyncio.create_task(
+            workflow.start_child_workflow(
+                JOB_EVENT_WORKFLOW,
+                event,
+                id=f"job-event:{delivery_id}",
+                task_queue=info.task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{name} {job.job_id}",
+            )
+        )
 
     async def _wait_until_due(self) -> None:
         while not self._trigger:
@@ -181,6 +222,12 @@ class JobWorkflow:
             summary=f"{job.event_type.value} {target}",
         )
         return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
+
+
+async def _joined(*tasks: asyncio.Task[Any] | None) -> None:
+    for task in tasks:
+        if task is not None:
+            await task
 
 
 async def _call(

@@ -16,6 +16,10 @@ DEFAULT_TASK_QUEUE = "ductape-jobs"
 RESOLVE_PLACEHOLDERS = "ductape.resolve_placeholders"
 """Verifies the job's session token and resolves ``$Session{...}`` and ``$Now()`` in its input."""
 
+JOB_EVENT_WORKFLOW = "JobEventWorkflow"
+JOB_EVENT_TARGETS = "ductape.job_event_targets"
+DELIVER_JOB_EVENT = "ductape.deliver_job_event"
+
 EVENT_ACTIVITIES: dict[JobEventType, str] = {
     JobEventType.ACTION: "ductape.run_action",
 }

@@ -36,8 +36,17 @@ def _job(event: str, **fields: Any) -> dict[str, Any]:
     return {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": event, "input": {}} | fields
 
 
-async def _record(client: Client, name: str, data: dict[str, Any], *, now: datetime, target: HttpTarget) -> None:
-    config = product_config_for(target.url)
+ONLY = set(sys.argv[1:])
+"""Names to re-record (all when empty): ``python -m tests.replay.record_histories with_events``."""
+HOOKS = {"ops": {"url": "http://127.0.0.1:9/hooks", "secret": "unused-in-recording"}}
+
+
+async def _record(
+    client: Client, name: str, data: dict[str, Any], *, now: datetime, target: HttpTarget, events: bool = False
+) -> None:
+    if ONLY and name not in ONLY:
+        return
+    config = product_config_for(target.url, webhooks=HOOKS if events else None)
     plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=None)
     handle = await client.start_workflow(JOB_WORKFLOW, plan.workflow_input, id=f"replay-{name}", task_queue=TASK_QUEUE)
     with contextlib.suppress(WorkflowFailureError):  # a failed job is a history worth replaying too
@@ -45,6 +54,12 @@ async def _record(client: Client, name: str, data: dict[str, Any], *, now: datet
     path = HISTORIES / f"job_workflow_{name}.json"
     path.write_text((await handle.fetch_history()).to_json())
     print(f"wrote {path}")
+    if events:  # the delivery workflow the job started for job.started
+        child = client.get_workflow_handle(f"job-event:replay-{name}/{handle.result_run_id}/job.started")
+        await child.result()
+        path = HISTORIES / "job_event_workflow.json"
+        path.write_text((await child.fetch_history()).to_json())
+        print(f"wrote {path}")
 
 
 async def main() -> None:
@@ -85,7 +100,10 @@ async def main() -> None:
             )
             now = await env.get_current_time()
             await _record(env.client, "failed_404", _job("missing", retries=3), now=now, target=target)
-        await _record_controlled(target)
+            now = await env.get_current_time()
+            await _record(env.client, "with_events", _job("send_welcome_email"), now=now, target=target, events=True)
+        if not ONLY or "controlled" in ONLY:
+            await _record_controlled(target)
     await target.stop()
 
 

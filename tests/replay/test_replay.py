@@ -46,14 +46,16 @@ def scheduled_activities(path: Path) -> list[str]:
 def test_the_fixtures_are_all_there() -> None:
     assert {p.stem for p in HISTORIES} >= {
         "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
-        "job_workflow_controlled", "job_workflow_delayed_v1_sleep",
+        "job_workflow_controlled", "job_workflow_delayed_v1_sleep", "job_workflow_with_events", "job_event_workflow",
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
-    await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+    # The recorder's workflow IDs: the job workflow derives its event children's IDs from its own.
+    workflow_id = "replay-" + path.stem.removeprefix("job_workflow_")
+    await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, path.read_text()))
 
 
 def test_plain_job_has_one_activity_and_no_timer() -> None:
@@ -141,3 +143,10 @@ def test_controlled_history_covers_pause_resume_reschedule_and_trigger() -> None
     assert types.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 4
     assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in types  # the reschedule moved DuctapeScheduledAt
     assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_events_history_starts_deliveries_without_delaying_the_activity() -> None:
+    types = event_types(history("with_events"))
+    assert types.count("START_CHILD_WORKFLOW_EXECUTION_INITIATED") == 2  # job.started, job.completed
+    first_task = types[: types.index("CHILD_WORKFLOW_EXECUTION_STARTED")]
+    assert "ACTIVITY_TASK_SCHEDULED" in first_task  # the job's activity went out with the first start

@@ -1,0 +1,162 @@
+"""Job events to webhooks on the dev server: signed, each event once, retried, never holding up the job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from temporalio.testing import WorkflowEnvironment
+
+from activities.secrets import SecretStore
+from starter import Ductape, JobFailedError
+from starter.worker import job_worker
+from tests.conftest import SECRETS, product_config_for
+from tests.http_target import HttpTarget
+
+HOOK_SECRET = "webhook-signing-secret-0123456789"
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that verifies every signature, as a user's would."""
+
+    fail_first: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+    attempts: int = 0
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        stamp, _, mac = request.headers["X-Ductape-Signature"].partition(",v1=")
+        timestamp = int(stamp.removeprefix("t="))
+        expected = hmac.new(HOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(mac, expected) or abs(time.time() - timestamp) > 300:
+            self.rejected += 1
+            return web.Response(status=401)
+        self.attempts += 1
+        if self.attempts <= self.fail_first:
+            return web.Response(status=503)
+        event = json.loads(body)
+        assert request.headers["X-Ductape-Event"] == event["event"]
+        assert request.headers["X-Ductape-Delivery"] == event["delivery_id"]
+        self.events.append(event)
+        return web.Response(status=204)
+
+    def names(self, job_id: str) -> list[str]:
+        return sorted(e["event"] for e in self.events if e["job"]["id"] == job_id)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks", found.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    found.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hooks"  # type: ignore[union-attr]
+    yield found
+    await runner.cleanup()
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if await result if not isinstance(result, bool) else result:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.25)
+
+
+@dataclass
+class Stack:
+    dev_env: WorkflowEnvironment
+    target: HttpTarget
+    receiver: Receiver
+    task_queue: str
+
+    @contextlib.asynccontextmanager
+    async def ductape(self, events: list[str] | None = None) -> AsyncIterator[Ductape]:
+        """A worker and a client whose product sends job events (all, or ``events``) to the receiver."""
+        hooks = {"ops": {"url": self.receiver.url, "secret": "$Secret{HOOK_SECRET}", "events": events or []}}
+        config = product_config_for(self.target.url, webhooks=hooks)
+        secrets = SecretStore({**SECRETS, "HOOK_SECRET": HOOK_SECRET})
+        async with job_worker(self.dev_env.client, task_queue=self.task_queue, config=config, secrets=secrets):
+            yield Ductape(self.dev_env.client, task_queue=self.task_queue, config=config, secrets=secrets)
+
+
+@pytest.fixture
+def stack(dev_env: WorkflowEnvironment, http_target: HttpTarget, receiver: Receiver, task_queue: str) -> Stack:
+    return Stack(dev_env, http_target, receiver, task_queue)
+
+
+def job(event: str = "send_welcome_email", **fields: Any) -> dict[str, Any]:
+    return {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": event,
+            "input": {"body": {"n": uuid.uuid4().hex}}} | fields  # fmt: skip
+
+
+async def test_a_job_sends_scheduled_started_completed_once_each(stack: Stack, receiver: Receiver) -> None:
+    async with stack.ductape() as ductape:
+        result = await ductape.processor.job.schedule(job())
+        await ductape.jobs.result(result.job_id)
+        await eventually(lambda: len(receiver.names(result.job_id)) >= 3)
+        await asyncio.sleep(1)  # a duplicate would arrive by now
+    assert receiver.names(result.job_id) == ["job.completed", "job.scheduled", "job.started"]
+    assert len({e["delivery_id"] for e in receiver.events}) == len(receiver.events)
+    completed = next(e for e in receiver.events if e["event"] == "job.completed")
+    assert completed["job"] | {"scheduled_at": None} == {
+        "id": result.job_id, "status": "completed", "namespace": "actions", "product": "my-product", "env": "dev",
+        "scheduled_at": None, "execution_count": None, "error": None,
+    }  # fmt: skip
+    assert receiver.rejected == 0
+
+
+async def test_a_failed_job_sends_job_failed_with_its_error(
+    stack: Stack, receiver: Receiver, http_target: HttpTarget
+) -> None:
+    http_target.script("/missing", [404])
+    async with stack.ductape(events=["job.failed"]) as ductape:
+        result = await ductape.processor.job.schedule(job("missing", retries=2))
+        with pytest.raises(JobFailedError):
+            await ductape.jobs.result(result.job_id)
+        await eventually(lambda: receiver.names(result.job_id) == ["job.failed"])
+    assert receiver.events[0]["job"]["error"].startswith("NOT_FOUND")
+
+
+async def test_a_failing_receiver_is_retried_and_never_holds_up_the_job(
+    stack: Stack, receiver: Receiver, http_target: HttpTarget
+) -> None:
+    receiver.fail_first = 2
+    async with stack.ductape(events=["job.started"]) as ductape:
+        started = time.monotonic()
+        result = await ductape.processor.job.schedule(job())
+        await ductape.jobs.result(result.job_id)
+        job_seconds = time.monotonic() - started
+        await eventually(lambda: receiver.names(result.job_id) == ["job.started"])
+        delivered_after = time.monotonic() - started
+    assert receiver.attempts == 3
+    assert job_seconds < 1.5 < delivered_after  # the job finished while its event was still being retried
+    assert len(http_target.calls("/v1/welcome")) == 1
+
+
+async def test_pause_resume_cancel_of_a_recurring_job_are_announced(stack: Stack, receiver: Receiver) -> None:
+    async with stack.ductape(events=["job.paused", "job.resumed", "job.cancelled"]) as ductape:
+        later = int(time.time() * 1000) + 3_600_000
+        result = await ductape.processor.job.schedule(job(start_at=later, repeat={"every": 60_000}))
+        await ductape.jobs.pause(result.job_id)
+        await ductape.jobs.resume(result.job_id)
+        await ductape.jobs.cancel(result.job_id)
+        await eventually(lambda: receiver.names(result.job_id) == ["job.cancelled", "job.paused", "job.resumed"])
