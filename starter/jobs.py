@@ -60,7 +60,6 @@ from workflows.names import JOB_WORKFLOW
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "Jobs"]
 
 
-
 class Jobs(JobQueries):
     """Job management over the workflows and schedules of one client."""
 
