@@ -105,6 +105,8 @@ class ProductDef(_Strict):
     caches: dict[str, CacheDef] = Field(default_factory=dict)
     webhooks: dict[str, WebhookDef] = Field(default_factory=dict)
     """Job-event receivers by name."""
+    jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Job definitions (seed 004's ``IProductJob`` without ``tag``: the key is the tag), for ``apply``."""
 
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:

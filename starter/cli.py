@@ -21,7 +21,8 @@ from rich.console import Console
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
-from starter.client import connect_client, open_session_store, resolve_keyring
+from starter.apply import apply_changes, plan_changes
+from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.codec_server import CodecServer, build_codec_app
 from starter.dev_stack import DevStack, run_dev_stack
 from starter.devserver import DevServerError, DevServerOptions
@@ -81,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("file", type=Path)
     connection(schedule)
     product_config(schedule, required=False)
+
+    apply = sub.add_parser("apply", help="create/update/delete the job definitions of the config's `jobs`")
+    connection(apply)
+    product_config(apply, required=True)
+    apply.add_argument("--dry-run", action="store_true", help="print the plan only")
 
     add_jobs_parser(sub, connection)
     return parser
@@ -196,6 +202,22 @@ async def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _apply(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    config, secrets = _load(settings)
+    client = await connect_client(settings, resolve_keyring(settings))
+    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    # Every product, including one whose last definition was removed: it still gets its deletions.
+    builders = {product: ductape.product(product) for product in config.products}
+    changes = await plan_changes(builders, config)
+    for change in changes:
+        print(f"{change.action:9} {change.product}/{change.tag}")
+    if not args.dry_run:
+        await apply_changes(builders, config, changes)
+        print(f"applied {sum(c.action != 'unchanged' for c in changes)} change(s)")
+    return 0
+
+
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = await connect_client(settings, resolve_keyring(settings))
@@ -205,6 +227,7 @@ async def _jobs(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "dev": _dev,
     "codec-server": _codec_server,
+    "apply": _apply,
     "worker": _worker,
     "schedule": _schedule,
     "jobs": _jobs,

@@ -19,6 +19,7 @@ from starter.encryption import Keyring, KeyringError, encrypted_converter
 from starter.job_events import JobEventEmitter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
+from starter.product_jobs import ProductBuilder, resolve_job_event
 from starter.sessions import Sessions
 from starter.settings import Settings
 from workflows.contracts import IDispatchResult
@@ -72,15 +73,25 @@ async def connect_client(settings: Settings, keyring: Keyring | None) -> Client:
     )
 
 
+def _is_job_type(data: Mapping[str, Any]) -> bool:
+    kind = data.get("type", data.get("event_type"))
+    return isinstance(kind, str) and kind.strip().lower() == "job"
+
+
 class _Submitter:
     """Plans a job, then starts it on this client; shared by every namespace object."""
 
-    def __init__(self, client: Client, planner: JobPlanner, events: JobEventEmitter) -> None:
+    def __init__(self, client: Client, planner: JobPlanner, events: JobEventEmitter, jobs: Jobs) -> None:
         self.client = client
         self.planner = planner
         self.events = events
+        self.jobs = jobs
 
     async def submit(self, namespace: str | None, data: object) -> IDispatchResult:
+        if namespace is None and isinstance(data, Mapping) and _is_job_type(data):
+            product = str(data.get("product_tag") or data.get("product") or "")
+            builder = ProductBuilder(product, env=None, client=self.client, planner=self.planner, jobs=self.jobs)
+            data = await resolve_job_event(data, builder)
         plan = self.planner.plan(namespace, data)
         result = await start_job(self.client, plan, task_queue=self.planner.task_queue)
         if plan.workflow_input.notify and not result.cached:
@@ -157,10 +168,10 @@ class Ductape:
             clock=clock or (lambda: datetime.now(UTC)),
         )
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
-        submitter = _Submitter(client, self.planner, events)
+        self.jobs = Jobs(client, events=events, clock=self.planner.clock)
+        submitter = _Submitter(client, self.planner, events, self.jobs)
         self.client = client
         self.processor = Processor(submitter)
-        self.jobs = Jobs(client, events=events, clock=self.planner.clock)
         self.sessions = Sessions(config=config, secrets=secrets, store=session_store, clock=self.planner.clock)
         self.actions = DispatchNamespace(submitter, "actions")
         self.workflows = DispatchNamespace(submitter, "workflows")
@@ -169,6 +180,10 @@ class Ductape:
         self.events = DispatchNamespace(submitter, "events")
         self.database = DispatchNamespace(submitter, "database")
         self.graphs = DispatchNamespace(submitter, "graphs")
+
+    def product(self, product_tag: str, *, env: str | None = None) -> ProductBuilder:
+        """Seed 004's product builder: job definitions of ``product_tag`` (run in ``env``)."""
+        return ProductBuilder(product_tag, env=env, client=self.client, planner=self.planner, jobs=self.jobs)
 
     @classmethod
     async def connect(

@@ -212,7 +212,7 @@ class JobQueries:
                 return None
             raise
 
-    async def _describe_schedule(self, job_id: str) -> ScheduleDescription | None:
+    async def describe_schedule(self, job_id: str) -> ScheduleDescription | None:
         try:
             return await self.client.get_schedule_handle(job_id).describe()
         except RPCError as err:
@@ -220,8 +220,8 @@ class JobQueries:
                 return None
             raise
 
-    async def _require_schedule(self, job_id: str) -> ScheduleDescription:
-        schedule = await self._describe_schedule(job_id)
+    async def require_schedule(self, job_id: str) -> ScheduleDescription:
+        schedule = await self.describe_schedule(job_id)
         if schedule is None:
             raise JobNotFoundError(f"no job with ID {job_id!r}")
         return schedule

@@ -92,7 +92,7 @@ class Jobs(JobQueries):
         workflow = await self._describe_workflow(job_id)
         if workflow is not None:
             return await self._workflow_record(job_id, workflow)
-        schedule = await self._describe_schedule(job_id)
+        schedule = await self.describe_schedule(job_id)
         if schedule is not None:
             return await self._schedule_record(job_id, schedule)
         raise JobNotFoundError(f"no job with ID {job_id!r}")
@@ -107,7 +107,7 @@ class Jobs(JobQueries):
         if await self._describe_workflow(job_id) is not None:
             return await self._workflow_result(job_id, None)
         while True:
-            schedule = await self._describe_schedule(job_id)
+            schedule = await self.describe_schedule(job_id)
             if schedule is None:
                 raise JobNotFoundError(f"no job with ID {job_id!r}")
             latest = latest_run(schedule)
@@ -131,7 +131,7 @@ class Jobs(JobQueries):
                 return await self.get(job_id)
             await self._cancel_and_wait(job_id)
             return await self._announce("job.cancelled", await self.get(job_id))
-        schedule = await self._require_schedule(job_id)
+        schedule = await self.require_schedule(job_id)
 
         def stop(update: ScheduleUpdateInput) -> ScheduleUpdate:
             state = update.description.schedule.state
@@ -171,7 +171,7 @@ class Jobs(JobQueries):
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "pause")
         else:
-            await self._require_schedule(job_id)
+            await self.require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).pause(note="paused")
         return await self._announce("job.paused", await self.get(job_id))
 
@@ -184,7 +184,7 @@ class Jobs(JobQueries):
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "resume")
         else:
-            schedule = await self._require_schedule(job_id)
+            schedule = await self.require_schedule(job_id)
             if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
             await self.client.get_schedule_handle(job_id).unpause(note="resumed")
@@ -200,7 +200,7 @@ class Jobs(JobQueries):
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "trigger")
         else:
-            await self._require_schedule(job_id)
+            await self.require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).trigger()
         return await self.get(job_id)
 
@@ -227,8 +227,8 @@ class Jobs(JobQueries):
                 raise JobInputError.one("start_at", str(err)) from None
             await self._update(job_id, "reschedule", RescheduleRequest(start_at=moment))
             return await self.get(job_id)
-        schedule = await self._require_schedule(job_id)
-        memo = await self._schedule_memo(schedule)
+        schedule = await self.require_schedule(job_id)
+        memo = await self.schedule_memo(schedule)
         options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
         repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None)})
         now = self.clock()
@@ -249,7 +249,7 @@ class Jobs(JobQueries):
         """
         workflow = await self._describe_workflow(job_id)
         if workflow is None:
-            schedule = await self._require_schedule(job_id)
+            schedule = await self.require_schedule(job_id)
             latest = latest_run(schedule)
             if latest is None:
                 raise JobStateError(f"job {job_id} has no run to retry")
@@ -291,7 +291,7 @@ class Jobs(JobQueries):
                 )
             )
             return
-        schedule = await self._require_schedule(job_id)
+        schedule = await self.require_schedule(job_id)
         await self.client.get_schedule_handle(job_id).delete()
         for running in schedule.info.running_actions:
             await self._cancel_and_wait(getattr(running, "workflow_id", ""))
@@ -327,7 +327,7 @@ class Jobs(JobQueries):
                 details["last_error"] = f"{err.error_type}: {err.message}"
         return workflow_record(job_id, desc, memo, now=self.clock(), **details)
 
-    async def _schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
+    async def schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
         action = desc.schedule.action
         if isinstance(action, ScheduleActionStartWorkflow) and action.memo:
             # The action's memo is updated by reschedule; the schedule's own memo is fixed at creation.
@@ -337,7 +337,7 @@ class Jobs(JobQueries):
         return JobMemo.model_validate(await desc.memo())
 
     async def _schedule_record(self, job_id: str, desc: ScheduleDescription) -> JobRecord:
-        memo = await self._schedule_memo(desc)
+        memo = await self.schedule_memo(desc)
         details: dict[str, Any] = {}
         latest = latest_run(desc)
         if latest is not None:

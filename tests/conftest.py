@@ -29,7 +29,10 @@ SECRETS = {"SESSION_KEY": SESSION_KEY, "EMAIL_KEY": "email-secret-value"}
 
 
 def product_config_for(
-    base_url: str, product: str = "my-product", webhooks: dict[str, Any] | None = None
+    base_url: str,
+    product: str = "my-product",
+    webhooks: dict[str, Any] | None = None,
+    jobs: dict[str, Any] | None = None,
 ) -> ProductConfig:
     """The product config tests run against: one app whose `dev` env is the test's HTTP target."""
     return parse_product_config(
@@ -57,6 +60,7 @@ def product_config_for(
                     "sessions": {"user-session": {"algorithm": "HS256", "key": "$Secret{SESSION_KEY}"}},
                     "caches": {"short": {"ttl_ms": 1500}, "pending-only": {"ttl_ms": 0}},
                     "webhooks": webhooks or {},
+                    "jobs": jobs or {},
                 }
             }
         }

@@ -527,6 +527,14 @@ class IProductJob(_Input):
     intervals: int = Field(gt=0)
     """Milliseconds between runs."""
     start_at: InstantField = None
+    env: NonEmptyStr | None = None
+    """Extension: the env it runs in (default: the builder's, else the product's first env)."""
+    app: NonEmptyStr | None = None
+    """Extension: the app of an action (found in the product config when absent)."""
+    input: dict[str, Any] = Field(default_factory=dict)
+    """Extension: the event's input."""
+    retries: int = Field(0, ge=0, le=1000)
+    """Extension: retries of each run."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,6 +645,10 @@ class JobMemo(BaseModel):
     end_date: int | None = None
     paused: bool | None = None
     """Set by the workflow while a waiting one-off job is paused."""
+    definition: dict[str, Any] | None = None
+    """A job definition (seed 004) kept on its schedule: the ``IProductJob`` as given."""
+    source: Literal["api", "config"] | None = None
+    """Where a definition came from; ``apply`` only deletes the ones it created."""
 
 
 JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused"]
