@@ -26,11 +26,11 @@ from starter.client import Ductape, connect_client, open_session_store, resolve_
 from starter.codec_server import CodecServer, build_codec_app
 from starter.dev_stack import DevStack, run_dev_stack
 from starter.devserver import DevServerError, DevServerOptions
-from starter.dispatch import start_job
 from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
-from starter.job_plan import DISPATCH_NAMESPACES, JobPlanner
+from starter.job_plan import JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
+from starter.schedule_file import send_items, split_items, validate_items
 from starter.settings import Settings
 from starter.worker import run_worker
 from workflows.contracts import JobInputError
@@ -184,21 +184,16 @@ async def _schedule(args: argparse.Namespace) -> int:
         data = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
-    namespace = data.pop("dispatch", None) if isinstance(data, dict) else None
-    if namespace is not None and namespace not in DISPATCH_NAMESPACES:
-        raise JobInputError.one(
-            "dispatch", f"unknown namespace {namespace!r} (known: {', '.join(DISPATCH_NAMESPACES)})"
-        )
     settings = _settings(args)
     config = load_product_config(settings.config_path) if settings.config_path else None
-    planner = JobPlanner(
-        task_queue=settings.task_queue,
-        config=config,
-        secrets=SecretStore.from_sources(os.environ, settings.secrets_file),
-    )
-    plan = planner.plan(namespace, data)  # every input error surfaces here, before connecting
+    secrets = SecretStore.from_sources(os.environ, settings.secrets_file)
+    items = split_items(data)
+    planner = JobPlanner(task_queue=settings.task_queue, config=config, secrets=secrets)
+    validate_items(planner, items, listed=isinstance(data, list))  # every input error surfaces before connecting
     client = await connect_client(settings, resolve_keyring(settings))
-    _print(await start_job(client, plan, task_queue=settings.task_queue))
+    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    results = await send_items(ductape, items, Console(stderr=True))
+    _print([r.model_dump(mode="json") for r in results] if isinstance(data, list) else results[0])
     return 0
 
 

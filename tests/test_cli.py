@@ -20,8 +20,10 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.testing import WorkflowEnvironment
 
+from activities.secrets import SecretStore
 from starter.encryption import EncryptionCodec, Keyring
-from tests.conftest import TEST_KEYRING
+from starter.worker import job_worker
+from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,3 +189,30 @@ async def test_worker_command_runs_jobs_from_a_separate_process(
     assert worker.returncode == 0
     (call,) = http_target.calls("/v1/welcome")
     assert call.headers["Authorization"] == "Bearer demo-email-key"  # $Secret from the secrets file
+
+
+async def test_schedule_a_file_of_many_jobs_or_none_of_them(
+    dev_env: WorkflowEnvironment, tmp_path: Path, unique: Any, http_target: HttpTarget
+) -> None:
+    queue = unique("cli-many")
+    address = dev_env.client.service_client.config.target_host
+    env = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=TEST_KEYRING.to_text())
+    item = {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": "send_welcome_email"}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([item | {"input": {}, "job_id": unique("ok")}, item | {"input": {}, "retries": -1}]))
+    code, _, err = await run_cli("schedule", str(bad), "--address", address, "--task-queue", queue, env=env)
+    assert code == 2
+    assert "[1].retries" in err
+    good = tmp_path / "many.json"
+    good.write_text(json.dumps([item | {"input": {"body": {"n": n}}} for n in range(5)]))
+    config = product_config_for(http_target.url)
+    async with job_worker(dev_env.client, task_queue=queue, config=config, secrets=SecretStore(SECRETS)):
+        code, out, err = await run_cli("schedule", str(good), "--address", address, "--task-queue", queue, env=env)
+        assert code == 0, err
+        results = json.loads(out)
+        assert len({r["job_id"] for r in results}) == 5
+        for result in results:
+            code, _, err = await run_cli("jobs", "result", result["job_id"], "--address", address, env=env)
+            assert code == 0, err
+    assert sorted(c.body["n"] for c in http_target.calls("/v1/welcome")) == [0, 1, 2, 3, 4]
+    assert len(http_target.requests) == 5  # the rejected file started nothing
