@@ -1,12 +1,17 @@
 """Cron expressions compiled into Temporal calendar specs; a user's cron string never reaches Temporal.
 
 Temporal's own cron parser differs from Vixie cron silently (``#`` starts a comment, day-of-month
-with day-of-week is AND), so we parse the expression ourselves and hand Temporal exact
-``ScheduleCalendarSpec`` values. Supported: 5 fields (or 6 with leading seconds); ``*``, ``?``,
-lists, ranges, steps; ``JAN-DEC`` and ``SUN-SAT`` names; 7 as Sunday; the macros ``@yearly``,
-``@annually``, ``@monthly``, ``@weekly``, ``@daily``, ``@midnight``, ``@hourly``; and Vixie's rule that
-when both day fields are restricted a day matches if *either* does. ``L``, ``W`` and ``#`` are
-refused with a clear error until the full dialect lands.
+with day-of-week is AND, no ``L`` or ``W``), so we parse the expression ourselves and hand Temporal
+``ScheduleCalendarSpec`` values whose union fires exactly when the expression does.
+
+Dialect: 5 fields (or 6 with a leading seconds field); ``*``, ``?``, lists, ranges, steps; names
+``JAN-DEC`` and ``SUN-SAT`` (7 is Sunday too); macros ``@yearly @annually @monthly @weekly @daily
+@midnight @hourly``; in day-of-month ``L`` (last day), ``L-n`` (n days before it), ``nW`` (the weekday
+nearest day n, never leaving the month), ``LW`` (last weekday); in day-of-week ``nL`` (last <weekday>
+of the month) and ``n#k`` (k-th <weekday>, k = 1..5). When both day fields are restricted (neither
+starts with ``*`` or ``?``) a day matches if *either* does (Vixie cron); otherwise both must match.
+A day that does not exist in a month (31 in April, 30 in February) never fires, as in Vixie cron.
+Temporal calendars cover the years 2000-2100; leap years are spelled out for ``L`` and friends.
 """
 
 from __future__ import annotations
@@ -24,38 +29,73 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_MONTHS = {
-    m: i
-    for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)
-}
+_MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""The years Temporal calendars accept."""
+LEAP = frozenset(y for y in range(FIRST_YEAR, LAST_YEAR + 1) if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0))
+NON_LEAP = frozenset(range(FIRST_YEAR, LAST_YEAR + 1)) - LEAP
+ALL_DOMS = frozenset(range(1, 32))
+ALL_DOWS = frozenset(range(7))
+ALL_MONTHS = frozenset(range(1, 13))
+WEEKDAYS = frozenset(range(1, 6))
+FRIDAY, MONDAY = 5, 1
+
+# Months grouped by length: (months, years or None for every year, length).
+_GROUPS: tuple[tuple[frozenset[int], frozenset[int] | None, int], ...] = (
+    (frozenset({1, 3, 5, 7, 8, 10, 12}), None, 31),
+    (frozenset({4, 6, 9, 11}), None, 30),
+    (frozenset({2}), LEAP, 29),
+    (frozenset({2}), NON_LEAP, 28),
+)
 
 
 class CronError(ValueError):
-    """The expression is not valid cron, or uses a part this version cannot represent exactly."""
+    """The expression is not valid cron (the message names the field and says why)."""
 
 
 @dataclass(frozen=True)
-class _Field:
-    name: str
-    low: int
-    high: int
-    names: dict[str, int] | None = None
+class DayRule:
+    """A set of days: every field must match (a calendar's date part)."""
 
+    doms: frozenset[int] = ALL_DOMS
+    dows: frozenset[int] = ALL_DOWS
+    months: frozenset[int] = ALL_MONTHS
+    years: frozenset[int] | None = None
 
-_SECOND = _Field("second", 0, 59)
-_MINUTE = _Field("minute", 0, 59)
-_HOUR = _Field("hour", 0, 23)
-_DOM = _Field("day-of-month", 1, 31)
-_MONTH = _Field("month", 1, 12, _MONTHS)
-_DOW = _Field("day-of-week", 0, 7, _DAYS)
+    def meet(self, other: DayRule) -> DayRule | None:
+        years = self.years if other.years is None else other.years if self.years is None else self.years & other.years
+        rule = DayRule(self.doms & other.doms, self.dows & other.dows, self.months & other.months, years)
+        return None if not (rule.doms and rule.dows and rule.months) or rule.years == frozenset() else rule
 
 
 @dataclass(frozen=True)
-class _Parsed:
-    values: tuple[int, ...]
-    star: bool
-    """The field starts with ``*`` or ``?``: Vixie cron then ANDs the day fields instead of ORing."""
+class CompiledCron:
+    """What an expression means: its times of day and the days it fires on (a union of rules)."""
+
+    seconds: frozenset[int]
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: tuple[DayRule, ...]
+    fixed_hours: bool
+    """The hour field is neither ``*`` nor a step from ``*``: a wall-clock time (DST policy applies)."""
+
+    def calendars(self, comment: str = "") -> list[ScheduleCalendarSpec]:
+        return [
+            ScheduleCalendarSpec(
+                second=ranges(self.seconds),
+                minute=ranges(self.minutes),
+                hour=ranges(self.hours),
+                day_of_month=ranges(rule.doms),
+                month=ranges(rule.months),
+                day_of_week=ranges(rule.dows),
+                year=ranges(rule.years) if rule.years is not None else (),
+                comment=comment,
+            )
+            for rule in self.days
+        ]
 
 
 def compile_cron(expression: str) -> list[ScheduleCalendarSpec]:
@@ -64,91 +104,175 @@ def compile_cron(expression: str) -> list[ScheduleCalendarSpec]:
     Raises:
         CronError: naming the field and the reason.
     """
+    return parse_cron(expression).calendars(expression.strip())
+
+
+def parse_cron(expression: str) -> CompiledCron:
+    """Raises: CronError."""
     text = " ".join(expression.split())
     text = MACROS.get(text.lower(), text)
     if text.startswith("@"):
         raise CronError(f"unknown macro {text!r} (known: {', '.join(sorted(MACROS))})")
-    parts = text.split(" ")
+    parts = text.split(" ") if text else []
     if len(parts) == 5:
         parts = ["0", *parts]
     if len(parts) != 6:
         raise CronError(f"needs 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}")
-    second, minute, hour, dom, month, dow = (
-        _parse(p, f) for p, f in zip(parts, (_SECOND, _MINUTE, _HOUR, _DOM, _MONTH, _DOW), strict=True)
+    second, minute, hour, dom, month, dow = parts
+    months = _plain(month, "month", 1, 12, _MONTHS)
+    dom_rules, dow_rules = _dom_rules(dom), _dow_rules(dow)
+    if _star(dom) or _star(dow):
+        days = [r for a in dom_rules for b in dow_rules if (r := a.meet(b)) is not None]
+    else:  # Vixie cron: both day fields restricted means either may match
+        days = dom_rules + dow_rules
+    with_months = [r for d in days if (r := d.meet(DayRule(months=months))) is not None]
+    return CompiledCron(
+        seconds=_plain(second, "second", 0, 59),
+        minutes=_plain(minute, "minute", 0, 59),
+        hours=_plain(hour, "hour", 0, 23),
+        days=tuple(dict.fromkeys(with_months)),
+        fixed_hours=not hour.startswith("*"),
     )
-    dow_values = tuple(sorted({0 if v == 7 else v for v in dow.values}))
-    common = {
-        "second": _ranges(second.values),
-        "minute": _ranges(minute.values),
-        "hour": _ranges(hour.values),
-        "month": _ranges(month.values),
-        "comment": expression.strip(),
-    }
-    every_day = _ranges(tuple(range(1, 32)))
-    every_weekday = _ranges(tuple(range(7)))
-    if dom.star or dow.star:
-        return [ScheduleCalendarSpec(day_of_month=_ranges(dom.values), day_of_week=_ranges(dow_values), **common)]  # type: ignore[arg-type]
-    # Vixie cron: both day fields restricted means either may match.
-    return [
-        ScheduleCalendarSpec(day_of_month=_ranges(dom.values), day_of_week=every_weekday, **common),  # type: ignore[arg-type]
-        ScheduleCalendarSpec(day_of_month=every_day, day_of_week=_ranges(dow_values), **common),  # type: ignore[arg-type]
-    ]
 
 
-def _parse(text: str, field: _Field) -> _Parsed:
+def _star(field: str) -> bool:
+    return field.startswith(("*", "?"))
+
+
+def _dom_rules(field: str) -> list[DayRule]:
+    if field in ("*", "?"):
+        return [DayRule()]
+    rules: list[DayRule] = []
+    plain: set[int] = set()
+    for item in _items(field, "day-of-month"):
+        upper = item.upper()
+        if upper == "L" or upper.startswith("L-"):
+            back = 0 if upper == "L" else _number(upper[2:], "day-of-month", 0, 30, f"{item!r}: n of L-n")
+            rules += [DayRule(frozenset({n - back}), months=m, years=y) for m, y, n in _GROUPS if n - back >= 1]
+        elif upper == "LW":
+            rules += _last_weekday()
+        elif upper.endswith("W"):
+            rules += _nearest_weekday(_number(upper[:-1], "day-of-month", 1, 31, f"{item!r}: the day of nW"))
+        else:
+            plain |= _values(item, "day-of-month", 1, 31, None)
+    return ([DayRule(frozenset(plain))] if plain else []) + rules
+
+
+def _dow_rules(field: str) -> list[DayRule]:
+    if field in ("*", "?"):
+        return [DayRule()]
+    rules: list[DayRule] = []
+    plain: set[int] = set()
+    for item in _items(field, "day-of-week"):
+        upper = item.upper()
+        if upper == "L":
+            raise CronError("day-of-week field: `L` needs a day (e.g. `5L`, the last Friday of the month)")
+        if "#" in upper:
+            day_text, _, nth_text = upper.partition("#")
+            day = _number(day_text, "day-of-week", 0, 7, f"{item!r}: the day of n#k", _DAYS) % 7
+            nth = _number(nth_text, "day-of-week", 1, 5, f"{item!r}: k of n#k")
+            rules.append(DayRule(frozenset(range(7 * nth - 6, min(7 * nth, 31) + 1)), frozenset({day})))
+        elif upper.endswith("L") and len(upper) > 1:
+            day = _number(upper[:-1], "day-of-week", 0, 7, f"{item!r}: the day of nL", _DAYS) % 7
+            rules += [DayRule(frozenset(range(n - 6, n + 1)), frozenset({day}), m, y) for m, y, n in _GROUPS]
+        else:
+            plain |= {v % 7 for v in _values(item, "day-of-week", 0, 7, _DAYS)}
+    return ([DayRule(dows=frozenset(plain))] if plain else []) + rules
+
+
+def _last_weekday() -> list[DayRule]:
+    rules = []
+    for months, years, n in _GROUPS:
+        rules += [
+            DayRule(frozenset({n}), WEEKDAYS, months, years),
+            DayRule(frozenset({n - 1}), frozenset({FRIDAY}), months, years),  # the last day is a Saturday
+            DayRule(frozenset({n - 2}), frozenset({FRIDAY}), months, years),  # the last day is a Sunday
+        ]
+    return rules
+
+
+def _nearest_weekday(day: int) -> list[DayRule]:
+    rules = []
+    for months, years, n in _GROUPS:
+        if day > n:
+            continue  # that day does not exist in these months: no run, as for a plain day
+        rules.append(DayRule(frozenset({day}), WEEKDAYS, months, years))
+        # day is a Saturday: the Friday before, or the Monday after when that would leave the month
+        saturday = DayRule(frozenset({day - 1}), frozenset({FRIDAY}), months, years)
+        rules.append(saturday if day > 1 else DayRule(frozenset({3}), frozenset({MONDAY}), months, years))
+        # day is a Sunday: the Monday after, or the Friday before when that would leave the month
+        sunday = DayRule(frozenset({day + 1}), frozenset({MONDAY}), months, years)
+        rules.append(sunday if day < n else DayRule(frozenset({day - 2}), frozenset({FRIDAY}), months, years))
+    return rules
+
+
+def _items(field: str, name: str) -> list[str]:
+    items = field.split(",")
+    if any(not item for item in items):
+        raise CronError(f"{name} field {field!r} has an empty list item")
+    return items
+
+
+def _plain(field: str, name: str, low: int, high: int, names: dict[str, int] | None = None) -> frozenset[int]:
     values: set[int] = set()
-    for item in text.split(","):
-        if not item:
-            raise CronError(f"{field.name} field {text!r} has an empty list item")
-        values.update(_item(item, field))
-    return _Parsed(tuple(sorted(values)), star=text.startswith(("*", "?")))
+    for item in _items(field, name):
+        values |= _values(item, name, low, high, names)
+    return frozenset(values)
 
 
-def _item(item: str, field: _Field) -> range:
+def _values(item: str, name: str, low: int, high: int, names: dict[str, int] | None) -> set[int]:
     base, slash, step_text = item.partition("/")
     step = 1
     if slash:
         if not step_text.isdigit() or int(step_text) < 1:
-            raise CronError(f"{field.name} field: step in {item!r} must be a positive number")
+            raise CronError(f"{name} field: step in {item!r} must be a positive number")
         step = int(step_text)
     if base in ("*", "?"):
-        if base == "?" and field not in (_DOM, _DOW):
-            raise CronError(f"{field.name} field: `?` is only allowed in the day fields")
-        return range(field.low, field.high + 1, step)
-    low_text, dash, high_text = base.partition("-")
-    low = _value(low_text, field)
-    if dash:
-        high = _value(high_text, field)
-        if high < low:
-            raise CronError(f"{field.name} field: range {base!r} runs backwards")
-    else:
-        high = field.high if slash else low
-    return range(low, high + 1, step)
+        if base == "?" and name not in ("day-of-month", "day-of-week"):
+            raise CronError(f"{name} field: `?` is only allowed in the day fields")
+        return set(range(low, high + 1, step))
+    first_text, dash, last_text = base.partition("-")
+    first = _number(first_text, name, low, high, repr(first_text), names)
+    last = _number(last_text, name, low, high, repr(last_text), names) if dash else (high if slash else first)
+    if last < first:
+        raise CronError(f"{name} field: range {base!r} runs backwards")
+    return set(range(first, last + 1, step))
 
 
-def _value(text: str, field: _Field) -> int:
-    if field.names and text.upper() in field.names:
-        return field.names[text.upper()]
+def _number(text: str, name: str, low: int, high: int, what: str, names: dict[str, int] | None = None) -> int:
+    if names and text.upper() in names:
+        return names[text.upper()]
     if not text.isdigit():
-        upper = text.upper()
-        if "#" in upper or upper.endswith(("L", "W")) or upper in {"L", "W", "LW"}:
-            raise CronError(f"{field.name} field: {text!r} uses `L`, `W` or `#`, not supported yet")
-        raise CronError(
-            f"{field.name} field: {text!r} is not a number"
-            + (f" or a name ({', '.join(field.names)})" if field.names else "")
+        hint = f" or a name ({', '.join(names)})" if names else ""
+        day_field = name.startswith("day-of")
+        special = (
+            " (`L`, `W` and `#` belong in the day fields)" if not day_field and set(text.upper()) & set("LW#") else ""
         )
+        raise CronError(f"{name} field: {what} is not a number{hint}{special}")
     value = int(text)
-    if not field.low <= value <= field.high:
-        raise CronError(f"{field.name} field: {value} is outside {field.low}-{field.high}")
+    if not low <= value <= high:
+        raise CronError(f"{name} field: {value} is outside {low}-{high}")
     return value
 
 
-def _ranges(values: tuple[int, ...]) -> list[ScheduleRange]:
-    """Consecutive runs of values as ranges (exact, whatever steps produced them)."""
+def ranges(values: frozenset[int] | set[int] | None) -> list[ScheduleRange]:
+    """Values as few ranges as possible: arithmetic runs become one ``start-end/step`` range each."""
+    ordered = sorted(values or ())
     out: list[ScheduleRange] = []
-    for v in values:
-        if out and out[-1].end == v - 1:
-            out[-1] = ScheduleRange(out[-1].start, v)
-        else:
-            out.append(ScheduleRange(v, v))
+    i = 0
+    while i < len(ordered):
+        start = ordered[i]
+        if i + 1 == len(ordered):
+            out.append(ScheduleRange(start, start))
+            break
+        step = ordered[i + 1] - start
+        j = i + 1
+        while j + 1 < len(ordered) and ordered[j + 1] - ordered[j] == step:
+            j += 1
+        if j == i + 1 and step != 1:  # a lone pair: keep it as two points so runs stay greedy
+            out.append(ScheduleRange(start, start))
+            i += 1
+            continue
+        out.append(ScheduleRange(start, ordered[j], step))
+        i = j + 1
     return out

@@ -191,7 +191,7 @@ async def test_limit_caps_the_servers_next_runs(ductape: Ductape, dev_env: Workf
         ({"env": None}, "env"),
         ({"retries": -1}, "retries"),
         ({"repeat": {"limit": 3}}, "repeat"),
-        ({"repeat": {"cron": "0 9 * * MON#1"}}, "repeat.cron"),
+        ({"repeat": {"cron": "0 9 * * MON#6"}}, "repeat.cron"),
         ({"repeat": {"every": 1000, "tz": "Mars/Olympus"}}, "repeat.tz"),
         ({"repeat": {"every": 1000, "limit": 0}}, "repeat.limit"),
         ({"repeat": {"every": 1000, "endDate": "2020-01-01T00:00:00Z"}}, "repeat.endDate"),

@@ -47,7 +47,7 @@ async def _record(
     if ONLY and name not in ONLY:
         return
     config = product_config_for(target.url, webhooks=HOOKS if events else None)
-    plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=None)
+    plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
     handle = await client.start_workflow(JOB_WORKFLOW, plan.workflow_input, id=f"replay-{name}", task_queue=TASK_QUEUE)
     with contextlib.suppress(WorkflowFailureError):  # a failed job is a history worth replaying too
         await handle.result()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,20 @@ def history(name: str) -> Path:
     return Path(__file__).parent / "histories" / f"job_workflow_{name}.json"
 
 
+def events(path: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """The history's events, or only those of one type (``"TIMER_STARTED"``)."""
+    found: list[dict[str, Any]] = json.loads(path.read_text())["events"]
+    return [e for e in found if kind is None or e["eventType"] == f"EVENT_TYPE_{kind}"]
+
+
 def event_types(path: Path) -> list[str]:
-    return [e["eventType"].removeprefix("EVENT_TYPE_") for e in json.loads(path.read_text())["events"]]
+    return [e["eventType"].removeprefix("EVENT_TYPE_") for e in events(path)]
 
 
 def scheduled_activities(path: Path) -> list[str]:
     return [
         e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
-        for e in json.loads(path.read_text())["events"]
-        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+        for e in events(path, "ACTIVITY_TASK_SCHEDULED")
     ]
 
 
@@ -58,31 +64,42 @@ async def test_history_replays_on_the_current_code(path: Path) -> None:
     await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, path.read_text()))
 
 
+# A re-recording that loses a branch (no timer, no resolution, a retried 404) fails these.
+
+
 def test_plain_job_has_one_activity_and_no_timer() -> None:
-    types = event_types(history("plain"))
-    assert "TIMER_STARTED" not in types
+    counts = Counter(event_types(history("plain")))
+    assert counts["TIMER_STARTED"] == 0
+    assert counts["ACTIVITY_TASK_SCHEDULED"] == 1
     assert scheduled_activities(history("plain")) == [RUN_ACTION]
+    assert event_types(history("plain"))[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 
 def test_delayed_job_sleeps_before_its_activity() -> None:
     types = event_types(history("delayed"))
-    assert types.index("TIMER_FIRED") < types.index("ACTIVITY_TASK_SCHEDULED")
+    counts = Counter(types)
+    assert (counts["TIMER_STARTED"], counts["TIMER_FIRED"], counts["ACTIVITY_TASK_SCHEDULED"]) == (1, 1, 1)
+    assert types.index("TIMER_STARTED") < types.index("TIMER_FIRED") < types.index("ACTIVITY_TASK_SCHEDULED")
+    assert scheduled_activities(history("delayed")) == [RUN_ACTION]
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 
 def test_session_job_resolves_before_it_runs() -> None:
+    assert Counter(event_types(history("with_session")))["TIMER_STARTED"] == 0
     assert scheduled_activities(history("with_session")) == [RESOLVE_PLACEHOLDERS, RUN_ACTION]
+    assert event_types(history("with_session"))[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 
 def test_404_job_made_one_attempt_and_failed() -> None:
     path = history("failed_404")
     types = event_types(path)
     assert types[-1] == "WORKFLOW_EXECUTION_FAILED"
-    started = [
-        e["activityTaskStartedEventAttributes"]
-        for e in json.loads(path.read_text())["events"]
-        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_STARTED"
-    ]
+    assert Counter(types)["ACTIVITY_TASK_FAILED"] == 1
+    started = [e["activityTaskStartedEventAttributes"] for e in events(path, "ACTIVITY_TASK_STARTED")]
     assert [s.get("attempt", 1) for s in started] == [1]
+    # One attempt although `retries: 3` allowed four: the 404 was non-retryable, not out of retries.
+    (scheduled,) = events(path, "ACTIVITY_TASK_SCHEDULED")
+    assert scheduled["activityTaskScheduledEventAttributes"]["retryPolicy"]["maximumAttempts"] == 4
 
 
 # Unsandboxed: this test module imports I/O libraries the sandbox would refuse to re-import.
@@ -98,7 +115,8 @@ class SkipsTheWait:
 async def test_replay_detects_a_non_deterministic_change() -> None:
     replayer = Replayer(workflows=[SkipsTheWait], data_converter=CONVERTER)
     path = history("delayed")
-    with pytest.raises(workflow.NondeterminismError):
+    # The recorded TimerStarted meets the changed code's activity command (temporalio 1.35: TMPRL1100).
+    with pytest.raises(workflow.NondeterminismError, match="TimerStarted"):
         await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
@@ -127,6 +145,12 @@ def test_encrypted_histories_hold_no_session_data_in_clear() -> None:
         assert needle not in raw
     unencrypted = history("plain_unencrypted")
     assert b"send_welcome_email" in _decoded_payload_bytes(unencrypted)  # the scan does see clear payloads
+
+
+async def test_unencrypted_history_replays_with_the_plain_converter() -> None:
+    path = history("plain_unencrypted")
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    await replayer.replay_workflow(WorkflowHistory.from_json("replay-plain", path.read_text()))
 
 
 async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
