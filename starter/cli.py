@@ -13,8 +13,10 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -24,16 +26,18 @@ from activities.secrets import SecretStore
 from starter.apply import apply_changes, plan_changes
 from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.codec_server import CodecServer, build_codec_app
+from starter.cron import CronError
 from starter.dev_stack import DevStack, run_dev_stack
 from starter.devserver import DevServerError, DevServerOptions
 from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
+from starter.preview import preview_cron
 from starter.schedule_file import send_items, split_items, validate_items
 from starter.settings import Settings
 from starter.worker import run_worker
-from workflows.contracts import JobInputError
+from workflows.contracts import JobInputError, check_time_zone, parse_instant
 
 log = logging.getLogger("ductape")
 
@@ -87,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     connection(apply)
     product_config(apply, required=True)
     apply.add_argument("--dry-run", action="store_true", help="print the plan only")
+
+    preview = sub.add_parser("preview", help="the next runs of a cron expression, as the server will fire them")
+    preview.add_argument("expression", help='e.g. "0 9 * * MON#1"')
+    preview.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    preview.add_argument("-n", type=int, default=10, help="how many runs (default 10)")
+    preview.add_argument("--after", help="start from this instant (ISO-8601 or epoch ms; default now)")
 
     add_jobs_parser(sub, connection)
     return parser
@@ -213,6 +223,21 @@ async def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _preview(args: argparse.Namespace) -> int:
+    try:
+        check_time_zone(args.tz)
+        after = parse_instant(args.after) if args.after else None
+        runs = preview_cron(args.expression, tz=args.tz, after=after or datetime.now(UTC), count=args.n)
+    except CronError as err:
+        raise JobInputError.one("cron", str(err)) from None
+    except ValueError as err:
+        raise JobInputError.one("tz" if "zone" in str(err) else "after", str(err)) from None
+    zone = ZoneInfo(args.tz)
+    for run in runs:
+        print(f"{run.astimezone(zone).isoformat()}  ({run.strftime('%Y-%m-%d %H:%M:%S')} UTC)")
+    return 0
+
+
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = await connect_client(settings, resolve_keyring(settings))
@@ -223,6 +248,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
     "dev": _dev,
     "codec-server": _codec_server,
     "apply": _apply,
+    "preview": _preview,
     "worker": _worker,
     "schedule": _schedule,
     "jobs": _jobs,
