@@ -136,6 +136,7 @@ def schedule_timing(
             time_zone_name=recurrence.time_zone,
             start_at=None if first_run <= now else first_run,
             end_at=recurrence.end_at,
+            jitter=recurrence.jitter,
         )
         return ScheduleTiming(spec, _limited(note, limit), trigger_now=False)
     due = first_run <= now + TRIGGER_WINDOW
@@ -150,6 +151,7 @@ def schedule_timing(
         intervals=[ScheduleIntervalSpec(every=recurrence.every, offset=(start - _EPOCH) % recurrence.every)],
         start_at=start,
         end_at=end_at,
+        jitter=recurrence.jitter,
     )
     return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now)
 
@@ -174,7 +176,9 @@ async def _create_schedule(
         ),
         spec=timing.spec,
         # A run still going when the next is due makes the next one skip (DESIGN.md).
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        # Runs missed while the server was down start late only within the catch-up window, and
+        # SKIP makes the first late run hold off the others: at most one late run by default.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=recurrence.catchup),
         state=timing.state,
     )
     try:

@@ -60,6 +60,8 @@ class Recurrence:
     limit: int | None
     end_at: datetime | None
     description: str
+    catchup: timedelta = timedelta(seconds=60)
+    jitter: timedelta | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,6 +396,8 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         limit=repeat.limit,
         end_at=repeat.end_date,
         description=description,
+        catchup=timedelta(milliseconds=repeat.catchup or 60_000),
+        jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
     )
 
 

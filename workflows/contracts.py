@@ -277,6 +277,11 @@ class IJobRepeatOptions(_Input):
     """No run starts after this instant (epoch ms, ISO-8601)."""
     tz: str | None = None
     """IANA time zone for ``cron`` (e.g. ``Europe/Amsterdam``)."""
+    catchup: int | None = Field(None, ge=10_000)
+    """Extension: how late (ms) a run missed while the server was down may still start (default 60 s).
+    Missed runs within it start as one late run (later ones are skipped while it runs)."""
+    jitter: int | None = Field(None, ge=0)
+    """Extension: each run starts up to this many ms after its time (spreads load); 0 = none."""
 
     @field_validator("cron")
     @classmethod
@@ -328,10 +333,15 @@ class IDispatchSchedule(_Input):
     limit: int | None = None
     end_date: Any = Field(None, validation_alias=AliasChoices("endDate", "end_date"))
     tz: str | None = None
+    catchup: int | None = None
+    jitter: int | None = None
 
     def repeat(self) -> dict[str, Any] | None:
         """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
-        fields = {"cron": self.cron, "every": self.every, "limit": self.limit, "end_date": self.end_date, "tz": self.tz}
+        fields = {
+            "cron": self.cron, "every": self.every, "limit": self.limit, "end_date": self.end_date, "tz": self.tz,
+            "catchup": self.catchup, "jitter": self.jitter,
+        }  # fmt: skip
         present = {k: v for k, v in fields.items() if v is not None}
         return present or None
 
