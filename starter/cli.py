@@ -34,6 +34,7 @@ from starter.job_plan import JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
 from starter.preview import preview_cron
+from starter.replay import converter_for, replay_files, replay_query
 from starter.schedule_file import send_items, split_items, validate_items
 from starter.settings import Settings
 from starter.worker import run_worker
@@ -42,7 +43,7 @@ from workflows.contracts import JobInputError, check_time_zone, parse_instant
 log = logging.getLogger("ductape")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ductape-jobs", description="Ductape jobs on Temporal.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -97,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
     preview.add_argument("-n", type=int, default=10, help="how many runs (default 10)")
     preview.add_argument("--after", help="start from this instant (ISO-8601 or epoch ms; default now)")
+
+    replay = sub.add_parser("replay", help="replay histories against this code; report non-determinism")
+    replay.add_argument("files", nargs="*", type=Path, help="history JSON files, named <workflow id>.json")
+    replay.add_argument("--query", help='replay what this visibility query finds, e.g. WorkflowType = "JobWorkflow"')
+    replay.add_argument("--limit", type=int, default=1000)
+    connection(replay)
 
     add_jobs_parser(sub, connection)
     return parser
@@ -238,6 +245,24 @@ async def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    keyring = resolve_keyring(settings)
+    if bool(args.files) == bool(args.query):
+        raise JobInputError.one("files", "give history files or --query, not both")
+    if args.query:
+        reports = await replay_query(await connect_client(settings, keyring), args.query, limit=args.limit)
+    else:
+        reports = await replay_files(args.files, data_converter=converter_for(keyring))
+    for report in reports:
+        print(f"{'FAIL' if report.error else 'ok  '} {report.workflow_id} ({report.source})")
+        if report.error:
+            print(f"     {report.error}")
+    failed = sum(1 for r in reports if r.error)
+    print(f"{len(reports)} replayed, {failed} non-deterministic")
+    return 1 if failed else 0
+
+
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = await connect_client(settings, resolve_keyring(settings))
@@ -249,6 +274,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
     "codec-server": _codec_server,
     "apply": _apply,
     "preview": _preview,
+    "replay": _replay,
     "worker": _worker,
     "schedule": _schedule,
     "jobs": _jobs,
@@ -257,7 +283,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a command; returns the exit code (0 ok, 1 failed, 2 bad input or config)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs full URLs at INFO, query strings included, and those may carry credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
