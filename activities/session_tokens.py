@@ -192,6 +192,9 @@ def _claims(
     data = claims.get("data", {} if "edata" in claims or not needs_data else None)
     if not isinstance(data, Mapping):
         raise TokenRejected("SESSION_INVALID", "the token lacks the `data` claim")
-    return SessionClaims(
-        tag=str(tag), data=data, session_id=str(claims.get("sid", "")), expires_at=datetime.fromtimestamp(exp, tz=UTC)
-    )
+    try:
+        expires_at = datetime.fromtimestamp(exp, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        # NaN, or an instant outside datetime's range: a forged or broken token, not a worker fault.
+        raise TokenRejected("SESSION_INVALID", "the token's `exp` claim is not a valid instant") from None
+    return SessionClaims(tag=str(tag), data=data, session_id=str(claims.get("sid", "")), expires_at=expires_at)

@@ -189,7 +189,13 @@ async def _worker(args: argparse.Namespace) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         await run_worker(
-            client, task_queue=settings.task_queue, config=config, secrets=secrets, stop=stop, session_store=store
+            client,
+            task_queue=settings.task_queue,
+            config=config,
+            secrets=secrets,
+            stop=stop,
+            session_store=store,
+            max_cached_workflows=settings.max_cached_workflows,
         )
 
     await _until_signalled(run)

@@ -4,19 +4,31 @@ Temporal's own cron parser differs from Vixie cron silently (``#`` starts a comm
 with day-of-week is AND, no ``L`` or ``W``), so we parse the expression ourselves and hand Temporal
 ``ScheduleCalendarSpec`` values whose union fires exactly when the expression does.
 
-Dialect: 5 fields (or 6 with a leading seconds field); ``*``, ``?``, lists, ranges, steps; names
-``JAN-DEC`` and ``SUN-SAT`` (7 is Sunday too); macros ``@yearly @annually @monthly @weekly @daily
-@midnight @hourly``; in day-of-month ``L`` (last day), ``L-n`` (n days before it), ``nW`` (the weekday
-nearest day n, never leaving the month), ``LW`` (last weekday); in day-of-week ``nL`` (last <weekday>
-of the month) and ``n#k`` (k-th <weekday>, k = 1..5). When both day fields are restricted (neither
-starts with ``*`` or ``?``) a day matches if *either* does (Vixie cron); otherwise both must match.
-A day that does not exist in a month (31 in April, 30 in February) never fires, as in Vixie cron.
-Temporal calendars cover the years 2000-2100; leap years are spelled out for ``L`` and friends.
+Dialect: 5 fields (or 6 with a leading seconds field); ``*``, ``?`` (day fields only), lists, ranges,
+steps; names ``JAN-DEC`` and ``SUN-SAT`` (7 is Sunday too), any case; macros ``@yearly @annually
+@monthly @weekly @daily @midnight @hourly``. Quartz/cronie extensions, each a list item of its own:
+in day-of-month ``L`` (last day), ``L-n`` (n days before it), ``nW`` (the weekday nearest day n, never
+leaving the month: ``1W`` on a Saturday 1st is Monday the 3rd), ``LW`` (last weekday); in day-of-week
+``nL`` (last <weekday> of the month) and ``n#k`` (k-th <weekday>, k = 1..5, i.e. that weekday on a
+day in ``7(k-1)+1 .. 7k``). When both day fields are restricted (neither starts with ``*`` or ``?``) a
+day matches if *either* does (Vixie cron); otherwise both must match. A day that does not exist in a
+month (31 in April, ``30W`` in February) never fires, as in Vixie cron; an expression that can never
+fire at all is refused.
+
+Refused (``CronError`` naming the field): ``L``/``W``/``#`` with a range or a step (``L/2``, ``1-5W``,
+``1-5#2``) and a bare ``L`` or ``W`` in day-of-week: none has one agreed meaning across cron dialects.
+
+Exactness: every day rule is a product of day-of-month, day-of-week, month and year sets, so the
+union of calendars is exact. Month lengths depend on leap years, which are spelled out as year
+ranges; Temporal accepts calendar years 2000-2100 only (``Year ... not in range [2000-2100]``,
+measured on the dev server, Server 1.32) and never computes a run after 2100, so that range is
+exact for every run the server will ever make.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
@@ -34,19 +46,22 @@ _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-"""The years Temporal calendars accept."""
-LEAP = frozenset(y for y in range(FIRST_YEAR, LAST_YEAR + 1) if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0))
-NON_LEAP = frozenset(range(FIRST_YEAR, LAST_YEAR + 1)) - LEAP
+"""The years Temporal calendars accept (the server refuses others) and the last year it computes."""
+ALL_YEARS = frozenset(range(FIRST_YEAR, LAST_YEAR + 1))
+LEAP = frozenset(y for y in ALL_YEARS if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0))
+NON_LEAP = ALL_YEARS - LEAP
 ALL_DOMS = frozenset(range(1, 32))
 ALL_DOWS = frozenset(range(7))
 ALL_MONTHS = frozenset(range(1, 13))
 WEEKDAYS = frozenset(range(1, 6))
 FRIDAY, MONDAY = 5, 1
+MAX_COMMENT_BYTES = 200
+"""The server refuses a calendar comment longer than this."""
 
-# Months grouped by length: (months, years or None for every year, length).
-_GROUPS: tuple[tuple[frozenset[int], frozenset[int] | None, int], ...] = (
-    (frozenset({1, 3, 5, 7, 8, 10, 12}), None, 31),
-    (frozenset({4, 6, 9, 11}), None, 30),
+# Months grouped by length: (months, years, length).
+_GROUPS: tuple[tuple[frozenset[int], frozenset[int], int], ...] = (
+    (frozenset({1, 3, 5, 7, 8, 10, 12}), ALL_YEARS, 31),
+    (frozenset({4, 6, 9, 11}), ALL_YEARS, 30),
     (frozenset({2}), LEAP, 29),
     (frozenset({2}), NON_LEAP, 28),
 )
@@ -58,17 +73,28 @@ class CronError(ValueError):
 
 @dataclass(frozen=True)
 class DayRule:
-    """A set of days: every field must match (a calendar's date part)."""
+    """A set of days: every field must match (one calendar's date part)."""
 
     doms: frozenset[int] = ALL_DOMS
     dows: frozenset[int] = ALL_DOWS
     months: frozenset[int] = ALL_MONTHS
-    years: frozenset[int] | None = None
+    years: frozenset[int] = ALL_YEARS
 
     def meet(self, other: DayRule) -> DayRule | None:
-        years = self.years if other.years is None else other.years if self.years is None else self.years & other.years
-        rule = DayRule(self.doms & other.doms, self.dows & other.dows, self.months & other.months, years)
-        return None if not (rule.doms and rule.dows and rule.months) or rule.years == frozenset() else rule
+        """Both rules at once, or None when no day can match both."""
+        rule = DayRule(
+            self.doms & other.doms, self.dows & other.dows, self.months & other.months, self.years & other.years
+        )
+        return rule if rule.possible() else None
+
+    def possible(self) -> bool:
+        """Some existing date matches (31 never meets April, 29 February needs a leap year)."""
+        if not (self.doms and self.dows and self.months and self.years):
+            return False
+        return any(
+            months & self.months and years & self.years and min(self.doms) <= length
+            for months, years, length in _GROUPS
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +109,7 @@ class CompiledCron:
     """The hour field is neither ``*`` nor a step from ``*``: a wall-clock time (DST policy applies)."""
 
     def calendars(self, comment: str = "") -> list[ScheduleCalendarSpec]:
+        note = comment.encode()[:MAX_COMMENT_BYTES].decode(errors="ignore")
         return [
             ScheduleCalendarSpec(
                 second=ranges(self.seconds),
@@ -91,15 +118,15 @@ class CompiledCron:
                 day_of_month=ranges(rule.doms),
                 month=ranges(rule.months),
                 day_of_week=ranges(rule.dows),
-                year=ranges(rule.years) if rule.years is not None else (),
-                comment=comment,
+                year=[] if rule.years == ALL_YEARS else ranges(rule.years),
+                comment=note,
             )
             for rule in self.days
         ]
 
 
 def compile_cron(expression: str) -> list[ScheduleCalendarSpec]:
-    """Calendar specs whose union fires exactly when the cron expression does.
+    """Calendar specs whose union fires exactly when the cron expression does (no skip specs needed).
 
     Raises:
         CronError: naming the field and the reason.
@@ -117,26 +144,62 @@ def parse_cron(expression: str) -> CompiledCron:
     if len(parts) == 5:
         parts = ["0", *parts]
     if len(parts) != 6:
-        raise CronError(f"needs 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}")
+        raise CronError(
+            f"needs 5 fields (minute hour day-of-month month day-of-week) or 6 with a leading second, got {len(parts)}"
+        )
     second, minute, hour, dom, month, dow = parts
-    months = _plain(month, "month", 1, 12, _MONTHS)
+    seconds, minutes = _plain(second, "second", 0, 59), _plain(minute, "minute", 0, 59)
+    hours, months = _plain(hour, "hour", 0, 23), _plain(month, "month", 1, 12, _MONTHS)
     dom_rules, dow_rules = _dom_rules(dom), _dow_rules(dow)
     if _star(dom) or _star(dow):
         days = [r for a in dom_rules for b in dow_rules if (r := a.meet(b)) is not None]
     else:  # Vixie cron: both day fields restricted means either may match
         days = dom_rules + dow_rules
-    with_months = [r for d in days if (r := d.meet(DayRule(months=months))) is not None]
+    in_months = [r for d in days if (r := d.meet(DayRule(months=months))) is not None]
+    if not in_months:
+        raise CronError(
+            f"day-of-month, month and day-of-week fields: no date matches {dom} {month} {dow} (it would never fire)"
+        )
     return CompiledCron(
-        seconds=_plain(second, "second", 0, 59),
-        minutes=_plain(minute, "minute", 0, 59),
-        hours=_plain(hour, "hour", 0, 23),
-        days=tuple(dict.fromkeys(with_months)),
+        seconds=seconds,
+        minutes=minutes,
+        hours=hours,
+        days=_merged(in_months),
         fixed_hours=not hour.startswith("*"),
     )
 
 
 def _star(field: str) -> bool:
     return field.startswith(("*", "?"))
+
+
+def _merged(rules: list[DayRule]) -> tuple[DayRule, ...]:
+    """Fewer rules, same union: rules equal in three fields become one with the fourth united."""
+    current = list(dict.fromkeys(rules))
+    while True:
+        before = len(current)
+        for field in ("doms", "dows", "months", "years"):
+            groups: dict[tuple[frozenset[int], ...], set[int]] = {}
+            for r in current:
+                key = tuple(getattr(r, f) for f in ("doms", "dows", "months", "years") if f != field)
+                groups.setdefault(key, set()).update(getattr(r, field))
+            current = []
+            for key, united in groups.items():
+                values = list(key)
+                values.insert(("doms", "dows", "months", "years").index(field), frozenset(united))
+                current.append(DayRule(*values))
+        if len(current) == before:
+            return tuple(current)
+
+
+def _special(item: str, name: str) -> None:
+    """Refuse ``L``/``W``/``#`` combined with a range or a step (``L/2``, ``15W-20``, ``1-5#2``)."""
+    upper = item.upper()
+    for day, number in _DAYS.items():  # WED holds a W
+        upper = upper.replace(day, str(number))
+    body = upper[2:] if upper.startswith("L-") else upper
+    if set(upper) & set("LW#") and ("/" in upper or "-" in body):
+        raise CronError(f"{name} field: {item!r}: `L`, `W` and `#` cannot take a range or a step")
 
 
 def _dom_rules(field: str) -> list[DayRule]:
@@ -146,6 +209,7 @@ def _dom_rules(field: str) -> list[DayRule]:
     plain: set[int] = set()
     for item in _items(field, "day-of-month"):
         upper = item.upper()
+        _special(item, "day-of-month")
         if upper == "L" or upper.startswith("L-"):
             back = 0 if upper == "L" else _number(upper[2:], "day-of-month", 0, 30, f"{item!r}: n of L-n")
             rules += [DayRule(frozenset({n - back}), months=m, years=y) for m, y, n in _GROUPS if n - back >= 1]
@@ -153,6 +217,8 @@ def _dom_rules(field: str) -> list[DayRule]:
             rules += _last_weekday()
         elif upper.endswith("W"):
             rules += _nearest_weekday(_number(upper[:-1], "day-of-month", 1, 31, f"{item!r}: the day of nW"))
+        elif "#" in upper:
+            raise CronError(f"day-of-month field: {item!r}: `#` belongs in the day-of-week field")
         else:
             plain |= _values(item, "day-of-month", 1, 31, None)
     return ([DayRule(frozenset(plain))] if plain else []) + rules
@@ -165,8 +231,13 @@ def _dow_rules(field: str) -> list[DayRule]:
     plain: set[int] = set()
     for item in _items(field, "day-of-week"):
         upper = item.upper()
-        if upper == "L":
-            raise CronError("day-of-week field: `L` needs a day (e.g. `5L`, the last Friday of the month)")
+        _special(item, "day-of-week")
+        if upper in ("L", "LW") or (upper.endswith("W") and upper[:-1].isdigit()):
+            raise CronError(
+                "day-of-week field: `L` needs a day (e.g. `5L`, the last Friday of the month)"
+                if upper == "L"
+                else f"day-of-week field: {item!r}: `W` belongs in the day-of-month field"
+            )
         if "#" in upper:
             day_text, _, nth_text = upper.partition("#")
             day = _number(day_text, "day-of-week", 0, 7, f"{item!r}: the day of n#k", _DAYS) % 7
@@ -256,23 +327,26 @@ def _number(text: str, name: str, low: int, high: int, what: str, names: dict[st
 
 
 def ranges(values: frozenset[int] | set[int] | None) -> list[ScheduleRange]:
-    """Values as few ranges as possible: arithmetic runs become one ``start-end/step`` range each."""
-    ordered = sorted(values or ())
+    """Values as few ``start-end/step`` ranges as found greedily (non-leap years: 4 ranges, not 25)."""
+    return list(_ranges(frozenset(values or ())))
+
+
+@lru_cache(maxsize=4096)
+def _ranges(values: frozenset[int]) -> tuple[ScheduleRange, ...]:
+    ordered = sorted(values)
+    top = ordered[-1] if ordered else 0
+    covered: set[int] = set()
     out: list[ScheduleRange] = []
-    i = 0
-    while i < len(ordered):
-        start = ordered[i]
-        if i + 1 == len(ordered):
-            out.append(ScheduleRange(start, start))
-            break
-        step = ordered[i + 1] - start
-        j = i + 1
-        while j + 1 < len(ordered) and ordered[j + 1] - ordered[j] == step:
-            j += 1
-        if j == i + 1 and step != 1:  # a lone pair: keep it as two points so runs stay greedy
-            out.append(ScheduleRange(start, start))
-            i += 1
+    for start in ordered:
+        if start in covered:
             continue
-        out.append(ScheduleRange(start, ordered[j], step))
-        i = j + 1
-    return out
+        best, best_new = [start], 1
+        for step in range(1, top - start + 1):
+            run = list(range(start, top + 1, step))
+            run = run[: next((i for i, v in enumerate(run) if v not in values), len(run))]
+            new = sum(v not in covered for v in run)
+            if new > best_new:
+                best, best_new = run, new
+        covered.update(best)
+        out.append(ScheduleRange(start, best[-1], best[1] - start if len(best) > 1 else 1))
+    return tuple(out)

@@ -19,7 +19,7 @@ from temporalio.client import ScheduleCalendarSpec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.errors import JobFailure
-from activities.product_config import ProductConfig
+from activities.product_config import ProductConfig, ProductDef
 from activities.secrets import SecretStore
 from activities.session_tokens import check_unverified, verify_session
 from starter.cron import CronError, compile_cron
@@ -48,6 +48,14 @@ from workflows.contracts import (
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
+
+ComponentCheck = Callable[[ProductDef, str, "str | None", str, str], str]
+"""``(product, env, component, event, component_field) -> component``: checks a job of one event type
+against the product config and returns the component that runs it (found from the event when the
+caller named none). Raises ``JobInputError`` naming ``component_field``, ``event`` or ``env``."""
+
+COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {}
+"""The config check of each event type other than ``action``; a type without one is not checked here."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +109,8 @@ class _Normalised:
     repeat: IJobRepeatOptions | None
     repeat_field: str
     cache: str | None = None
+    component_field: str = "app"
+    """The input field naming the component (``app``, ``database``, ``broker``...), for error messages."""
 
 
 # namespace -> (model, event type, field naming the component, field naming the event)
@@ -190,6 +200,7 @@ def normalise_dispatch(namespace: str, data: object) -> _Normalised:
         repeat=repeat,
         repeat_field="schedule",
         cache=parsed.cache,
+        component_field=component_field or event_field,
     )
 
 
@@ -316,6 +327,9 @@ def _check_against_config(job: _Normalised, config: ProductConfig) -> tuple[str 
             raise JobInputError.one("env", f"app {app!r} has no settings for env {job.env!r}")
         http_ms = action.timeout_ms or app_env.timeout_ms
         return app, max(DEFAULT_ACTIVITY_TIMEOUT_MS, http_ms + 10_000)
+    check = COMPONENT_CHECKS.get(job.event_type)
+    if check is not None:
+        app = check(product, job.env, app, job.event, job.component_field)
     return app, DEFAULT_ACTIVITY_TIMEOUT_MS
 
 

@@ -104,8 +104,11 @@ class Jobs(JobQueries):
             JobNotFoundError: no such job.
             JobFailedError: the job (or that run) failed or was cancelled.
         """
-        if await self._describe_workflow(job_id) is not None:
+        try:  # most jobs are one-off: wait on the workflow straight away, one call
             return await self._workflow_result(job_id, None)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
         while True:
             schedule = await self.describe_schedule(job_id)
             if schedule is None:

@@ -35,6 +35,9 @@ class Settings:
     session_store: str | None = None
     """SQLAlchemy async URL of the session store (``DUCTAPE_SESSION_STORE``), e.g.
     ``postgresql+asyncpg://app@db/app``; default ``sqlite+aiosqlite:///.data/sessions.sqlite``."""
+    max_cached_workflows: int = 200
+    """Workflows a worker keeps in memory (``DUCTAPE_MAX_CACHED_WORKFLOWS``). Sleeping jobs beyond it are
+    evicted and replayed when they wake: memory stays flat with thousands of waiting jobs."""
     plaintext: bool = False
     """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
 
@@ -63,6 +66,8 @@ class Settings:
             values["encryption_keys"] = environ["DUCTAPE_ENCRYPTION_KEYS"]
         if environ.get("DUCTAPE_ENCRYPTION_KEY_FILE"):
             values["encryption_key_file"] = Path(environ["DUCTAPE_ENCRYPTION_KEY_FILE"])
+        if environ.get("DUCTAPE_MAX_CACHED_WORKFLOWS"):
+            values["max_cached_workflows"] = int(environ["DUCTAPE_MAX_CACHED_WORKFLOWS"])
         if environ.get("DUCTAPE_PLAINTEXT", "").lower() in {"1", "true", "yes"}:
             values["plaintext"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})

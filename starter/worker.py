@@ -17,6 +17,7 @@ from activities.registry import build_activities
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.search_attributes import ensure_search_attributes
+from starter.settings import Settings
 from workflows.job_event_workflow import JobEventWorkflow
 from workflows.job_workflow import JobWorkflow
 
@@ -37,6 +38,7 @@ async def job_worker(
     secrets: SecretStore,
     session_store: SessionStore | None = None,
     fail_workflow_on_bug: bool = False,
+    max_cached_workflows: int = Settings().max_cached_workflows,
 ) -> AsyncIterator[Worker]:
     """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
 
@@ -53,6 +55,7 @@ async def job_worker(
             # On SIGTERM, requests in flight get this long to finish before they are cancelled
             # (a cancelled attempt is retried by the server, so nothing is lost either way).
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            max_cached_workflows=max_cached_workflows,
         )
         async with worker:
             yield worker
@@ -66,6 +69,7 @@ async def run_worker(
     secrets: SecretStore,
     stop: asyncio.Event,
     session_store: SessionStore | None = None,
+    max_cached_workflows: int = Settings().max_cached_workflows,
 ) -> None:
     """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)

@@ -264,6 +264,15 @@ class IRetryConfig(_Input):
         return self
 
 
+def _strict_count(value: object, reason: str) -> object:
+    """A number written as a number: pydantic's lax mode would read ``true`` as 1 and ``"3"`` as 3."""
+    if isinstance(value, bool | str):
+        raise ValueError(reason)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class IJobRepeatOptions(_Input):
     """Seed 001's ``repeat``: a cron expression or an interval, bounded by ``limit``/``endDate``."""
 
@@ -293,11 +302,12 @@ class IJobRepeatOptions(_Input):
     @field_validator("every", mode="before")
     @classmethod
     def _every(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("must be a number of milliseconds")
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
+        return _strict_count(value, "must be a number of milliseconds")
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: object) -> object:
+        return _strict_count(value, "must be a whole number of runs")
 
     @field_validator("every")
     @classmethod
@@ -329,8 +339,9 @@ class IDispatchSchedule(_Input):
     start_at: InstantField = None
     """When to start: epoch ms, ISO-8601, or absent/0 for now."""
     cron: str | None = None
-    every: int | None = None
-    limit: int | None = None
+    # Typed by IJobRepeatOptions, which validates them (a bool must not pass as 1 on the way).
+    every: Any = None
+    limit: Any = None
     end_date: Any = Field(None, validation_alias=AliasChoices("endDate", "end_date"))
     tz: str | None = None
     catchup: int | None = None
@@ -339,7 +350,8 @@ class IDispatchSchedule(_Input):
     def repeat(self) -> dict[str, Any] | None:
         """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
         fields = {
-            "cron": self.cron, "every": self.every, "limit": self.limit, "end_date": self.end_date, "tz": self.tz,
+            # `endDate` as the caller wrote it, so an error names `schedule.endDate`.
+            "cron": self.cron, "every": self.every, "limit": self.limit, "endDate": self.end_date, "tz": self.tz,
             "catchup": self.catchup, "jitter": self.jitter,
         }  # fmt: skip
         present = {k: v for k, v in fields.items() if v is not None}

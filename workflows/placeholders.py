@@ -30,7 +30,8 @@ def has_placeholders(value: Any) -> bool:
     if isinstance(value, str):
         return _PLACEHOLDER.search(value) is not None
     if isinstance(value, Mapping):
-        return any(has_placeholders(k) or has_placeholders(v) for k, v in value.items())
+        # Keys are never substituted (they name fields), so only values count.
+        return any(has_placeholders(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(has_placeholders(v) for v in value)
     return False

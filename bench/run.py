@@ -1,0 +1,242 @@
+"""Benchmarks: ductape-jobs against raw Temporal on the same embedded server, in the same run.
+
+    .venv/bin/python -m bench.run            # every figure, with its goal
+    .venv/bin/python -m bench.run --quick    # smaller counts, for a smoke run
+
+Prints a table; ``docs/benchmarks.md`` keeps a run. Loopback only; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import web
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.product_config import parse_product_config
+from activities.secrets import SecretStore
+from starter import Ductape
+from starter.client import connect_client
+from starter.devserver import DevServer, DevServerOptions
+from starter.encryption import Keyring
+from starter.settings import Settings
+from starter.worker import job_worker
+
+KEYRING = Keyring.generate("bench")
+
+
+@activity.defn(name="bench.post")
+async def raw_post(url: str) -> int:
+    async with httpx.AsyncClient() as http:
+        return (await http.post(url, json={})).status_code
+
+
+@workflow.defn(name="RawJob", sandboxed=False)
+class RawJob:
+    """The hand-written equivalent of a plain job: one activity, a retry policy, nothing else."""
+
+    @workflow.run
+    async def run(self, url: str) -> int:
+        result: int = await workflow.execute_activity("bench.post", url, start_to_close_timeout=timedelta(seconds=60))
+        return result
+
+
+@workflow.defn(name="RawSleeper", sandboxed=False)
+class RawSleeper:
+    @workflow.run
+    async def run(self, seconds: float) -> None:
+        await workflow.sleep(seconds)
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: str
+    raw: str
+    ratio: str
+    goal: str
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _target() -> tuple[web.AppRunner, str, list[float]]:
+    hits: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(time.time())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = _port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}", hits
+
+
+def _config(url: str) -> Any:
+    return parse_product_config({"products": {"bench": {"envs": ["dev"], "apps": {"target": {
+        "envs": {"dev": {"base_url": url}}, "actions": {"hit": {"method": "POST", "path": "/hit"}}}}}}})  # fmt: skip
+
+
+def _job(**extra: Any) -> dict[str, Any]:
+    return {"product_tag": "bench", "env": "dev", "app": "target", "event": "hit", "input": {}} | extra
+
+
+async def _timed(n: int, make: Callable[[int], Awaitable[Any]], concurrency: int = 32) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await make(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - started)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def bench(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    data_dir = Path(tempfile.mkdtemp(prefix="ductape-bench-"))
+    options = DevServerOptions(port=_port(), data_dir=data_dir, headless=True)
+    runner, url, hits = await _target()
+    config = _config(url)
+    async with DevServer(options):
+        settings = Settings(address=options.address, task_queue=f"bench-{uuid.uuid4().hex[:6]}")
+        ours_client = await connect_client(settings, KEYRING)
+        raw_client = await Client.connect(options.address, data_converter=pydantic_data_converter)
+        ductape = Ductape(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
+        raw_queue = f"raw-{uuid.uuid4().hex[:6]}"
+
+        # 1. dispatch throughput: schedule() (validate, plan, encrypt, start) vs raw start_workflow
+        later = int((time.time() + 3600) * 1000)
+        n = args.dispatch
+        ours = await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=later)))
+        raw = await _timed(n, lambda i: raw_client.start_workflow(
+            "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue=raw_queue))  # fmt: skip
+        rows.append(Row(f"dispatch, {n} jobs (jobs/s)", f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x"))
+
+        # 2 and 3. end-to-end against a local HTTP target, and the history of one plain job
+        raw_worker = Worker(raw_client, task_queue=raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post])
+        ours_worker = job_worker(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
+        async with ours_worker, raw_worker:
+            n = args.e2e
+
+            async def ours_job(_: int) -> None:
+                job = await ductape.processor.job.schedule(_job())
+                await ductape.jobs.result(job.job_id)
+
+            async def raw_job(_: int) -> None:
+                await raw_client.execute_workflow(
+                    RawJob.run, f"{url}/hit", id=f"raw-e-{uuid.uuid4().hex}", task_queue=raw_queue
+                )
+
+            ours = await _timed(n, ours_job)
+            raw = await _timed(n, raw_job)
+            rows.append(
+                Row(f"end to end, {n} jobs (jobs/s)", f"{ours:.1f}", f"{raw:.1f}", f"{ours / raw:.2f}x", ">= 0.9x")
+            )
+
+            job = await ductape.processor.job.schedule(_job())
+            await ductape.jobs.result(job.job_id)
+            ours_events = len([e async for e in ours_client.get_workflow_handle(job.job_id).fetch_history_events()])
+            raw_id = f"raw-h-{uuid.uuid4().hex}"
+            await raw_client.execute_workflow(RawJob.run, f"{url}/hit", id=raw_id, task_queue=raw_queue)
+            raw_events = len([e async for e in raw_client.get_workflow_handle(raw_id).fetch_history_events()])
+            rows.append(Row("history events of a plain job", str(ours_events), str(raw_events),
+                            f"{ours_events / raw_events:.2f}x", "equal"))  # fmt: skip
+
+            # 4. a herd: many one-off jobs due at the same instant; lateness of the target call
+            n = args.herd
+            due = time.time() + max(10.0, n / 50)
+            hits.clear()
+            await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
+            deadline = time.time() + 300
+            while len(hits) < n and time.time() < deadline:
+                await asyncio.sleep(0.5)
+            lateness = [h - due for h in hits]
+            if lateness:
+                rows.append(Row(f"herd of {n} one-off jobs: lateness p50 / p99 (s)",
+                                f"{statistics.median(lateness):.2f} / {_pct(lateness, 0.99):.2f}", "", "",
+                                "p99 <= 2 s"))  # fmt: skip
+
+        # 5. worker memory with many sleeping jobs (a separate worker process, RSS from /proc)
+        n = args.sleeping
+        later_ms = int((time.time() + 7200) * 1000)
+        await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
+        rss = await _worker_rss(options.address, settings.task_queue, url, data_dir, n)
+        rows.append(Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB"))
+    await runner.cleanup()
+    return rows
+
+
+async def _worker_rss(address: str, task_queue: str, url: str, data_dir: Path, expected: int) -> float:
+    config = data_dir / "bench.yaml"
+    config.write_text(
+        "products:\n  bench:\n    envs: [dev]\n    apps:\n      target:\n"
+        f"        envs: {{dev: {{base_url: '{url}'}}}}\n        actions: {{hit: {{method: POST, path: /hit}}}}\n"
+    )
+    env = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=KEYRING.to_text(), DUCTAPE_TASK_QUEUE=task_queue)
+    cli = str(Path(sys.executable).parent / "ductape-jobs")
+    process = subprocess.Popen([cli, "worker", "--config", str(config), "--address", address], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        # Every sleeping job's first workflow task runs once on this worker; then it waits on a timer.
+        await asyncio.sleep(max(20.0, expected / 40))
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        return kb / 1024
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    scale = 0.2 if args.quick else 1.0
+    args.dispatch, args.e2e = int(500 * scale), int(200 * scale)
+    args.herd, args.sleeping = int(1000 * scale), int(10_000 * scale)
+    started = datetime.now(UTC)
+    rows = asyncio.run(bench(args))
+    print(f"\nductape-jobs benchmarks, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, embedded dev server")
+    print(f"| {'figure':48} | {'ductape-jobs':>14} | {'raw Temporal':>12} | {'ratio':>6} | goal |")
+    print(f"|{'-' * 50}|{'-' * 16}|{'-' * 14}|{'-' * 8}|------|")
+    for row in rows:
+        print(f"| {row.figure:48} | {row.ours:>14} | {row.raw:>12} | {row.ratio:>6} | {row.goal} |")
+    sys.stdout.flush()
+    os._exit(0)  # the SDK's native threads can abort interpreter exit (temporalio/sdk-python#300)
+
+
+if __name__ == "__main__":
+    main()
