@@ -39,11 +39,16 @@ class ActionActivities:
                 configuration errors are non-retryable, 5xx, timeouts and connection errors retryable.
         """
         try:
-            return await self._send(request)
+            return await self.send(request)
         except JobFailure as err:
             raise err.to_application_error(request.job.errors) from None
 
-    async def _send(self, request: EventActivityInput) -> ActionActivityResult:
+    async def send(self, request: EventActivityInput) -> ActionActivityResult:
+        """The action's request, in-process (subscribe jobs run their target event with it).
+
+        Raises:
+            JobFailure: classified as ``run_action`` reports it.
+        """
         job = request.job
         if job.app is None:
             raise JobFailure("CONFIG_ERROR", f"action {job.event!r} has no `app`")

@@ -8,13 +8,19 @@ inside activities, at use time (see ``activities.secrets``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activities.broker_config import BrokerDef
+from activities.database_config import DatabaseDef
+from activities.notification_config import NotificationDef
+from activities.routing_config import FeatureDef, FunctionDef, RouteDef
 from activities.session_config import SessionDef
+from activities.storage_config import StorageDef
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -98,10 +104,18 @@ class ProductDef(_Strict):
     apps: dict[str, AppDef] = Field(default_factory=dict)
     sessions: dict[str, SessionDef] = Field(default_factory=dict)
     # Sections of later event types; accepted now so configs can be written ahead of them.
-    notifications: dict[str, Any] = Field(default_factory=dict)
-    databases: dict[str, Any] = Field(default_factory=dict)
-    storage: dict[str, Any] = Field(default_factory=dict)
-    brokers: dict[str, Any] = Field(default_factory=dict)
+    notifications: dict[str, NotificationDef] = Field(default_factory=dict)
+    databases: dict[str, DatabaseDef] = Field(default_factory=dict)
+    storage: dict[str, StorageDef] = Field(default_factory=dict)
+    brokers: dict[str, BrokerDef] = Field(default_factory=dict)
+    functions: dict[str, FunctionDef] = Field(default_factory=dict)
+    """``function`` jobs by tag: a Python callable or an HTTP function."""
+    features: dict[str, FeatureDef] = Field(default_factory=dict)
+    """``feature`` jobs (``ductape.workflows.dispatch``) by tag: workflow classes run as children."""
+    fallbacks: dict[str, RouteDef] = Field(default_factory=dict)
+    """``fallback`` jobs by tag: options tried in order until one succeeds."""
+    quotas: dict[str, RouteDef] = Field(default_factory=dict)
+    """``quota`` jobs by tag: options picked by weight, the next one taking over on failure."""
     caches: dict[str, CacheDef] = Field(default_factory=dict)
     webhooks: dict[str, WebhookDef] = Field(default_factory=dict)
     """Job-event receivers by name."""
@@ -110,12 +124,17 @@ class ProductDef(_Strict):
 
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:
-        for app_name, app in self.apps.items():
-            for env in app.envs:
-                if env not in self.envs:
-                    raise ValueError(
-                        f"apps.{app_name}.envs.{env}: env {env!r} is not one of the product's envs {self.envs}"
-                    )
+        sections: dict[str, Mapping[str, Any]] = {
+            "apps": self.apps, "notifications": self.notifications, "databases": self.databases,
+            "storage": self.storage, "brokers": self.brokers,
+        }  # fmt: skip
+        for section, components in sections.items():
+            for name, component in components.items():
+                for env in component.envs:
+                    if env not in self.envs:
+                        raise ValueError(
+                            f"{section}.{name}.envs.{env}: env {env!r} is not one of the product's envs {self.envs}"
+                        )
         return self
 
 

@@ -61,5 +61,20 @@ class SecretStore:
             return [self.resolve(v) for v in value]
         return value
 
+    def values_of(self, names: set[str]) -> set[str]:
+        """The values of those of ``names`` that are set (for log redaction)."""
+        return {self._values[name] for name in names if self._values.get(name)}
+
     def __repr__(self) -> str:
         return f"SecretStore({len(self._values)} names)"
+
+
+def secret_names(value: Any) -> set[str]:
+    """Every NAME referenced as ``$Secret{NAME}`` in strings inside ``value``, at any depth."""
+    if isinstance(value, str):
+        return set(_SECRET.findall(value))
+    if isinstance(value, Mapping):
+        return set().union(*(secret_names(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(secret_names(v) for v in value)) if value else set()
+    return set()

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
-from activities.secrets import SecretStore
+from activities.secrets import SecretStore, secret_names
 from starter.apply import apply_changes, plan_changes
 from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.codec_server import CodecServer, build_codec_app
@@ -33,14 +33,18 @@ from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_c
 from starter.job_plan import JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
+from starter.log_setup import RedactingFilter, configure_logging
 from starter.preview import preview_cron
 from starter.replay import converter_for, replay_files, replay_query
 from starter.schedule_file import send_items, split_items, validate_items
 from starter.settings import Settings
+from starter.telemetry import build_telemetry
 from starter.worker import run_worker
 from workflows.contracts import JobInputError, check_time_zone, parse_instant
 
 log = logging.getLogger("ductape")
+_REDACTOR = RedactingFilter()
+"""The log handler's filter, installed by ``run``; ``_load`` adds the config's secret values to it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +127,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _load(settings: Settings) -> tuple[ProductConfig, SecretStore]:
     if settings.config_path is None:
         raise ConfigError("no product config: pass --config FILE or set DUCTAPE_CONFIG")
-    return load_product_config(settings.config_path), SecretStore.from_sources(os.environ, settings.secrets_file)
+    config = load_product_config(settings.config_path)
+    secrets = SecretStore.from_sources(os.environ, settings.secrets_file)
+    # From here on, the values of the config's secrets never reach a log line.
+    _REDACTOR.add(secrets.values_of(secret_names(config.model_dump(mode="json"))))
+    return config, secrets
 
 
 def _print(value: Any) -> None:
@@ -184,8 +192,11 @@ async def _wait(stop: asyncio.Event) -> None:
 async def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, secrets = _load(settings)
-    client = await connect_client(settings, resolve_keyring(settings))
+    telemetry = build_telemetry(metrics_address=settings.metrics_address, otlp_endpoint=settings.otlp_endpoint)
+    client = await connect_client(settings, resolve_keyring(settings), telemetry)
     store = open_session_store(settings)
+    if settings.metrics_address:
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
 
     async def run(stop: asyncio.Event) -> None:
         await run_worker(
@@ -290,9 +301,12 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a command; returns the exit code (0 ok, 1 failed, 2 bad input or config)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs full URLs at INFO, query strings included, and those may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    global _REDACTOR
+    try:
+        _REDACTOR = configure_logging(Settings.from_env(os.environ).log_format)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(_COMMANDS[args.command](args))
     except (JobInputError, ConfigError, KeyringError) as err:

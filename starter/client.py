@@ -22,6 +22,7 @@ from starter.jobs import Jobs
 from starter.product_jobs import ProductBuilder, resolve_job_event
 from starter.sessions import Sessions
 from starter.settings import Settings
+from starter.telemetry import Telemetry
 from workflows.contracts import IDispatchResult
 
 DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
@@ -58,18 +59,22 @@ def open_session_store(settings: Settings, data_dir: Path = Path(".data")) -> Se
     return SessionStore.from_url(settings.session_store_url(data_dir))
 
 
-async def connect_client(settings: Settings, keyring: Keyring | None) -> Client:
-    """A Temporal client with the project's data converter, encrypting with ``keyring`` if given.
+async def connect_client(settings: Settings, keyring: Keyring | None, telemetry: Telemetry | None = None) -> Client:
+    """A Temporal client with the project's data converter, encrypting with ``keyring`` if given, and
+    with the process's metrics runtime and tracing interceptors if given.
 
     Raises:
         RuntimeError: the server cannot be reached (from ``Client.connect``).
     """
+    telemetry = telemetry or Telemetry()
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=settings.tls or settings.api_key is not None,
         data_converter=DATA_CONVERTER if keyring is None else encrypted_converter(keyring),
+        runtime=telemetry.runtime,
+        interceptors=telemetry.interceptors,
     )
 
 

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio.client import Client
+
 from starter.search_attributes import dev_server_flags
 
 READY_TIMEOUT_S = 60.0
@@ -123,17 +125,26 @@ class DevServer:
                     f"the dev server exited with code {self._process.returncode}; "
                     f"see {self.options.data_dir / 'temporal-server.log'}"
                 )
-            try:
-                _, writer = await asyncio.open_connection(self.options.ip, self.options.port)
-            except OSError:
-                await asyncio.sleep(0.2)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
+            if await self._healthy():
+                return
+            await asyncio.sleep(0.2)
         await self.stop()
         raise DevServerError(f"the dev server did not listen on {self.options.address} within {READY_TIMEOUT_S:g} s")
+
+    async def _healthy(self) -> bool:
+        """The frontend listens and says it is serving (it listens a moment before it can serve)."""
+        try:
+            _, writer = await asyncio.open_connection(self.options.ip, self.options.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        try:
+            client = await Client.connect(self.options.address)
+            return await client.service_client.check_health()
+        except RuntimeError:  # "Frontend is not healthy yet", or the connection was reset
+            return False
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""

@@ -18,12 +18,17 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import ScheduleCalendarSpec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from activities.broker_config import check_publish, check_subscribe
+from activities.database_config import check_database_job
 from activities.errors import JobFailure
+from activities.notification_config import check_notification
 from activities.product_config import ProductConfig, ProductDef
 from activities.secrets import SecretStore
 from activities.session_tokens import check_unverified, verify_session
+from activities.storage_config import check_storage
 from starter.cron import CronError, compile_cron
 from starter.job_events import wants_events
+from starter.routing_checks import check_feature, check_function, check_route
 from workflows import names
 from workflows.contracts import (
     IActionDispatchInput,
@@ -49,7 +54,7 @@ from workflows.contracts import (
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
 
-ComponentCheck = Callable[[ProductDef, str, "str | None", str, str], str]
+ComponentCheck = Callable[[ProductDef, str, "str | None", str, str], "str | None"]
 """``(product, env, component, event, component_field) -> component``: checks a job of one event type
 against the product config and returns the component that runs it (found from the event when the
 caller named none). Raises ``JobInputError`` naming ``component_field``, ``event`` or ``env``."""
@@ -459,3 +464,14 @@ def new_job_id(product: str, env: str, event: str, now: datetime) -> str:
     value = (to_epoch_ms(now) << 80) | int.from_bytes(_random.token_bytes(10), "big")
     ulid = "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
     return f"job:{product}:{env}:{event}:{ulid}"
+
+
+COMPONENT_CHECKS[JobEventType.NOTIFICATION] = check_notification
+COMPONENT_CHECKS[JobEventType.FUNCTION] = check_function
+COMPONENT_CHECKS[JobEventType.FEATURE] = check_feature
+COMPONENT_CHECKS[JobEventType.FALLBACK] = check_route(JobEventType.FALLBACK)
+COMPONENT_CHECKS[JobEventType.QUOTA] = check_route(JobEventType.QUOTA)
+COMPONENT_CHECKS[JobEventType.STORAGE] = check_storage
+COMPONENT_CHECKS[JobEventType.PUBLISH] = check_publish
+COMPONENT_CHECKS[JobEventType.SUBSCRIBE] = check_subscribe
+COMPONENT_CHECKS[JobEventType.DB_ACTION] = check_database_job

@@ -40,6 +40,12 @@ class Settings:
     evicted and replayed when they wake: memory stays flat with thousands of waiting jobs."""
     plaintext: bool = False
     """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
+    metrics_address: str | None = None
+    """``host:port`` of a Prometheus ``/metrics`` endpoint (``DUCTAPE_METRICS_ADDRESS``); off when unset."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP collector for traces (``OTEL_EXPORTER_OTLP_ENDPOINT``, e.g. ``http://127.0.0.1:4318``)."""
+    log_format: str = "text"
+    """``text`` or ``json`` (``DUCTAPE_LOG_FORMAT``): one JSON object per line for log shippers."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -50,6 +56,9 @@ class Settings:
             "namespace": "TEMPORAL_NAMESPACE",
             "api_key": "TEMPORAL_API_KEY",
             "task_queue": "DUCTAPE_TASK_QUEUE",
+            "metrics_address": "DUCTAPE_METRICS_ADDRESS",
+            "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "log_format": "DUCTAPE_LOG_FORMAT",
         }
         for field, name in env_names.items():
             if environ.get(name):

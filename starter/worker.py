@@ -11,9 +11,11 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.product_config import ProductConfig
-from activities.registry import build_activities
+from activities.product_config import ConfigError, ProductConfig
+from activities.registry import open_activities
+from activities.routing_config import ConfigImportError
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.search_attributes import ensure_search_attributes
@@ -25,8 +27,32 @@ log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
+# The tracing interceptor's context crosses into workflow code: OpenTelemetry is passed through the
+# sandbox (it is deterministic-safe state, not workflow logic) instead of being re-imported per run.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+)
+
 WORKFLOWS = [JobWorkflow, JobEventWorkflow]
 """Every workflow the worker runs; the replayer uses the same list."""
+
+
+def feature_workflows(config: ProductConfig) -> list[type]:
+    """The workflow classes of the config's features that run on this worker's task queue.
+
+    Raises:
+        ConfigError: a feature's class cannot be imported or is not a ``@workflow.defn`` class.
+    """
+    found: dict[str, type] = {}
+    for product_tag, product in config.products.items():
+        for tag, feature in product.features.items():
+            if feature.task_queue is not None:
+                continue  # another worker, on that queue, registers it
+            try:
+                found[feature.workflow] = feature.load()
+            except ConfigImportError as err:
+                raise ConfigError(f"products.{product_tag}.features.{tag}.workflow: {err}") from None
+    return list(found.values())
 
 
 @asynccontextmanager
@@ -45,17 +71,21 @@ async def job_worker(
     ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
     """
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+    async with (
+        httpx.AsyncClient(follow_redirects=False) as http,
+        open_activities(config, secrets, http, session_store) as activities,
+    ):
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=WORKFLOWS,
-            activities=build_activities(config, secrets, http, session_store),
+            workflows=[*WORKFLOWS, *feature_workflows(config)],
+            activities=activities,
             workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
             # On SIGTERM, requests in flight get this long to finish before they are cancelled
             # (a cancelled attempt is retried by the server, so nothing is lost either way).
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             max_cached_workflows=max_cached_workflows,
+            workflow_runner=WORKFLOW_RUNNER,
         )
         async with worker:
             yield worker

@@ -8,14 +8,13 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         DISPATCH_NAMESPACE_OF,
         ErrorRules,
-        EventActivityInput,
         JobContext,
         JobEvent,
         JobEventJob,
@@ -25,26 +24,16 @@ with workflow.unsafe.imports_passed_through():
         RescheduleRequest,
         ResolveRequest,
         ResolveResult,
-        RetrySettings,
         to_epoch_ms,
     )
-    from workflows.names import EVENT_ACTIVITIES, JOB_EVENT_WORKFLOW, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
+    from workflows.event_runner import EventRunner, call_activity
+    from workflows.job_metrics import record_end, record_start
+    from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
     from workflows.placeholders import has_placeholders
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
 # Resolution only fails transiently when the worker itself is unhealthy; bad tokens are non-retryable.
 RESOLVE_RETRY = RetryPolicy(maximum_attempts=3)
-
-
-def retry_policy(settings: RetrySettings) -> RetryPolicy:
-    """The Temporal retry policy of a job's event activity."""
-    return RetryPolicy(
-        initial_interval=timedelta(milliseconds=settings.initial_delay_ms),
-        backoff_coefficient=settings.backoff_multiplier,
-        maximum_interval=timedelta(milliseconds=settings.max_delay_ms),
-        maximum_attempts=settings.maximum_attempts,
-        non_retryable_error_types=list(settings.non_retryable_errors) or None,
-    )
 
 
 @workflow.defn(name=JOB_WORKFLOW)
@@ -66,14 +55,17 @@ class JobWorkflow:
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
         await self._wait_until_due()
         self._phase = "running"
+        record_start(job, self._start_at)
         started = self._emit(job, "job.started", "running")
         try:
             outcome = await self._execute(job)
         except ApplicationError as err:
+            record_end(job, failed=True)
             await _joined(started, self._emit(job, "job.failed", "failed", f"{err.type}: {err.message}"))
             raise
         finally:
             self._phase = "done"
+        record_end(job, failed=False)
         await _joined(started, self._emit(job, "job.completed", "completed"))
         return outcome
 
@@ -184,7 +176,7 @@ class JobWorkflow:
         payload = job.input
         # A plain job adds no history events for resolution: only call it when there is work to do.
         if job.session is not None or has_placeholders(job.input):
-            resolved = await _call(
+            resolved = await call_activity(
                 RESOLVE_PLACEHOLDERS,
                 ResolveRequest(product=job.product, env=job.env, session=job.session, input=job.input),
                 result_type=ResolveResult,
@@ -194,13 +186,6 @@ class JobWorkflow:
             )
             payload = resolved.input
 
-        activity_name = EVENT_ACTIVITIES.get(job.event_type)
-        if activity_name is None:
-            raise ApplicationError(
-                f"event type {job.event_type.value!r} is not supported by this worker",
-                type="UNSUPPORTED_EVENT_TYPE",
-                non_retryable=True,
-            )
         context = JobContext(
             job_id=job.job_id,
             product=job.product,
@@ -212,15 +197,7 @@ class JobWorkflow:
                 non_retryable_errors=job.retry.non_retryable_errors,
             ),
         )
-        target = f"{job.app}/{job.event}" if job.app else job.event
-        result = await _call(
-            activity_name,
-            EventActivityInput(job=context, input=payload),
-            result_type=None,
-            attempt_timeout=timedelta(milliseconds=job.timeout_ms),
-            retry=retry_policy(job.retry),
-            summary=f"{job.event_type.value} {target}",
-        )
+        result = await EventRunner(job, context).run(payload)
         return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
 
 
@@ -228,29 +205,3 @@ async def _joined(*tasks: asyncio.Task[Any] | None) -> None:
     for task in tasks:
         if task is not None:
             await task
-
-
-async def _call(
-    name: str,
-    arg: Any,
-    *,
-    result_type: type | None,
-    attempt_timeout: timedelta,
-    retry: RetryPolicy,
-    summary: str,
-) -> Any:
-    """Run one activity; its final failure fails the job with the activity's error type and message."""
-    try:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=attempt_timeout,
-            retry_policy=retry,
-            summary=summary,
-        )
-    except ActivityError as err:
-        cause = err.cause
-        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else "ACTIVITY_FAILED"
-        reason = cause.message if isinstance(cause, FailureError) else err.message
-        raise ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True) from err

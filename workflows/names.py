@@ -20,12 +20,30 @@ JOB_EVENT_WORKFLOW = "JobEventWorkflow"
 JOB_EVENT_TARGETS = "ductape.job_event_targets"
 DELIVER_JOB_EVENT = "ductape.deliver_job_event"
 
+PREPARE_NOTIFICATION = "ductape.prepare_notification"
+"""Renders a notification job's input into one delivery per channel (``NotificationPlan``)."""
+SEND_NOTIFICATION = "ductape.send_notification"
+"""Sends one channel's delivery; the workflow runs one per channel in parallel."""
+
 EVENT_ACTIVITIES: dict[JobEventType, str] = {
     JobEventType.ACTION: "ductape.run_action",
+    JobEventType.DB_ACTION: "ductape.run_database",
+    JobEventType.PUBLISH: "ductape.publish",
+    JobEventType.SUBSCRIBE: "ductape.subscribe",
+    JobEventType.STORAGE: "ductape.run_storage",
+    JobEventType.FUNCTION: "ductape.run_function",
 }
 """The activity that runs each event type; a type missing here is refused at dispatch."""
 
-SUPPORTED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES)
+RESOLVE_ROUTE = "ductape.resolve_route"
+"""Reads what a feature, fallback or quota job runs from the product config (``RoutePlan``)."""
+
+ORCHESTRATED_EVENT_TYPES = frozenset(
+    {JobEventType.NOTIFICATION, JobEventType.FEATURE, JobEventType.FALLBACK, JobEventType.QUOTA}
+)
+"""Types the workflow runs as several steps (activities per channel, a child workflow, options)."""
+
+SUPPORTED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES) | ORCHESTRATED_EVENT_TYPES
 
 PRODUCT = SearchAttributeKey.for_keyword("DuctapeProduct")
 ENV = SearchAttributeKey.for_keyword("DuctapeEnv")

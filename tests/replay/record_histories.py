@@ -18,14 +18,19 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
 from starter import Ductape
 from starter.devserver import temporal_binary
-from starter.job_plan import normalise_job, plan_job
+from starter.job_plan import normalise_dispatch, normalise_job, plan_job
 from starter.worker import job_worker
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
+from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
+from tests.test_notification_channels import ORDER_INPUT, config_for
+from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
+from tests.test_routing_jobs import routing_config
 from workflows.names import JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -42,11 +47,18 @@ HOOKS = {"ops": {"url": "http://127.0.0.1:9/hooks", "secret": "unused-in-recordi
 
 
 async def _record(
-    client: Client, name: str, data: dict[str, Any], *, now: datetime, target: HttpTarget, events: bool = False
+    client: Client,
+    name: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    target: HttpTarget,
+    events: bool = False,
+    config: ProductConfig | None = None,
 ) -> None:
     if ONLY and name not in ONLY:
         return
-    config = product_config_for(target.url, webhooks=HOOKS if events else None)
+    config = config or product_config_for(target.url, webhooks=HOOKS if events else None)
     plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
     handle = await client.start_workflow(JOB_WORKFLOW, plan.workflow_input, id=f"replay-{name}", task_queue=TASK_QUEUE)
     with contextlib.suppress(WorkflowFailureError):  # a failed job is a history worth replaying too
@@ -71,7 +83,7 @@ async def main() -> None:
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(server), data_converter=CONVERTER
     ) as env:
-        config = product_config_for(target.url)
+        config = routing_config(target.url)  # the spine's config plus functions, features and fallbacks
         async with job_worker(
             env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS), fail_workflow_on_bug=True
         ):
@@ -102,9 +114,50 @@ async def main() -> None:
             await _record(env.client, "failed_404", _job("missing", retries=3), now=now, target=target)
             now = await env.get_current_time()
             await _record(env.client, "with_events", _job("send_welcome_email"), now=now, target=target, events=True)
+            for name, event_type, event, payload in [
+                ("function", "function", "greet", {"payload": {"name": "Ada"}}),
+                ("feature", "feature", "onboarding", {"user": "u-1"}),
+                ("fallback", "fallback", "welcome", {"body": {"to": "ada@example.com"}}),
+            ]:
+                now = await env.get_current_time()
+                data = _job(event, type=event_type, input=payload) | {"app": None}
+                await _record(env.client, name, data, now=now, target=target, config=config)
+        if not ONLY or "notification" in ONLY:
+            await _record_notification(env)
         if not ONLY or "controlled" in ONLY:
             await _record_controlled(target)
     await target.stop()
+
+
+async def _record_notification(env: WorkflowEnvironment) -> None:
+    """Email, push, SMS (its provider failing once) and callback, each channel its own activity."""
+    receivers = HttpReceivers()
+    await receivers.start()
+    receivers.sms_outages = 1
+    smtp = start_smtp(SmtpReceiver(), "plain", None)
+    email = {"host": "127.0.0.1", "port": smtp.port, "security": "plain", "from_address": "shop@example.com"}
+    config = config_for(receivers, email=email)
+    data = {
+        "product_tag": "shop", "env": "dev", "notification": "orders", "event": "order_shipped",
+        "input": ORDER_INPUT, "retries": 2, "retry": {"initialDelay": 100},
+    }  # fmt: skip
+    try:
+        async with job_worker(env.client, task_queue="replay-notification", config=config, secrets=NOTIFY_SECRETS):
+            now = await env.get_current_time()
+            plan = plan_job(
+                normalise_dispatch("notifications", data), now=now, task_queue="replay-notification", config=config,
+                secrets=NOTIFY_SECRETS,
+            )  # fmt: skip
+            handle = await env.client.start_workflow(
+                JOB_WORKFLOW, plan.workflow_input, id="replay-notification", task_queue="replay-notification"
+            )
+            await handle.result()
+            path = HISTORIES / "job_workflow_notification.json"
+            path.write_text((await handle.fetch_history()).to_json())
+            print(f"wrote {path}")
+    finally:
+        smtp.stop()
+        await receivers.stop()
 
 
 async def _record_controlled(target: HttpTarget) -> None:

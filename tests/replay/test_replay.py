@@ -22,7 +22,13 @@ from starter.converter import DATA_CONVERTER
 from starter.worker import WORKFLOWS
 from tests.conftest import CONVERTER
 from workflows.contracts import JobEventType
-from workflows.names import EVENT_ACTIVITIES, RESOLVE_PLACEHOLDERS
+from workflows.names import (
+    EVENT_ACTIVITIES,
+    PREPARE_NOTIFICATION,
+    RESOLVE_PLACEHOLDERS,
+    RESOLVE_ROUTE,
+    SEND_NOTIFICATION,
+)
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 RUN_ACTION = EVENT_ACTIVITIES[JobEventType.ACTION]
@@ -53,6 +59,7 @@ def test_the_fixtures_are_all_there() -> None:
     assert {p.stem for p in HISTORIES} >= {
         "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
         "job_workflow_controlled", "job_workflow_delayed_v1_sleep", "job_workflow_with_events", "job_event_workflow",
+        "job_workflow_function", "job_workflow_feature", "job_workflow_fallback", "job_workflow_notification",
     }  # fmt: skip
 
 
@@ -174,3 +181,22 @@ def test_events_history_starts_deliveries_without_delaying_the_activity() -> Non
     assert types.count("START_CHILD_WORKFLOW_EXECUTION_INITIATED") == 2  # job.started, job.completed
     first_task = types[: types.index("CHILD_WORKFLOW_EXECUTION_STARTED")]
     assert "ACTIVITY_TASK_SCHEDULED" in first_task  # the job's activity went out with the first start
+
+
+def test_function_feature_and_fallback_histories_have_their_shape() -> None:
+    assert scheduled_activities(history("function")) == [EVENT_ACTIVITIES[JobEventType.FUNCTION]]
+    feature = event_types(history("feature"))
+    assert scheduled_activities(history("feature")) == [RESOLVE_ROUTE]
+    assert feature.count("START_CHILD_WORKFLOW_EXECUTION_INITIATED") == 1
+    assert feature[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+    # The first option (a 404) failed for good, then the second ran: one history, both attempts.
+    assert scheduled_activities(history("fallback")) == [RESOLVE_ROUTE, RUN_ACTION, RUN_ACTION]
+    assert event_types(history("fallback"))[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_notification_history_sends_each_channel_as_its_own_activity() -> None:
+    path = history("notification")
+    assert scheduled_activities(path) == [PREPARE_NOTIFICATION] + [SEND_NOTIFICATION] * 4
+    retried = [e["activityTaskStartedEventAttributes"].get("attempt", 1) for e in events(path, "ACTIVITY_TASK_STARTED")]
+    assert sorted(retried)[-1] == 2  # the SMS provider failed once: only that channel ran twice
+    assert event_types(path)[-1] == "WORKFLOW_EXECUTION_COMPLETED"

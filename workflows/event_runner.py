@@ -1,0 +1,236 @@
+"""How the job workflow runs one event, whatever its type (workflow code: deterministic, no I/O).
+
+Most types are one activity. A notification is one rendering activity, then one activity per
+channel in parallel, each retried on its own (a failing SMS never re-sends the email). A feature is
+a child workflow. A fallback or quota runs its options, each an event of another type, one after
+the other until one succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import EventActivityInput, JobContext, JobEventType, JobWorkflowInput, RetrySettings
+    from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
+    from workflows.notification_contracts import (
+        ChannelDelivery,
+        ChannelReport,
+        ChannelSendInput,
+        NotificationPlan,
+        NotificationResult,
+    )
+    from workflows.route_contracts import OptionFailure, RouteOption, RoutePlan, RouteRequest, RouteResult
+
+PLAN_TIMEOUT = timedelta(seconds=30)
+# Planning steps read the config and render templates: they only fail transiently when the worker
+# itself is unhealthy; bad input and config errors are non-retryable.
+PLAN_RETRY = RetryPolicy(maximum_attempts=3)
+
+
+def retry_policy(settings: RetrySettings) -> RetryPolicy:
+    """The Temporal retry policy of a job's event activity."""
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=settings.initial_delay_ms),
+        backoff_coefficient=settings.backoff_multiplier,
+        maximum_interval=timedelta(milliseconds=settings.max_delay_ms),
+        maximum_attempts=settings.maximum_attempts,
+        non_retryable_error_types=list(settings.non_retryable_errors) or None,
+    )
+
+
+async def call_activity(
+    name: str,
+    arg: Any,
+    *,
+    result_type: type | None,
+    attempt_timeout: timedelta,
+    retry: RetryPolicy,
+    summary: str,
+) -> Any:
+    """Run one activity; its final failure fails the job with the activity's error type and message."""
+    try:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=attempt_timeout,
+            retry_policy=retry,
+            summary=summary,
+        )
+    except ActivityError as err:
+        kind, reason = _cause(err)
+        raise ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True) from err
+
+
+def _cause(err: ActivityError | ChildWorkflowError) -> tuple[str, str]:
+    cause = err.cause
+    kind = cause.type if isinstance(cause, ApplicationError) and cause.type else "ACTIVITY_FAILED"
+    reason = cause.message if isinstance(cause, FailureError) else err.message
+    return kind, reason
+
+
+class EventRunner:
+    """Runs the events of one job run with the job's retry settings and timeout."""
+
+    def __init__(self, job: JobWorkflowInput, context: JobContext) -> None:
+        self._job = job
+        self._context = context
+
+    async def run(self, payload: dict[str, Any]) -> Any:
+        """The job's own event."""
+        job = self._job
+        return await self._run(job.event_type, self._context, payload, timedelta(milliseconds=job.timeout_ms))
+
+    async def _run(
+        self, event_type: JobEventType, context: JobContext, payload: dict[str, Any], attempt_timeout: timedelta
+    ) -> Any:
+        if event_type is JobEventType.NOTIFICATION:
+            return await self._notify(context, payload, attempt_timeout)
+        if event_type in (JobEventType.FEATURE, JobEventType.FALLBACK, JobEventType.QUOTA):
+            plan: RoutePlan = await call_activity(
+                RESOLVE_ROUTE,
+                RouteRequest(job=context, event_type=event_type),
+                result_type=RoutePlan,
+                attempt_timeout=PLAN_TIMEOUT,
+                retry=PLAN_RETRY,
+                summary=f"resolve {event_type.value} {context.event}",
+            )
+            if plan.kind == "feature":
+                return await self._feature(context, plan, payload)
+            return await self._options(context, plan, payload)
+        activity_name = EVENT_ACTIVITIES.get(event_type)
+        if activity_name is None:
+            raise ApplicationError(
+                f"event type {event_type.value!r} is not supported by this worker",
+                type="UNSUPPORTED_EVENT_TYPE",
+                non_retryable=True,
+            )
+        target = f"{context.app}/{context.event}" if context.app else context.event
+        return await call_activity(
+            activity_name,
+            EventActivityInput(job=context, input=payload),
+            result_type=None,
+            attempt_timeout=attempt_timeout,
+            retry=retry_policy(self._job.retry),
+            summary=f"{event_type.value} {target}",
+        )
+
+    async def _notify(
+        self, context: JobContext, payload: dict[str, Any], attempt_timeout: timedelta
+    ) -> NotificationResult:
+        plan: NotificationPlan = await call_activity(
+            PREPARE_NOTIFICATION,
+            EventActivityInput(job=context, input=payload),
+            result_type=NotificationPlan,
+            attempt_timeout=PLAN_TIMEOUT,
+            retry=PLAN_RETRY,
+            summary=f"prepare notification {context.app}/{context.event}",
+        )
+        reports = await asyncio.gather(
+            *(self._send(context, delivery, attempt_timeout) for delivery in plan.deliveries)
+        )
+        result = NotificationResult(channels={report.channel: report for report in reports})
+        if reports and not any(report.success for report in reports):
+            errors = "; ".join(f"{r.channel}: {r.error}" for r in reports)
+            raise ApplicationError(
+                f"notification {context.app}/{context.event}: every channel failed ({errors})",
+                result.model_dump(mode="json"),
+                type="NOTIFICATION_FAILED",
+                non_retryable=True,
+            )
+        return result
+
+    async def _send(self, context: JobContext, delivery: ChannelDelivery, attempt_timeout: timedelta) -> ChannelReport:
+        """One channel; its final failure is reported in the result, not raised, so the others stand."""
+        try:
+            report: ChannelReport = await workflow.execute_activity(
+                SEND_NOTIFICATION,
+                ChannelSendInput(job=context, delivery=delivery),
+                result_type=ChannelReport,
+                start_to_close_timeout=attempt_timeout,
+                retry_policy=retry_policy(self._job.retry),
+                summary=f"notification {delivery.channel} {context.app}/{context.event}",
+            )
+        except ActivityError as err:
+            kind, reason = _cause(err)
+            return ChannelReport(channel=delivery.channel, success=False, error=f"{kind}: {reason}")
+        return report
+
+    async def _feature(self, context: JobContext, plan: RoutePlan, payload: dict[str, Any]) -> Any:
+        assert plan.workflow_type is not None
+        info = workflow.info()
+        try:
+            return await workflow.execute_child_workflow(
+                plan.workflow_type,
+                payload,
+                id=f"{info.workflow_id}/feature/{context.event}",
+                task_queue=plan.task_queue or info.task_queue,
+                static_summary=f"feature {context.event} of job {context.job_id}",
+            )
+        except ChildWorkflowError as err:
+            kind, reason = _cause(err)
+            kind = "FEATURE_FAILED" if kind == "ACTIVITY_FAILED" else kind
+            raise ApplicationError(
+                f"feature {context.event} ({plan.workflow_type}) failed: {reason}", type=kind, non_retryable=True
+            ) from err
+
+    async def _options(self, context: JobContext, plan: RoutePlan, payload: dict[str, Any]) -> RouteResult:
+        order = list(enumerate(plan.options))
+        if plan.kind == "quota":
+            order = _by_weight(order)
+        failed: list[OptionFailure] = []
+        for index, option in order:
+            option_context = context.model_copy(update={"event": option.event, "app": option.app})
+            try:
+                result = await self._run(
+                    option.event_type,
+                    option_context,
+                    overlay(option.input, payload),
+                    timedelta(milliseconds=option.timeout_ms),
+                )
+            except ApplicationError as err:
+                failed.append(OptionFailure(option=option.label, error=f"{err.type}: {err.message}"))
+                continue
+            return RouteResult(option=option.label, index=index, result=result, failed=failed)
+        raise ApplicationError(
+            f"{plan.kind} {context.event}: every option failed ("
+            + "; ".join(f"{f.option}: {f.error}" for f in failed)
+            + ")",
+            [f.model_dump() for f in failed],
+            type="ALL_OPTIONS_FAILED",
+            non_retryable=True,
+        )
+
+
+def overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` laid over ``base``: objects are merged key by key, any other value of ``top`` wins."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = overlay(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def _by_weight(options: list[tuple[int, RouteOption]]) -> list[tuple[int, RouteOption]]:
+    """A weighted draw without replacement: the first pick is proportional to weight, and so on.
+
+    ``workflow.random()`` is seeded by the run, so a replay draws the same order.
+    """
+    left = list(options)
+    ordered: list[tuple[int, RouteOption]] = []
+    rng = workflow.random()
+    while left:
+        point = rng.uniform(0, sum(option.weight for _, option in left))
+        for position, (_, option) in enumerate(left):
+            point -= option.weight
+            if point < 0 or position == len(left) - 1:
+                ordered.append(left.pop(position))
+                break
+    return ordered
