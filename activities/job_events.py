@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.errors import JobFailure, error_type_for_status
 from activities.product_config import ProductConfig
 from activities.secrets import SecretMissingError, SecretStore
-from workflows.contracts import JobEvent, JobEventTargets, WebhookDelivery, WebhookDeliveryResult
+from workflows.management_contracts import JobEvent, JobEventTargets, WebhookDelivery, WebhookDeliveryResult
 from workflows.names import DELIVER_JOB_EVENT, JOB_EVENT_TARGETS
 
 SIGNATURE_HEADER = "X-Ductape-Signature"

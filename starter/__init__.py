@@ -5,7 +5,9 @@ from __future__ import annotations
 from starter.client import Ductape
 from starter.converter import DATA_CONVERTER
 from starter.jobs import JobFailedError, JobNotFoundError, JobStateError
-from workflows.contracts import IDispatchResult, JobInputError, JobRecord
+from workflows.contracts import JobInputError
+from workflows.dispatch_contracts import IDispatchResult
+from workflows.management_contracts import JobRecord
 
 __all__ = [
     "DATA_CONVERTER",

@@ -7,7 +7,7 @@ from typing import Literal
 
 from activities.product_config import ProductConfig
 from starter.product_jobs import ProductBuilder, validated_definition
-from workflows.contracts import IProductJob
+from workflows.dispatch_contracts import IProductJob
 
 
 @dataclass(frozen=True)

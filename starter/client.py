@@ -23,7 +23,7 @@ from starter.product_jobs import ProductBuilder, resolve_job_event
 from starter.sessions import Sessions
 from starter.settings import Settings
 from starter.telemetry import Telemetry
-from workflows.contracts import IDispatchResult
+from workflows.dispatch_contracts import IDispatchResult
 
 DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
 """Where ``ductape-jobs dev`` keeps its generated keys (relative to the working directory)."""

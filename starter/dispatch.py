@@ -24,7 +24,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.job_plan import JobPlan, Recurrence
-from workflows.contracts import IDispatchResult, JobMemo, to_epoch_ms
+from workflows.contracts import to_epoch_ms
+from workflows.dispatch_contracts import IDispatchResult
+from workflows.management_contracts import JobMemo
 from workflows.names import JOB_WORKFLOW
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

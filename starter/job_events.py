@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from activities.product_config import ProductConfig
-from workflows.contracts import DISPATCH_NAMESPACE_OF, JobEvent, JobEventJob, JobEventName, JobEventType, to_epoch_ms
+from workflows.contracts import DISPATCH_NAMESPACE_OF, JobEventType, to_epoch_ms
+from workflows.management_contracts import JobEvent, JobEventJob, JobEventName
 from workflows.names import JOB_EVENT_WORKFLOW
 
 

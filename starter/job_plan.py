@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets as _random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from temporalio.client import ScheduleCalendarSpec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -28,28 +27,15 @@ from activities.session_tokens import check_unverified, verify_session
 from activities.storage_config import check_storage
 from starter.cron import CronError, compile_cron
 from starter.job_events import wants_events
+from starter.job_inputs import NormalisedJob, normalise_dispatch, normalise_job
 from starter.routing_checks import check_feature, check_function, check_route
 from workflows import names
-from workflows.contracts import (
-    IActionDispatchInput,
-    IDatabaseDispatchInput,
-    IDispatchSchedule,
-    IGraphDispatchInput,
-    IJobProcessorInput,
+from workflows.contracts import JobEventType, JobInputError, JobWorkflowInput, RetrySettings, to_epoch_ms
+from workflows.dispatch_contracts import (
     IJobRepeatOptions,
-    INotificationDispatchInput,
-    IPublishDispatchInput,
     IRetryConfig,
-    ISession,
-    IStorageDispatchInput,
-    IWorkflowDispatchInput,
-    JobEventType,
-    JobInputError,
-    JobMemo,
-    JobWorkflowInput,
-    RetrySettings,
-    to_epoch_ms,
 )
+from workflows.management_contracts import JobMemo
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
@@ -96,121 +82,8 @@ class JobPlan:
     search_attributes: TypedSearchAttributes
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Normalised:
-    """The fields every seed shape comes down to."""
-
-    product: str
-    env: str
-    event_type: JobEventType
-    event: str
-    app: str | None
-    input: dict[str, Any]
-    retries: int
-    retry: IRetryConfig | None
-    session: ISession | None
-    job_id: str | None
-    start_at: datetime | None
-    repeat: IJobRepeatOptions | None
-    repeat_field: str
-    cache: str | None = None
-    component_field: str = "app"
-    """The input field naming the component (``app``, ``database``, ``broker``...), for error messages."""
-
-
-# namespace -> (model, event type, field naming the component, field naming the event)
-_NAMESPACES: dict[str, tuple[type[BaseModel], JobEventType, str | None, str]] = {
-    "actions": (IActionDispatchInput, JobEventType.ACTION, "app", "event"),
-    "workflows": (IWorkflowDispatchInput, JobEventType.FEATURE, None, "workflow"),
-    "notifications": (INotificationDispatchInput, JobEventType.NOTIFICATION, "notification", "event"),
-    "storage": (IStorageDispatchInput, JobEventType.STORAGE, "storage", "event"),
-    "events": (IPublishDispatchInput, JobEventType.PUBLISH, "broker", "event"),
-    "database": (IDatabaseDispatchInput, JobEventType.DB_ACTION, "database", "event"),
-    "graphs": (IGraphDispatchInput, JobEventType.GRAPH, "graph", "event"),
-}
-DISPATCH_NAMESPACES = tuple(_NAMESPACES)
-
-
-def _validate(model: type[BaseModel], data: object) -> Any:
-    if isinstance(data, model):
-        return data
-    if isinstance(data, BaseModel):
-        data = data.model_dump(by_alias=False, exclude_unset=True)
-    if not isinstance(data, Mapping):
-        raise JobInputError.one("", f"job input must be an object, not {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise JobInputError.from_validation(err) from None
-
-
-def normalise_job(data: object) -> _Normalised:
-    """``ductape.processor.job.schedule`` input (seeds 000-002).
-
-    Raises:
-        JobInputError: the input does not match ``IJobProcessorInput``.
-    """
-    job: IJobProcessorInput = _validate(IJobProcessorInput, data)
-    return _Normalised(
-        # Without `type`, a job names an app action: the config finds its app when `app` is absent.
-        product=job.product_tag,
-        env=job.env,
-        event_type=job.type or JobEventType.ACTION,
-        event=job.event,
-        app=job.app,
-        input=job.input,
-        retries=job.retries,
-        retry=job.retry,
-        session=job.session,
-        job_id=job.job_id,
-        start_at=job.start_at,
-        repeat=job.repeat,
-        repeat_field="repeat",
-        cache=job.cache,
-    )
-
-
-def normalise_dispatch(namespace: str, data: object) -> _Normalised:
-    """``ductape.<namespace>.dispatch`` input (seed 003).
-
-    Raises:
-        JobInputError: unknown namespace, or the input does not match the namespace's model.
-    """
-    if namespace not in _NAMESPACES:
-        raise JobInputError.one("namespace", f"unknown dispatch namespace {namespace!r}")
-    model, event_type, component_field, event_field = _NAMESPACES[namespace]
-    parsed = _validate(model, data)
-    operation = getattr(parsed, "operation", None)
-    event = str(getattr(parsed, event_field) or operation)
-    schedule: IDispatchSchedule | None = parsed.schedule
-    repeat = None
-    if schedule is not None and schedule.repeat() is not None:
-        try:
-            repeat = IJobRepeatOptions.model_validate(schedule.repeat())
-        except ValidationError as err:
-            raise JobInputError.from_validation(err, prefix="schedule") from None
-    start_at = schedule.start_at if schedule is not None else None
-    return _Normalised(
-        product=parsed.product_tag,
-        env=parsed.env,
-        event_type=event_type,
-        event=event,
-        app=getattr(parsed, component_field) if component_field else None,
-        input=parsed.input,
-        retries=parsed.retries,
-        retry=parsed.retry,
-        session=parsed.session,
-        job_id=parsed.job_id,
-        start_at=start_at,
-        repeat=repeat,
-        repeat_field="schedule",
-        cache=parsed.cache,
-        component_field=component_field or event_field,
-    )
-
-
 def plan_job(
-    job: _Normalised,
+    job: NormalisedJob,
     *,
     now: datetime,
     task_queue: str,
@@ -307,7 +180,7 @@ def plan_job(
     )
 
 
-def _check_against_config(job: _Normalised, config: ProductConfig) -> tuple[str | None, int]:
+def _check_against_config(job: NormalisedJob, config: ProductConfig) -> tuple[str | None, int]:
     product = config.products.get(job.product)
     if product is None:
         raise JobInputError.one("product_tag", f"product {job.product!r} is not in the product config")
@@ -338,7 +211,7 @@ def _check_against_config(job: _Normalised, config: ProductConfig) -> tuple[str 
     return app, DEFAULT_ACTIVITY_TIMEOUT_MS
 
 
-def _cache_ttl(job: _Normalised, config: ProductConfig | None) -> timedelta | None:
+def _cache_ttl(job: NormalisedJob, config: ProductConfig | None) -> timedelta | None:
     if job.cache is None:
         return None
     if config is None:
@@ -349,7 +222,7 @@ def _cache_ttl(job: _Normalised, config: ProductConfig | None) -> timedelta | No
     return timedelta(milliseconds=cache.ttl_ms)
 
 
-def cache_job_id(job: _Normalised, app: str | None) -> str:
+def cache_job_id(job: NormalisedJob, app: str | None) -> str:
     """The job ID identical jobs share: product, env, event and input (and the session, whose values
     the input's placeholders read, so two users' jobs are never confused)."""
     identity = {
@@ -365,7 +238,7 @@ def cache_job_id(job: _Normalised, app: str | None) -> str:
 
 
 def _check_session(
-    job: _Normalised, *, now: datetime, config: ProductConfig | None, secrets: SecretStore | None
+    job: NormalisedJob, *, now: datetime, config: ProductConfig | None, secrets: SecretStore | None
 ) -> None:
     assert job.session is not None
     try:
@@ -382,7 +255,7 @@ def _check_session(
         raise JobInputError.one("session", err.message) from None
 
 
-def _recurrence(job: _Normalised, *, start: datetime) -> Recurrence | None:
+def _recurrence(job: NormalisedJob, *, start: datetime) -> Recurrence | None:
     return None if job.repeat is None else recurrence_for(job.repeat, field=job.repeat_field, start=start)
 
 

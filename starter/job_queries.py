@@ -33,19 +33,8 @@ from starter.job_records import (
     run_details,
     schedule_status,
 )
-from workflows.contracts import (
-    JobHistory,
-    JobInputError,
-    JobMemo,
-    JobOutcome,
-    JobPage,
-    JobRecord,
-    JobRun,
-    JobStats,
-    JobStatus,
-    parse_instant,
-    to_epoch_ms,
-)
+from workflows.contracts import JobInputError, JobOutcome, parse_instant, to_epoch_ms
+from workflows.management_contracts import JobHistory, JobMemo, JobPage, JobRecord, JobRun, JobStats, JobStatus
 from workflows.names import JOB_WORKFLOW
 
 STATS_SAMPLE = 200

@@ -29,7 +29,8 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
 from workflows import names
-from workflows.contracts import DISPATCH_NAMESPACE_OF, JobMemo, JobRecord, JobStatus, to_epoch_ms
+from workflows.contracts import DISPATCH_NAMESPACE_OF, to_epoch_ms
+from workflows.management_contracts import JobMemo, JobRecord, JobStatus
 
 CANCELLED_NOTE = "cancelled"
 """Prefix of the note of a recurring job's schedule after ``cancel``: kept, paused, no runs left."""

@@ -44,17 +44,9 @@ from starter.job_records import (
     schedule_record,
     workflow_record,
 )
-from workflows.contracts import (
-    IJobRepeatOptions,
-    JobEventName,
-    JobInputError,
-    JobMemo,
-    JobRecord,
-    JobState,
-    RescheduleRequest,
-    parse_instant,
-    to_epoch_ms,
-)
+from workflows.contracts import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
+from workflows.dispatch_contracts import IJobRepeatOptions
+from workflows.management_contracts import JobEventName, JobMemo, JobRecord
 from workflows.names import JOB_WORKFLOW
 
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "Jobs"]

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from starter.jobs import Jobs
-from workflows.contracts import JobHistory, JobPage, JobRecord, JobStats
+from workflows.management_contracts import JobHistory, JobPage, JobRecord, JobStats
 
 ACTIONS_WITH_ID = ("get", "result", "cancel", "pause", "resume", "reschedule", "trigger", "retry", "history", "delete")
 ACTIONS = ("list", "stats", *ACTIONS_WITH_ID)

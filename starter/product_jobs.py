@@ -17,7 +17,9 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdat
 from starter.dispatch import schedule_timing, start_job
 from starter.job_plan import JobPlan, JobPlanner
 from starter.jobs import Jobs
-from workflows.contracts import IProductJob, JobInputError, JobMemo
+from workflows.contracts import JobInputError
+from workflows.dispatch_contracts import IProductJob
+from workflows.management_contracts import JobMemo
 
 PREFIX = "jobdef"
 

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from starter.client import Ductape
-from starter.job_plan import DISPATCH_NAMESPACES, JobPlanner
-from workflows.contracts import IDispatchResult, JobInputError
+from starter.job_inputs import DISPATCH_NAMESPACES
+from starter.job_plan import JobPlanner
+from workflows.contracts import JobInputError
+from workflows.dispatch_contracts import IDispatchResult
 
 CONCURRENCY = 16
 

@@ -17,17 +17,15 @@ from activities.session_config import SessionDef
 from activities.session_crypto import TokenRejected, seal, unseal
 from activities.session_store import RefreshRejected, SessionStore, StoredSession
 from activities.session_tokens import SessionKeys, mint_session_token, session_keys, verify_session
-from workflows.contracts import (
+from workflows.contracts import ISession, JobInputError, to_epoch_ms
+from workflows.management_contracts import (
     IRefreshSession,
     IRevokeResult,
     IRevokeSession,
-    ISession,
     ISessionResult,
     IStartSession,
     IVerifyResult,
     IVerifySession,
-    JobInputError,
-    to_epoch_ms,
 )
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

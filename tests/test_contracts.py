@@ -13,7 +13,8 @@ import pytest
 
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
-from starter.job_plan import JobPlan, normalise_dispatch, normalise_job, plan_job
+from starter.job_inputs import normalise_dispatch, normalise_job
+from starter.job_plan import JobPlan, plan_job
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
 from workflows import names
 from workflows.contracts import ISession, JobEventType, JobInputError, parse_instant, to_epoch_ms

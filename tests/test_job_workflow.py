@@ -15,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
-from starter.job_plan import normalise_job, plan_job
+from starter.job_inputs import normalise_job
+from starter.job_plan import plan_job
 from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget

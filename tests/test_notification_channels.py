@@ -26,7 +26,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.notification_activity import NotificationActivities
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
-from starter.job_plan import normalise_dispatch, plan_job
+from starter.job_inputs import normalise_dispatch
+from starter.job_plan import plan_job
 from tests.notification_receivers import (
     FCM_TOKEN,
     SMTP_PASSWORD,

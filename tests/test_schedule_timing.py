@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from starter.dispatch import schedule_timing
-from starter.job_plan import JobPlan, normalise_job, plan_job
+from starter.job_inputs import normalise_job
+from starter.job_plan import JobPlan, plan_job
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, 250_000, tzinfo=UTC)
 

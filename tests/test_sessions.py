@@ -27,7 +27,8 @@ from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from activities.session_crypto import SigningKey, sign
 from activities.session_store import SessionStore
-from starter.job_plan import normalise_job, plan_job
+from starter.job_inputs import normalise_job
+from starter.job_plan import plan_job
 from starter.sessions import SessionError, Sessions
 from workflows.contracts import JobInputError, ResolveRequest
 

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import JobEvent, JobEventTargets, WebhookDelivery, WebhookDeliveryResult
+    from workflows.management_contracts import JobEvent, JobEventTargets, WebhookDelivery, WebhookDeliveryResult
     from workflows.names import DELIVER_JOB_EVENT, JOB_EVENT_TARGETS, JOB_EVENT_WORKFLOW
 
 DELIVERY_RETRY = RetryPolicy(

@@ -16,8 +16,6 @@ with workflow.unsafe.imports_passed_through():
         DISPATCH_NAMESPACE_OF,
         ErrorRules,
         JobContext,
-        JobEvent,
-        JobEventJob,
         JobOutcome,
         JobState,
         JobWorkflowInput,
@@ -28,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.event_runner import EventRunner, call_activity
     from workflows.job_metrics import record_end, record_start
+    from workflows.management_contracts import JobEvent, JobEventJob
     from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
     from workflows.placeholders import has_placeholders
 

@@ -23,7 +23,8 @@ from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
 from starter import Ductape
 from starter.devserver import temporal_binary
-from starter.job_plan import normalise_dispatch, normalise_job, plan_job
+from starter.job_inputs import normalise_dispatch, normalise_job
+from starter.job_plan import plan_job
 from starter.worker import job_worker
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget

@@ -1,0 +1,142 @@
+"""From a user's input, in any seed's shape, to one ``NormalisedJob``: the fields every shape comes down to.
+
+Shape errors are found here (pydantic, strict); checks against the clock and the product config
+are ``starter.job_plan``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from workflows.contracts import ISession, JobEventType, JobInputError
+from workflows.dispatch_contracts import (
+    IActionDispatchInput,
+    IDatabaseDispatchInput,
+    IDispatchSchedule,
+    IGraphDispatchInput,
+    IJobProcessorInput,
+    IJobRepeatOptions,
+    INotificationDispatchInput,
+    IPublishDispatchInput,
+    IRetryConfig,
+    IStorageDispatchInput,
+    IWorkflowDispatchInput,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormalisedJob:
+    """The fields every seed shape comes down to."""
+
+    product: str
+    env: str
+    event_type: JobEventType
+    event: str
+    app: str | None
+    input: dict[str, Any]
+    retries: int
+    retry: IRetryConfig | None
+    session: ISession | None
+    job_id: str | None
+    start_at: datetime | None
+    repeat: IJobRepeatOptions | None
+    repeat_field: str
+    cache: str | None = None
+    component_field: str = "app"
+    """The input field naming the component (``app``, ``database``, ``broker``...), for error messages."""
+
+
+# namespace -> (model, event type, field naming the component, field naming the event)
+_NAMESPACES: dict[str, tuple[type[BaseModel], JobEventType, str | None, str]] = {
+    "actions": (IActionDispatchInput, JobEventType.ACTION, "app", "event"),
+    "workflows": (IWorkflowDispatchInput, JobEventType.FEATURE, None, "workflow"),
+    "notifications": (INotificationDispatchInput, JobEventType.NOTIFICATION, "notification", "event"),
+    "storage": (IStorageDispatchInput, JobEventType.STORAGE, "storage", "event"),
+    "events": (IPublishDispatchInput, JobEventType.PUBLISH, "broker", "event"),
+    "database": (IDatabaseDispatchInput, JobEventType.DB_ACTION, "database", "event"),
+    "graphs": (IGraphDispatchInput, JobEventType.GRAPH, "graph", "event"),
+}
+DISPATCH_NAMESPACES = tuple(_NAMESPACES)
+
+
+def _validate(model: type[BaseModel], data: object) -> Any:
+    if isinstance(data, model):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump(by_alias=False, exclude_unset=True)
+    if not isinstance(data, Mapping):
+        raise JobInputError.one("", f"job input must be an object, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise JobInputError.from_validation(err) from None
+
+
+def normalise_job(data: object) -> NormalisedJob:
+    """``ductape.processor.job.schedule`` input (seeds 000-002).
+
+    Raises:
+        JobInputError: the input does not match ``IJobProcessorInput``.
+    """
+    job: IJobProcessorInput = _validate(IJobProcessorInput, data)
+    return NormalisedJob(
+        # Without `type`, a job names an app action: the config finds its app when `app` is absent.
+        product=job.product_tag,
+        env=job.env,
+        event_type=job.type or JobEventType.ACTION,
+        event=job.event,
+        app=job.app,
+        input=job.input,
+        retries=job.retries,
+        retry=job.retry,
+        session=job.session,
+        job_id=job.job_id,
+        start_at=job.start_at,
+        repeat=job.repeat,
+        repeat_field="repeat",
+        cache=job.cache,
+    )
+
+
+def normalise_dispatch(namespace: str, data: object) -> NormalisedJob:
+    """``ductape.<namespace>.dispatch`` input (seed 003).
+
+    Raises:
+        JobInputError: unknown namespace, or the input does not match the namespace's model.
+    """
+    if namespace not in _NAMESPACES:
+        raise JobInputError.one("namespace", f"unknown dispatch namespace {namespace!r}")
+    model, event_type, component_field, event_field = _NAMESPACES[namespace]
+    parsed = _validate(model, data)
+    operation = getattr(parsed, "operation", None)
+    event = str(getattr(parsed, event_field) or operation)
+    schedule: IDispatchSchedule | None = parsed.schedule
+    repeat = None
+    if schedule is not None and schedule.repeat() is not None:
+        try:
+            repeat = IJobRepeatOptions.model_validate(schedule.repeat())
+        except ValidationError as err:
+            raise JobInputError.from_validation(err, prefix="schedule") from None
+    start_at = schedule.start_at if schedule is not None else None
+    return NormalisedJob(
+        product=parsed.product_tag,
+        env=parsed.env,
+        event_type=event_type,
+        event=event,
+        app=getattr(parsed, component_field) if component_field else None,
+        input=parsed.input,
+        retries=parsed.retries,
+        retry=parsed.retry,
+        session=parsed.session,
+        job_id=parsed.job_id,
+        start_at=start_at,
+        repeat=repeat,
+        repeat_field="schedule",
+        cache=parsed.cache,
+        component_field=component_field or event_field,
+    )
