@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from activities.component_lookup import component_in_env
 from workflows.contracts import JobInputError
 from workflows.database_contracts import DATABASE_OPERATIONS, DatabaseOperation
 
@@ -131,11 +132,7 @@ def check_database_job(product: ProductDef, env: str, component: str | None, eve
         if len(candidates) != 1:
             raise JobInputError.one(field, f"is required: {what} {sorted(candidates)}")
         component = candidates[0]
-    db = databases.get(component)
-    if db is None:
-        raise JobInputError.one(field, f"database {component!r} is not in the product (known: {sorted(databases)})")
-    if env not in db.envs:
-        raise JobInputError.one("env", f"database {component!r} has no settings for env {env!r}")
+    db = component_in_env("database", databases, component, env, field=field)
     if event not in db.actions and operation_name(event) is None:
         raise JobInputError.one(
             "event",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from activities.component_lookup import component_in_env, sole_owner
 from workflows.contracts import JobInputError
 
 if TYPE_CHECKING:  # product_config imports this module for its section type
@@ -183,16 +184,8 @@ def check_notification(product: ProductDef, env: str, component: str | None, eve
     """
     if component is None:
         owners = [tag for tag, n in product.notifications.items() if event in n.messages]
-        if len(owners) != 1:
-            why = "no notification" if not owners else f"several notifications ({', '.join(sorted(owners))})"
-            raise JobInputError.one(field, f"{why} of the product define event {event!r}; name the notification")
-        component = owners[0]
-    notification = product.notifications.get(component)
-    if notification is None:
-        known = ", ".join(sorted(product.notifications)) or "none"
-        raise JobInputError.one(field, f"notification {component!r} is not in the product (known: {known})")
-    if env not in notification.envs:
-        raise JobInputError.one("env", f"notification {component!r} has no settings for env {env!r}")
+        component = sole_owner("notification", owners, field=field, event=event)
+    notification = component_in_env("notification", product.notifications, component, env, field=field)
     if event not in notification.messages:
         known = ", ".join(sorted(notification.messages)) or "none"
         raise JobInputError.one("event", f"notification {component!r} has no message {event!r} (known: {known})")

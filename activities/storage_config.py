@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from activities.component_lookup import component_in_env, sole_owner
 from activities.storage_paths import PathRefused, clean_key
 from workflows.contracts import JobInputError
 from workflows.storage_contracts import STORAGE_OPERATIONS, StorageOperation
@@ -181,15 +182,8 @@ def check_storage(product: ProductDef, env: str, component: str | None, event: s
     """
     if component is None:
         owners = [tag for tag, s in product.storage.items() if event in s.actions]
-        if len(owners) != 1:
-            raise JobInputError.one(field, "is required: name the storage tag the job uses")
-        component = owners[0]
-    storage = product.storage.get(component)
-    if storage is None:
-        known = ", ".join(sorted(product.storage)) or "none"
-        raise JobInputError.one(field, f"storage {component!r} is not in the product (known: {known})")
-    if env not in storage.envs:
-        raise JobInputError.one("env", f"storage {component!r} has no settings for env {env!r}")
+        component = sole_owner("storage", owners, field=field, event=event)
+    storage = component_in_env("storage", product.storage, component, env, field=field)
     if resolve_event(storage, event) is None:
         known = ", ".join([*STORAGE_OPERATIONS, *sorted(storage.actions)])
         raise JobInputError.one("event", f"storage {component!r} has no operation or action {event!r} (known: {known})")
