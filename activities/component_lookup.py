@@ -6,7 +6,7 @@ Imports only the contracts, so every ``activities/<type>_config.py`` can use it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol, TypeVar
 
 from workflows.contracts import JobInputError
@@ -45,3 +45,14 @@ def component_in_env(kind: str, components: Mapping[str, Component], tag: str, e
     if env not in found.envs:
         raise JobInputError.one("env", f"{kind} {tag!r} has no settings for env {env!r}")
     return found
+
+
+def refuse_operation_names(actions: Mapping[str, Any], operations: Collection[str]) -> None:
+    """A job's ``event`` holds an action tag or an operation name: one name must not mean both.
+
+    Raises:
+        ValueError: an action is named like an operation (case-insensitive), for pydantic to report.
+    """
+    for tag in actions:
+        if tag.lower() in operations:
+            raise ValueError(f"action {tag!r} has the name of an operation; rename it")

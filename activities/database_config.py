@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from activities.component_lookup import component_in_env
+from activities.component_lookup import component_in_env, refuse_operation_names
 from workflows.contracts import JobInputError
 from workflows.database_contracts import DATABASE_OPERATIONS, DatabaseOperation
 
@@ -95,10 +95,7 @@ class DatabaseDef(_Strict):
     @field_validator("actions")
     @classmethod
     def _no_shadowing(cls, value: dict[str, DatabaseActionDef]) -> dict[str, DatabaseActionDef]:
-        # A job's `event` holds an action tag or an operation name; one name must not mean both.
-        for tag in value:
-            if tag.lower() in DATABASE_OPERATIONS:
-                raise ValueError(f"action {tag!r} has the name of an operation; rename it")
+        refuse_operation_names(value, DATABASE_OPERATIONS)
         return value
 
 

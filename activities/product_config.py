@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from activities.broker_config import BrokerDef
 from activities.database_config import DatabaseDef
+from activities.graph_config import GraphDef
 from activities.notification_config import NotificationDef
 from activities.routing_config import FeatureDef, FunctionDef, RouteDef
 from activities.session_config import SessionDef
@@ -108,6 +109,8 @@ class ProductDef(_Strict):
     databases: dict[str, DatabaseDef] = Field(default_factory=dict)
     storage: dict[str, StorageDef] = Field(default_factory=dict)
     brokers: dict[str, BrokerDef] = Field(default_factory=dict)
+    graphs: dict[str, GraphDef] = Field(default_factory=dict)
+    """``graph`` jobs (``ductape.graphs.dispatch``) by graph tag: FalkorDB or Bolt servers."""
     functions: dict[str, FunctionDef] = Field(default_factory=dict)
     """``function`` jobs by tag: a Python callable or an HTTP function."""
     features: dict[str, FeatureDef] = Field(default_factory=dict)
@@ -126,7 +129,7 @@ class ProductDef(_Strict):
     def _known_envs(self) -> ProductDef:
         sections: dict[str, Mapping[str, Any]] = {
             "apps": self.apps, "notifications": self.notifications, "databases": self.databases,
-            "storage": self.storage, "brokers": self.brokers,
+            "storage": self.storage, "brokers": self.brokers, "graphs": self.graphs,
         }  # fmt: skip
         for section, components in sections.items():
             for name, component in components.items():

@@ -12,6 +12,7 @@ from activities.broker_publish import BrokerPublishActivities
 from activities.broker_subscribe import BrokerSubscribeActivities, action_target
 from activities.database_activity import DatabaseActivities
 from activities.function_activity import FunctionActivities
+from activities.graph_activity import GraphActivities
 from activities.http_action import ActionActivities
 from activities.job_events import JobEventActivities
 from activities.notification_activity import NotificationActivities
@@ -36,6 +37,7 @@ async def open_activities(
     actions = ActionActivities(config, secrets, http)
     databases = DatabaseActivities(config, secrets)
     storage = StorageActivities(config, secrets)
+    graphs = GraphActivities(config, secrets)
     try:
         yield [
             PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
@@ -44,6 +46,7 @@ async def open_activities(
             BrokerSubscribeActivities(config, secrets, action_target(actions)).subscribe,
             storage.run_storage,
             databases.run_database,
+            graphs.run_graph,
             *_notification_activities(NotificationActivities(config, secrets, http)),
             _functions(config, secrets, http).run_function,
             RouteActivities(config).resolve_route,
@@ -52,6 +55,7 @@ async def open_activities(
     finally:
         await databases.close()
         await storage.aclose()
+        await graphs.aclose()
 
 
 def _functions(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> FunctionActivities:

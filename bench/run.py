@@ -26,13 +26,22 @@ from typing import Any
 
 import httpx
 from aiohttp import web
-from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio import activity
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleCalendarSpec,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.product_config import parse_product_config
 from activities.secrets import SecretStore
+from bench.raw_workflows import RawJob, RawSleeper
 from starter import Ductape
 from starter.client import connect_client
 from starter.devserver import DevServer, DevServerOptions
@@ -47,23 +56,6 @@ KEYRING = Keyring.generate("bench")
 async def raw_post(url: str) -> int:
     async with httpx.AsyncClient() as http:
         return (await http.post(url, json={})).status_code
-
-
-@workflow.defn(name="RawJob", sandboxed=False)
-class RawJob:
-    """The hand-written equivalent of a plain job: one activity, a retry policy, nothing else."""
-
-    @workflow.run
-    async def run(self, url: str) -> int:
-        result: int = await workflow.execute_activity("bench.post", url, start_to_close_timeout=timedelta(seconds=60))
-        return result
-
-
-@workflow.defn(name="RawSleeper", sandboxed=False)
-class RawSleeper:
-    @workflow.run
-    async def run(self, seconds: float) -> None:
-        await workflow.sleep(seconds)
 
 
 @dataclass
@@ -189,7 +181,18 @@ async def bench(args: argparse.Namespace) -> list[Row]:
                                 f"{statistics.median(lateness):.2f} / {_pct(lateness, 0.99):.2f}", "", "",
                                 "p99 <= 2 s"))  # fmt: skip
 
-        # 5. worker memory with many sleeping jobs (a separate worker process, RSS from /proc)
+            # 5. many recurring jobs due in the same minute: start lateness of their target calls
+            n = args.recurring
+            ours_late = await _recurring_herd(n, hits, lambda minute, i: ductape.processor.job.schedule(
+                _job(repeat={"cron": f"{minute.minute} {minute.hour} * * *", "limit": 1})))  # fmt: skip
+            raw_late = await _recurring_herd(n, hits, lambda minute, i: raw_client.create_schedule(
+                f"raw-s-{uuid.uuid4().hex}", _raw_schedule(minute, f"{url}/hit", raw_queue)))  # fmt: skip
+            rows.append(Row(f"{n} recurring jobs due in one minute: lateness p50 / p99 (s)",
+                            f"{statistics.median(ours_late):.1f} / {_pct(ours_late, 0.99):.1f}",
+                            f"{statistics.median(raw_late):.1f} / {_pct(raw_late, 0.99):.1f}", "",
+                            "p99 <= 2 s"))  # fmt: skip
+
+        # 6. worker memory with many sleeping jobs (a separate worker process, RSS from /proc)
         n = args.sleeping
         later_ms = int((time.time() + 7200) * 1000)
         await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
@@ -197,6 +200,29 @@ async def bench(args: argparse.Namespace) -> list[Row]:
         rows.append(Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB"))
     await runner.cleanup()
     return rows
+
+
+async def _recurring_herd(n: int, hits: list[float], create: Callable[[datetime, int], Awaitable[Any]]) -> list[float]:
+    """Create ``n`` schedules firing at the same minute (the first whole minute at least 45 s ahead,
+    so that creating them ends before it), then the lateness of each target call after that minute."""
+    minute = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)
+    hits.clear()
+    await _timed(n, lambda i: create(minute, i))
+    due = minute.timestamp()
+    deadline = due + 180
+    while len(hits) < n and time.time() < deadline:
+        await asyncio.sleep(0.5)
+    return [h - due for h in hits] or [float("nan")]
+
+
+def _raw_schedule(minute: datetime, url: str, task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow("RawJob", url, id=f"raw-r-{uuid.uuid4().hex}", task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(minute=[ScheduleRange(minute.minute)], hour=[ScheduleRange(minute.hour)])]
+        ),
+        state=ScheduleState(limited_actions=True, remaining_actions=1),
+    )
 
 
 async def _worker_rss(address: str, task_queue: str, url: str, data_dir: Path, expected: int) -> float:
@@ -226,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 0.2 if args.quick else 1.0
     args.dispatch, args.e2e = int(500 * scale), int(200 * scale)
-    args.herd, args.sleeping = int(1000 * scale), int(10_000 * scale)
+    args.herd, args.sleeping, args.recurring = int(1000 * scale), int(10_000 * scale), int(200 * scale)
     started = datetime.now(UTC)
     rows = asyncio.run(bench(args))
     print(f"\nductape-jobs benchmarks, {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, embedded dev server")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
@@ -41,6 +41,7 @@ from starter.settings import Settings
 from starter.telemetry import build_telemetry
 from starter.worker import run_worker
 from workflows.contracts import JobInputError, check_time_zone, parse_instant
+from workflows.dispatch_contracts import IDstPolicy
 
 log = logging.getLogger("ductape")
 _REDACTOR = RedactingFilter()
@@ -102,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
     preview.add_argument("-n", type=int, default=10, help="how many runs (default 10)")
     preview.add_argument("--after", help="start from this instant (ISO-8601 or epoch ms; default now)")
+    preview.add_argument(
+        "--dst",
+        default="shift,first",
+        help="DST policy: SKIPPED,REPEATED with shift|skip and first|both (default shift,first), "
+        "or `native` for the server's own handling",
+    )
 
     replay = sub.add_parser("replay", help="replay histories against this code; report non-determinism")
     replay.add_argument("files", nargs="*", type=Path, help="history JSON files, named <workflow id>.json")
@@ -248,10 +255,11 @@ async def _apply(args: argparse.Namespace) -> int:
 
 
 async def _preview(args: argparse.Namespace) -> int:
+    dst = _dst_policy(args.dst)
     try:
         check_time_zone(args.tz)
         after = parse_instant(args.after) if args.after else None
-        runs = preview_cron(args.expression, tz=args.tz, after=after or datetime.now(UTC), count=args.n)
+        runs = preview_cron(args.expression, tz=args.tz, after=after or datetime.now(UTC), count=args.n, dst=dst)
     except CronError as err:
         raise JobInputError.one("cron", str(err)) from None
     except ValueError as err:
@@ -260,6 +268,24 @@ async def _preview(args: argparse.Namespace) -> int:
     for run in runs:
         print(f"{run.astimezone(zone).isoformat()}  ({run.strftime('%Y-%m-%d %H:%M:%S')} UTC)")
     return 0
+
+
+def _dst_policy(text: str) -> IDstPolicy | None:
+    """``--dst``: ``native`` or ``SKIPPED,REPEATED`` in either order (``skip,both``).
+
+    Raises:
+        JobInputError: naming ``dst.skipped`` or ``dst.repeated`` (or ``dst``).
+    """
+    if text.strip().lower() == "native":
+        return None
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    fields = {("repeated" if w in ("first", "both") else "skipped"): w for w in words}
+    if len(fields) != len(words):
+        raise JobInputError.one("dst", f"{text!r}: give one of shift|skip and one of first|both, or native")
+    try:
+        return IDstPolicy.model_validate(fields)
+    except ValidationError as err:
+        raise JobInputError.from_validation(err, prefix="dst") from None
 
 
 async def _replay(args: argparse.Namespace) -> int:

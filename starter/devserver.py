@@ -18,6 +18,7 @@ from temporalio.client import Client
 from starter.search_attributes import dev_server_flags
 
 READY_TIMEOUT_S = 60.0
+SCHEDULER_START_RPS = 500
 
 
 class DevServerError(RuntimeError):
@@ -75,6 +76,10 @@ class DevServerOptions:
             "synchronous=normal",
             "--log-level",
             "warn",
+            # Schedules start their runs through a per-namespace rate limiter (30/s by default):
+            # many recurring jobs due at the same minute would queue behind it on one machine.
+            "--dynamic-config-value",
+            f"worker.schedulerNamespaceStartWorkflowRPS={SCHEDULER_START_RPS}",
             *dev_server_flags(),
         ]
         args += ["--headless"] if self.headless else ["--ui-port", str(self.ui_port)]

@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout
 from starter.job_plan import JobPlan, Recurrence
 from workflows.contracts import to_epoch_ms
 from workflows.dispatch_contracts import IDispatchResult
@@ -135,6 +136,8 @@ def schedule_timing(
     if recurrence.every is None:
         spec = ScheduleSpec(
             calendars=recurrence.calendars,
+            # DST policy: the transition days run on the companion schedule (starter.dst_schedules).
+            skip=recurrence.dst.skips() if recurrence.dst is not None else [],
             time_zone_name=recurrence.time_zone,
             start_at=None if first_run <= now else first_run,
             end_at=recurrence.end_at,
@@ -165,17 +168,21 @@ def _limited(note: str, limit: int | None) -> ScheduleState:
 async def _create_schedule(
     client: Client, plan: JobPlan, recurrence: Recurrence, *, task_queue: str
 ) -> IDispatchResult:
-    timing = schedule_timing(recurrence, first_run=plan.first_run, now=datetime.now(UTC), note=plan.summary)
+    now = datetime.now(UTC)
+    pair = pair_layout(recurrence, first_run=plan.first_run, now=now)
+    timing = schedule_timing(pair.main, first_run=plan.first_run, now=now, note=plan.summary)
+    memo = plan.memo.model_dump(mode="json")
+    action = ScheduleActionStartWorkflow(
+        JOB_WORKFLOW,
+        plan.workflow_input,
+        id=plan.job_id,
+        task_queue=task_queue,
+        typed_search_attributes=plan.search_attributes,
+        memo=memo,
+        static_summary=plan.summary,
+    )
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            JOB_WORKFLOW,
-            plan.workflow_input,
-            id=plan.job_id,
-            task_queue=task_queue,
-            typed_search_attributes=plan.search_attributes,
-            memo=plan.memo.model_dump(mode="json"),
-            static_summary=plan.summary,
-        ),
+        action=action,
         spec=timing.spec,
         # A run still going when the next is due makes the next one skip (DESIGN.md).
         # Runs missed while the server was down start late only within the catch-up window, and
@@ -187,24 +194,33 @@ async def _create_schedule(
         handle = await client.create_schedule(
             plan.job_id,
             schedule,
-            memo=plan.memo.model_dump(mode="json"),
+            memo=memo,
             search_attributes=plan.search_attributes,
             trigger_immediately=timing.trigger_now,
         )
+        if pair.companion is not None:
+            await create_companion(
+                client, plan.job_id, action, pair, memo=memo, search_attributes=plan.search_attributes,
+                note=plan.summary,
+            )  # fmt: skip
+        existing = False
     except ScheduleAlreadyRunningError:
         handle = client.get_schedule_handle(plan.job_id)  # same caller-chosen ID: the existing job
+        existing = True
     description = await handle.describe()
-    upcoming = description.info.next_action_times
+    # Only a DST-split job (new, or an existing one we cannot see the layout of) has a companion.
+    companion = await describe_companion(client, plan.job_id) if pair.companion or existing else None
+    upcoming = next_action(description.info.next_action_times, companion.info.next_action_times if companion else [])
     # A run due at once may already have started by the time we describe: it is the first one.
     started = [r.scheduled_at for r in description.info.recent_actions]
-    first = min([*started, *upcoming[:1]], default=plan.first_run)
+    first = min([*started, *([upcoming] if upcoming else [])], default=plan.first_run)
     now = datetime.now(UTC)
     return IDispatchResult(
         job_id=plan.job_id,
         status="queued" if first <= now + QUEUED_SLACK else "scheduled",
         scheduled_at=to_epoch_ms(first),
         recurring=True,
-        next_run_at=to_epoch_ms(upcoming[0]) if upcoming else None,
+        next_run_at=to_epoch_ms(upcoming) if upcoming else None,
     )
 
 

@@ -20,12 +20,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from activities.broker_config import check_publish, check_subscribe
 from activities.database_config import check_database_job
 from activities.errors import JobFailure
+from activities.graph_config import check_graph_job
 from activities.notification_config import check_notification
 from activities.product_config import ProductConfig, ProductDef
 from activities.secrets import SecretStore
 from activities.session_tokens import check_unverified, verify_session
 from activities.storage_config import check_storage
-from starter.cron import CronError, compile_cron
+from starter.cron import CronError, parse_cron
+from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from starter.job_events import wants_events
 from starter.job_inputs import NormalisedJob, normalise_dispatch, normalise_job
 from starter.routing_checks import check_feature, check_function, check_route
@@ -61,6 +63,9 @@ class Recurrence:
     description: str
     catchup: timedelta = timedelta(seconds=60)
     jitter: timedelta | None = None
+    dst: DstLayout | None = None
+    """The DST policy's layout (transition days the main schedule skips, the companion's runs), or None
+    when the policy does not apply (``every``, an hour that is ``*`` or a step, a zone without DST)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +180,7 @@ def plan_job(
             tz=job.repeat.tz if job.repeat else None,
             limit=job.repeat.limit if job.repeat else None,
             end_date=to_epoch_ms(job.repeat.end_date) if job.repeat and job.repeat.end_date else None,
+            dst=job.repeat.dst.model_dump() if job.repeat and job.repeat.dst else None,
         ),
         search_attributes=TypedSearchAttributes(pairs),
     )
@@ -269,11 +275,16 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
     calendars: list[ScheduleCalendarSpec] = []
     every = None
+    layout = None
     if repeat.cron is not None:
         try:
-            calendars = compile_cron(repeat.cron)
+            compiled = parse_cron(repeat.cron)
         except CronError as err:
             raise JobInputError.one(f"{field}.cron", str(err)) from None
+        calendars = compiled.calendars(repeat.cron)
+        layout = dst_layout(
+            compiled, repeat.tz or "UTC", repeat.dst or DEFAULT_POLICY, start=start, end=repeat.end_date
+        )
         description = f"cron {repeat.cron}" + (f" {repeat.tz}" if repeat.tz else "")
     else:
         assert repeat.every is not None
@@ -290,6 +301,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         description=description,
         catchup=timedelta(milliseconds=repeat.catchup or 60_000),
         jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
+        dst=layout,
     )
 
 
@@ -348,3 +360,4 @@ COMPONENT_CHECKS[JobEventType.STORAGE] = check_storage
 COMPONENT_CHECKS[JobEventType.PUBLISH] = check_publish
 COMPONENT_CHECKS[JobEventType.SUBSCRIBE] = check_subscribe
 COMPONENT_CHECKS[JobEventType.DB_ACTION] = check_database_job
+COMPONENT_CHECKS[JobEventType.GRAPH] = check_graph_job

@@ -23,6 +23,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from starter.dst_policy import companion_id, is_companion
+from starter.dst_schedules import describe_companion
 from starter.job_records import (
     CLOSED,
     NAMESPACE_OF,
@@ -129,6 +131,8 @@ class JobQueries:
             )
             await schedules.fetch_next_page(page_size=limit)
             for listed in schedules.current_page or []:
+                if is_companion(listed.id):
+                    continue  # a DST companion is part of its job, reported with it
                 record = await self._listed_schedule(listed)
                 if status is None or record.status == status:
                     jobs.append(record)
@@ -138,7 +142,10 @@ class JobQueries:
 
     async def history(self, job_id: str, *, limit: int = 100) -> JobHistory:
         """Each run of the job, newest first: every run of a recurring job, every retry of a one-off job."""
-        query = f"TemporalScheduledById = {_quote(job_id)} OR WorkflowId = {_quote(job_id)}"
+        query = (
+            f"TemporalScheduledById IN ({_quote(job_id)}, {_quote(companion_id(job_id))})"
+            f" OR WorkflowId = {_quote(job_id)}"
+        )
         runs = []
         async for execution in self.client.list_workflows(query, limit=limit):
             runs.append(await self._run(execution))
@@ -247,7 +254,11 @@ class JobQueries:
     async def _listed_schedule(self, listed: Any) -> JobRecord:
         memo = JobMemo.model_validate(await listed.memo())
         state = listed.schedule.state
-        upcoming = listed.info.next_action_times
+        upcoming = list(listed.info.next_action_times)
+        if memo.cron is not None and memo.tz not in (None, "UTC"):  # may have a DST companion
+            companion = await describe_companion(self.client, listed.id)
+            if companion is not None:
+                upcoming = sorted([*upcoming, *companion.info.next_action_times])
         # Listings do not say whether a run is in progress: `get` tells `running` apart.
         status = schedule_status(paused=state.paused, note=state.note, running=False, upcoming=bool(upcoming))
         return JobRecord(

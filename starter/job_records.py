@@ -162,11 +162,24 @@ def schedule_status(*, paused: bool, note: str | None, running: bool, upcoming: 
     return "scheduled" if upcoming else "completed"
 
 
-def schedule_record(job_id: str, desc: ScheduleDescription, memo: JobMemo, **details: Any) -> JobRecord:
+def schedule_record(
+    job_id: str,
+    desc: ScheduleDescription,
+    memo: JobMemo,
+    *,
+    companion: ScheduleDescription | None = None,
+    **details: Any,
+) -> JobRecord:
+    """A recurring job's record; with the DST policy its companion schedule counts as part of it
+    (its runs, its next run, a run of it in progress)."""
     state = desc.schedule.state
-    upcoming = desc.info.next_action_times
+    pair = [d for d in (desc, companion) if d is not None]
+    upcoming = min((d.info.next_action_times[0] for d in pair if d.info.next_action_times), default=None)
     status = schedule_status(
-        paused=state.paused, note=state.note, running=bool(desc.info.running_actions), upcoming=bool(upcoming)
+        paused=state.paused,
+        note=state.note,
+        running=any(d.info.running_actions for d in pair),
+        upcoming=upcoming is not None,
     )
     return JobRecord(
         job_id=job_id,
@@ -174,7 +187,7 @@ def schedule_record(job_id: str, desc: ScheduleDescription, memo: JobMemo, **det
         recurring=True,
         **attributes(desc.typed_search_attributes),
         **memo_fields(memo),
-        next_run_at=to_epoch_ms(upcoming[0]) if upcoming and status not in ("cancelled", "paused") else None,
-        execution_count=desc.info.num_actions,
+        next_run_at=to_epoch_ms(upcoming) if upcoming and status not in ("cancelled", "paused") else None,
+        execution_count=sum(d.info.num_actions for d in pair),
         **details,
     )

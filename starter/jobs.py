@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +17,9 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
+    Schedule,
     ScheduleActionStartWorkflow,
     ScheduleDescription,
-    ScheduleHandle,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
@@ -30,9 +27,15 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.dispatch import schedule_timing
+from starter.dst_policy import companion_id
+from starter.dst_schedules import (
+    changed,
+    describe_companion,
+    latest_of,
+    update_companion,
+)
 from starter.job_events import JobEventEmitter
-from starter.job_plan import Recurrence, recurrence_for
+from starter.job_plan import recurrence_for
 from starter.job_queries import JobQueries
 from starter.job_records import (
     CANCELLED_NOTE,
@@ -44,6 +47,7 @@ from starter.job_records import (
     schedule_record,
     workflow_record,
 )
+from starter.job_reschedule import replace_spec
 from workflows.contracts import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
 from workflows.dispatch_contracts import IJobRepeatOptions
 from workflows.management_contracts import JobEventName, JobMemo, JobRecord
@@ -105,7 +109,7 @@ class Jobs(JobQueries):
             schedule = await self.describe_schedule(job_id)
             if schedule is None:
                 raise JobNotFoundError(f"no job with ID {job_id!r}")
-            latest = latest_run(schedule)
+            latest = latest_of(schedule, await describe_companion(self.client, job_id))
             if latest is not None:
                 return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
             await asyncio.sleep(poll.total_seconds())
@@ -128,17 +132,19 @@ class Jobs(JobQueries):
             return await self._announce("job.cancelled", await self.get(job_id))
         schedule = await self.require_schedule(job_id)
 
-        def stop(update: ScheduleUpdateInput) -> ScheduleUpdate:
-            state = update.description.schedule.state
+        def stop(schedule: Schedule) -> None:
+            state = schedule.state
             state.paused = True
             state.note = f"{CANCELLED_NOTE} at {self.clock().isoformat()}"
             state.limited_actions = True
             state.remaining_actions = 0
-            return ScheduleUpdate(schedule=update.description.schedule)
 
-        await self.client.get_schedule_handle(job_id).update(stop)
-        for running in schedule.info.running_actions:
-            await self._cancel_and_wait(getattr(running, "workflow_id", ""))
+        companion = await describe_companion(self.client, job_id)
+        await self.client.get_schedule_handle(job_id).update(lambda u: changed(u, stop))
+        await update_companion(self.client, job_id, stop)
+        for pair_desc in (schedule, companion):
+            for running in pair_desc.info.running_actions if pair_desc else []:
+                await self._cancel_and_wait(getattr(running, "workflow_id", ""))
         return await self._announce("job.cancelled", await self.get(job_id))
 
     async def cancel_many(self, **filters: Any) -> int:
@@ -168,6 +174,7 @@ class Jobs(JobQueries):
         else:
             await self.require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).pause(note="paused")
+            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", True))
         return await self._announce("job.paused", await self.get(job_id))
 
     async def resume(self, job_id: str) -> JobRecord:
@@ -183,11 +190,12 @@ class Jobs(JobQueries):
             if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
             await self.client.get_schedule_handle(job_id).unpause(note="resumed")
+            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", False))
         return await self._announce("job.resumed", await self.get(job_id))
 
     async def trigger(self, job_id: str) -> JobRecord:
         """Run now: a waiting one-off job starts at once; a recurring job runs once more now (the
-        run does not count toward its ``limit``).
+        run does not count toward its ``limit``; a DST companion is not triggered).
 
         Raises:
             JobNotFoundError: no such job. JobStateError: the one-off job already started.
@@ -225,14 +233,17 @@ class Jobs(JobQueries):
         schedule = await self.require_schedule(job_id)
         memo = await self.schedule_memo(schedule)
         options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
-        repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None)})
+        repeat = _repeat(
+            options
+            | {"tz": tz or (memo.tz if cron or not every else None), "dst": memo.dst if options["cron"] else None}
+        )
         now = self.clock()
         try:
             first = parse_instant(start_at) or now
         except ValueError as err:
             raise JobInputError.one("start_at", str(err)) from None
         recurrence = recurrence_for(repeat, field="repeat", start=first)
-        await self._replace_spec(schedule, self.client.get_schedule_handle(job_id), recurrence, first, memo, repeat)
+        await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> JobRecord:
@@ -287,9 +298,13 @@ class Jobs(JobQueries):
             )
             return
         schedule = await self.require_schedule(job_id)
+        companion = await describe_companion(self.client, job_id)
         await self.client.get_schedule_handle(job_id).delete()
-        for running in schedule.info.running_actions:
-            await self._cancel_and_wait(getattr(running, "workflow_id", ""))
+        if companion is not None:
+            await self.client.get_schedule_handle(companion_id(job_id)).delete()
+        for pair_desc in (schedule, companion):
+            for running in pair_desc.info.running_actions if pair_desc else []:
+                await self._cancel_and_wait(getattr(running, "workflow_id", ""))
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -334,7 +349,8 @@ class Jobs(JobQueries):
     async def _schedule_record(self, job_id: str, desc: ScheduleDescription) -> JobRecord:
         memo = await self.schedule_memo(desc)
         details: dict[str, Any] = {}
-        latest = latest_run(desc)
+        companion = await describe_companion(self.client, job_id)
+        latest = latest_of(desc, companion)
         if latest is not None:
             with contextlib.suppress(RPCError):
                 run = await self._describe_workflow(latest.workflow_id)
@@ -345,31 +361,7 @@ class Jobs(JobQueries):
                             await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
                         except JobFailedError as err:
                             details["last_error"] = f"{err.error_type}: {err.message}"
-        return schedule_record(job_id, desc, memo, **details)
-
-    async def _replace_spec(
-        self,
-        desc: ScheduleDescription,
-        handle: ScheduleHandle,
-        recurrence: Recurrence,
-        first: datetime,
-        memo: JobMemo,
-        repeat: IJobRepeatOptions,
-    ) -> None:
-        now = self.clock()
-        timing = schedule_timing(recurrence, first_run=first, now=now, note=memo.summary, trigger_allowed=False)
-        new_memo = memo.model_copy(
-            update={"cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first)}
-        )
-
-        def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
-            schedule = update.description.schedule
-            schedule.spec = dataclasses.replace(timing.spec, end_at=schedule.spec.end_at)
-            if isinstance(schedule.action, ScheduleActionStartWorkflow):
-                schedule.action.memo = new_memo.model_dump(mode="json")
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(apply)
+        return schedule_record(job_id, desc, memo, companion=companion, **details)
 
 
 def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:

@@ -31,7 +31,10 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
-from starter.cron import LAST_YEAR, compile_cron
+from starter.cron import LAST_YEAR, parse_cron
+from workflows.dispatch_contracts import IDstPolicy
+
+DEFAULT_DST = IDstPolicy()
 
 _HOUR = 3600
 _DAYS_IN_MONTH = {(y, m): _calendar.monthrange(y, m)[1] for y in range(1969, LAST_YEAR + 2) for m in range(1, 13)}
@@ -229,10 +232,18 @@ def _raw_next(calendars: list[_Calendar], intervals: Sequence[ScheduleIntervalSp
     return min(candidates) if candidates else None
 
 
-def preview_cron(expression: str, *, tz: str = "UTC", after: datetime, count: int = 10) -> list[datetime]:
-    """The next runs of a cron expression in ``tz`` (aware, UTC), as the server will compute them.
+def preview_cron(
+    expression: str, *, tz: str = "UTC", after: datetime, count: int = 10, dst: IDstPolicy | None = DEFAULT_DST
+) -> list[datetime]:
+    """The next runs of a cron expression in ``tz`` (aware, UTC), as the server will run them for a job
+    under the DST policy ``dst`` (default ``shift`` + ``first``; None: the server's native handling).
 
     Raises:
         CronError: the expression is invalid.
     """
-    return next_runs(compile_cron(expression), time_zone=tz, after=after, count=count)
+    from starter.dst_policy import dst_layout, union_runs  # that module uses next_runs from here
+
+    compiled = parse_cron(expression)
+    calendars = compiled.calendars(expression.strip())
+    layout = dst_layout(compiled, tz, dst, start=after)
+    return union_runs(calendars, layout, time_zone=tz, after=after, count=count)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from workflows.contracts import (
     EventTypeField,
@@ -57,6 +57,17 @@ def _strict_count(value: object, reason: str) -> object:
     return value
 
 
+class IDstPolicy(StrictInput):
+    """Extension: what a cron job at a fixed wall-clock hour does on a DST change day."""
+
+    skipped: Literal["shift", "skip"] = "shift"
+    """A time in the spring-forward gap: ``shift`` runs at the first instant after the gap (03:00 for
+    02:30), ``skip`` does not run that day."""
+    repeated: Literal["first", "both"] = "first"
+    """A time in the repeated fall-back hour: ``first`` runs once (the first, daylight-time
+    occurrence), ``both`` runs at each occurrence."""
+
+
 class IJobRepeatOptions(StrictInput):
     """Seed 001's ``repeat``: a cron expression or an interval, bounded by ``limit``/``endDate``."""
 
@@ -75,6 +86,9 @@ class IJobRepeatOptions(StrictInput):
     Missed runs within it start as one late run (later ones are skipped while it runs)."""
     jitter: int | None = Field(None, ge=0)
     """Extension: each run starts up to this many ms after its time (spreads load); 0 = none."""
+    dst: IDstPolicy | None = None
+    """Extension: DST policy of a cron job whose hour field is fixed (default ``shift`` + ``first``);
+    jobs whose hour is ``*`` or a step, and ``every`` jobs, keep their real-time cadence."""
 
     @field_validator("cron")
     @classmethod
@@ -82,6 +96,13 @@ class IJobRepeatOptions(StrictInput):
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
         return value.strip() if value is not None else None
+
+    @field_validator("dst")
+    @classmethod
+    def _dst_needs_cron(cls, value: IDstPolicy | None, info: ValidationInfo) -> IDstPolicy | None:
+        if value is not None and info.data.get("every") is not None:
+            raise ValueError("applies to `cron` jobs only (`every` keeps its real-time cadence)")
+        return value
 
     @field_validator("every", mode="before")
     @classmethod
@@ -130,13 +151,14 @@ class IDispatchSchedule(StrictInput):
     tz: str | None = None
     catchup: int | None = None
     jitter: int | None = None
+    dst: Any = None
 
     def repeat(self) -> dict[str, Any] | None:
         """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
         fields = {
             # `endDate` as the caller wrote it, so an error names `schedule.endDate`.
             "cron": self.cron, "every": self.every, "limit": self.limit, "endDate": self.end_date, "tz": self.tz,
-            "catchup": self.catchup, "jitter": self.jitter,
+            "catchup": self.catchup, "jitter": self.jitter, "dst": self.dst,
         }  # fmt: skip
         present = {k: v for k, v in fields.items() if v is not None}
         return present or None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from workflows.contracts import JobEventType, NonEmptyStr, StrictInput
 
@@ -32,6 +32,20 @@ class JobMemo(BaseModel):
     """A job definition (seed 004) kept on its schedule: the ``IProductJob`` as given."""
     source: Literal["api", "config"] | None = None
     """Where a definition came from; ``apply`` only deletes the ones it created."""
+    dst: dict[str, str] | None = None
+    """The ``repeat.dst`` policy as given (absent: the default), kept for ``reschedule``."""
+    companion_of: str | None = None
+    """Set on a DST companion schedule (``<job_id>~dst``): the job it runs for."""
+
+    @model_serializer(mode="wrap")
+    def _lean(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Each memo field is a payload of its own (encrypted: ~140 bytes); the DST fields are rare,
+        # so they are left out when unset to keep memos under the server's 2 KB warning size.
+        data: dict[str, Any] = handler(self)
+        for key in ("dst", "companion_of"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused"]

