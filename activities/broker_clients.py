@@ -184,8 +184,9 @@ async def jetstream(url: str, event: BrokerEvent) -> AsyncIterator[tuple[NatsCli
             await client.close()
 
 
-def mqtt_client(url: str) -> aiomqtt.Client:
-    """An MQTT v5 client (v5 for user properties: headers and key) for ``mqtt://`` or ``mqtts://``."""
+def mqtt_client(url: str, **options: Any) -> aiomqtt.Client:
+    """An MQTT v5 client (v5 for user properties: headers and key) for ``mqtt://`` or ``mqtts://``;
+    ``options`` go to ``aiomqtt.Client`` (a subscriber's client ID and session settings)."""
     parts = urlsplit(url)
     secure = parts.scheme == "mqtts"
     return aiomqtt.Client(
@@ -196,6 +197,7 @@ def mqtt_client(url: str) -> aiomqtt.Client:
         protocol=aiomqtt.ProtocolVersion.V5,
         tls_context=ssl.create_default_context() if secure else None,
         timeout=CONNECT_TIMEOUT_S,
+        **options,
     )
 
 

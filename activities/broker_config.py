@@ -113,12 +113,6 @@ class BrokerDef(_Strict):
         for tag, event in self.events.items():
             if "nats" in kinds and event.stream is None:
                 raise ValueError(f"events.{tag}.stream: is required for a nats broker (the JetStream stream name)")
-            if "mqtt" in kinds and event.target is not None:
-                raise ValueError(
-                    f"events.{tag}.target: subscribe is not supported on mqtt: an MQTT client acknowledges "
-                    "QoS 1 messages as they arrive, so a message whose target failed could not be kept "
-                    "for a retry (publish works)"
-                )
         return self
 
 

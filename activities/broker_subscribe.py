@@ -15,9 +15,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import activity
@@ -33,6 +32,8 @@ from activities.broker_clients import (
     sleep_until,
 )
 from activities.broker_config import BrokerEvent
+from activities.broker_inbox import Delivery, Inbox, loop_time, text
+from activities.broker_mqtt_inbox import MqttInbox
 from activities.broker_publish import ResolvedBroker, resolve_broker
 from activities.errors import JobFailure
 from activities.http_action import ActionActivities
@@ -49,28 +50,6 @@ DEFAULT_ATTEMPT = timedelta(seconds=60)
 
 MIN_FETCH_S = 0.25
 """Shortest NATS pull request: long enough for the server to answer with what it already has."""
-
-
-@dataclass
-class Delivery:
-    received: ReceivedMessage
-    handle: Any
-    """The broker client's own message object (what ack/reject act on)."""
-
-
-class Inbox(Protocol):
-    async def next(self, deadline: float, limit: int) -> Delivery | None: ...
-    async def ack(self, delivery: Delivery) -> None: ...
-    async def reject(self, delivery: Delivery) -> None: ...
-    async def release(self) -> None: ...
-
-
-def _loop_time() -> float:
-    return asyncio.get_running_loop().time()
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 class RedisInbox:
@@ -107,7 +86,7 @@ class RedisInbox:
                     self._buffer.items = [self._delivery(i, f, redelivered=True) for i, f in live]
                     return self._buffer.pop()
                 self._pending_done = not entries
-            remaining_ms = int((deadline - _loop_time()) * 1000)
+            remaining_ms = int((deadline - loop_time()) * 1000)
             entries = await self._read(">", limit, remaining_ms if remaining_ms > 0 else None)
         self._buffer.items = [self._delivery(i, f, redelivered=False) for i, f in entries]
         return self._buffer.pop()
@@ -121,15 +100,15 @@ class RedisInbox:
         return list(reply[0][1])
 
     def _delivery(self, entry_id: Any, fields: dict[Any, Any], *, redelivered: bool) -> Delivery:
-        data = {_text(k): v for k, v in fields.items()}
+        data = {text(k): v for k, v in fields.items()}
         if "message" in data:
             message = decode(data["message"] if isinstance(data["message"], bytes) else str(data["message"]).encode())
-            headers = json.loads(_text(data["headers"])) if "headers" in data else {}
-            key = _text(data["key"]) if "key" in data else None
+            headers = json.loads(text(data["headers"])) if "headers" in data else {}
+            key = text(data["key"]) if "key" in data else None
         else:  # written by another producer: hand over its fields as they are
-            message, headers, key = {k: _text(v) for k, v in data.items()}, {}, None
+            message, headers, key = {k: text(v) for k, v in data.items()}, {}, None
         received = ReceivedMessage(
-            id=_text(entry_id), message=message, key=key, headers=headers, redelivered=redelivered
+            id=text(entry_id), message=message, key=key, headers=headers, redelivered=redelivered
         )
         return Delivery(received=received, handle=entry_id)
 
@@ -167,7 +146,7 @@ class RabbitInbox:
 
     @staticmethod
     def _delivery(message: Any) -> Delivery:
-        headers = {str(k): _text(v) for k, v in (message.headers or {}).items()}
+        headers = {str(k): text(v) for k, v in (message.headers or {}).items()}
         key = headers.pop(KEY_HEADER, None)
         ident = message.message_id or "sha256:" + hashlib.sha256(message.body).hexdigest()[:32]
         received = ReceivedMessage(
@@ -206,7 +185,7 @@ class NatsInbox:
         found = self._buffer.pop()
         if found is not None:
             return found  # type: ignore[no-any-return]
-        timeout = max(deadline - _loop_time(), MIN_FETCH_S)
+        timeout = max(deadline - loop_time(), MIN_FETCH_S)
         try:
             with classified("nats", f"fetch from {self._event.topic}"):
                 messages = await self._sub.fetch(batch=limit, timeout=timeout)
@@ -251,7 +230,7 @@ async def open_inbox(broker: ResolvedBroker) -> AsyncIterator[Inbox]:
     """The broker's inbox for the event, connected and ready; closed (buffer released) on exit.
 
     Raises:
-        JobFailure: CONFIG_ERROR on mqtt, or a classified connection error.
+        JobFailure: a classified connection error.
     """
     inbox: RedisInbox | RabbitInbox | NatsInbox
     if broker.kind == "redis":
@@ -273,7 +252,12 @@ async def open_inbox(broker: ResolvedBroker) -> AsyncIterator[Inbox]:
             finally:
                 await inbox.release()
     else:
-        raise JobFailure("CONFIG_ERROR", "subscribe is not supported on mqtt (it cannot hold back an ack)")
+        mqtt = MqttInbox(broker.url, broker.event)
+        await mqtt.open()
+        try:
+            yield mqtt
+        finally:
+            await mqtt.release()
 
 
 def target_input(job: JobContext, broker: ResolvedBroker, received: ReceivedMessage) -> dict[str, Any]:
@@ -339,7 +323,7 @@ class BrokerSubscribeActivities:
             raise JobFailure("INVALID_INPUT", f"subscribe input: {err.errors(include_url=False)[0]['msg']}") from None
         most = limits.max_messages or event.max_messages
         wait_ms = event.wait_ms if limits.wait_ms is None else limits.wait_ms
-        start = _loop_time()
+        start = loop_time()
         deadline = start + wait_ms / 1000
         # Messages already waiting are taken after the window too, but never so long that the
         # attempt's timeout could cut a target call short (at-least-once would still hold).
@@ -348,7 +332,7 @@ class BrokerSubscribeActivities:
         target_job = job.model_copy(update={"app": event.target.app, "event": event.target.event})
         done: list[str] = []
         async with open_inbox(broker) as inbox:
-            while len(done) < most and (not done or _loop_time() < stop_taking):
+            while len(done) < most and (not done or loop_time() < stop_taking):
                 delivery = await inbox.next(deadline, most - len(done))
                 if delivery is None:
                     break

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import aio_pika
+import aiomqtt
 import nats
 import pytest
 import redis.asyncio as aioredis
@@ -99,6 +100,32 @@ async def test_rabbitmq_failed_target_requeues_and_the_retry_acks(
     finally:
         await channel.queue_delete(queue_name)
         await connection.close()
+
+
+async def test_mqtt_failed_target_holds_the_puback_and_the_retry_acks(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget
+) -> None:
+    require_service("mqtt", ADDRESSES["mqtt"])
+    n = names("mqtt")
+    http_target.script("/orders", [500, 200])
+    config = broker_config("mqtt", n["topic"], target=TARGET, group=n["group"], wait_ms=500, target_url=http_target.url)
+    try:
+        async with ductape_for(dev_env, config) as ductape:
+            # The first run opens the persistent session (an MQTT subscriber sees what is published after).
+            assert (await run_subscribe(ductape))["processed"] == 0
+            async with aiomqtt.Client("127.0.0.1", 1883, protocol=aiomqtt.ProtocolVersion.V5) as publisher:
+                await publisher.publish(n["topic"], json.dumps(MESSAGE), qos=1)
+            result = await run_subscribe(ductape)
+            assert (result["kind"], result["processed"]) == ("mqtt", 1)
+            assert_delivered_twice(http_target)
+            # Acknowledged after the target's success: the broker does not send it again.
+            assert (await run_subscribe(ductape))["processed"] == 0
+        assert len(http_target.calls("/orders")) == 2
+    finally:
+        async with aiomqtt.Client(  # drop the test's session from the broker
+            "127.0.0.1", 1883, identifier=f"ductape-{n['group']}", protocol=aiomqtt.ProtocolVersion.V5, clean_start=True
+        ):
+            pass
 
 
 async def test_nats_failed_target_naks_and_the_retry_acks(
