@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.broker_publish import BrokerPublishActivities
-from activities.broker_subscribe import BrokerSubscribeActivities, action_target
-from activities.database_activity import DatabaseActivities
 from activities.function_activity import FunctionActivities
-from activities.graph_activity import GraphActivities
 from activities.http_action import ActionActivities
 from activities.job_events import JobEventActivities
-from activities.notification_activity import NotificationActivities
 from activities.placeholder_activity import PlaceholderActivities
 from activities.product_config import ProductConfig
 from activities.route_activity import RouteActivities
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
-from activities.storage_activity import StorageActivities
+from workflows.contracts import EventActivityInput, JobEventType
+from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, SEND_NOTIFICATION
+
+Closer = Callable[[], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -35,27 +35,93 @@ async def open_activities(
         ConfigError: a function's handler cannot be imported.
     """
     actions = ActionActivities(config, secrets, http)
-    databases = DatabaseActivities(config, secrets)
-    storage = StorageActivities(config, secrets)
-    graphs = GraphActivities(config, secrets)
+    closers: list[Closer] = []
     try:
         yield [
             PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
             actions.run_action,
-            BrokerPublishActivities(config, secrets).publish,
-            BrokerSubscribeActivities(config, secrets, action_target(actions)).subscribe,
-            storage.run_storage,
-            databases.run_database,
-            graphs.run_graph,
-            *_notification_activities(NotificationActivities(config, secrets, http)),
+            *_brokers(config, secrets, actions),
+            *_storage(config, secrets, closers),
+            *_databases(config, secrets, closers),
+            *_graphs(config, secrets, closers),
+            *_notifications(config, secrets, http),
             _functions(config, secrets, http).run_function,
             RouteActivities(config).resolve_route,
             *_event_activities(JobEventActivities(config, secrets, http)),
         ]
     finally:
-        await databases.close()
-        await storage.aclose()
-        await graphs.aclose()
+        for close in closers:
+            await close()
+
+
+# Each event type's client libraries (S3, brokers, graph drivers, SMTP...) are imported only when the
+# product config has a section for it: a worker's memory stays that of the types it runs. A type
+# without a section gets an activity that fails its jobs at once, never retried.
+
+
+def _uses(config: ProductConfig, section: str) -> bool:
+    return any(getattr(product, section) for product in config.products.values())
+
+
+def _unconfigured(name: str, section: str) -> Callable[..., Any]:
+    @activity.defn(name=name)
+    async def refuse(request: EventActivityInput) -> None:
+        raise ApplicationError(
+            f"this worker's product config has no `{section}` section", type="CONFIG_ERROR", non_retryable=True
+        )
+
+    return refuse
+
+
+def _brokers(config: ProductConfig, secrets: SecretStore, actions: ActionActivities) -> list[Callable[..., Any]]:
+    if not _uses(config, "brokers"):
+        return [_unconfigured(EVENT_ACTIVITIES[t], "brokers") for t in (JobEventType.PUBLISH, JobEventType.SUBSCRIBE)]
+    from activities.broker_publish import BrokerPublishActivities
+    from activities.broker_subscribe import BrokerSubscribeActivities, action_target
+
+    return [
+        BrokerPublishActivities(config, secrets).publish,
+        BrokerSubscribeActivities(config, secrets, action_target(actions)).subscribe,
+    ]
+
+
+def _storage(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
+    if not _uses(config, "storage"):
+        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.STORAGE], "storage")]
+    from activities.storage_activity import StorageActivities
+
+    storage = StorageActivities(config, secrets)
+    closers.append(storage.aclose)
+    return [storage.run_storage]
+
+
+def _databases(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
+    if not _uses(config, "databases"):
+        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.DB_ACTION], "databases")]
+    from activities.database_activity import DatabaseActivities
+
+    databases = DatabaseActivities(config, secrets)
+    closers.append(databases.close)
+    return [databases.run_database]
+
+
+def _graphs(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
+    if not _uses(config, "graphs"):
+        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.GRAPH], "graphs")]
+    from activities.graph_activity import GraphActivities
+
+    graphs = GraphActivities(config, secrets)
+    closers.append(graphs.aclose)
+    return [graphs.run_graph]
+
+
+def _notifications(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    if not _uses(config, "notifications"):
+        return [_unconfigured(name, "notifications") for name in (PREPARE_NOTIFICATION, SEND_NOTIFICATION)]
+    from activities.notification_activity import NotificationActivities
+
+    notifications = NotificationActivities(config, secrets, http)
+    return [notifications.prepare_notification, notifications.send_notification]
 
 
 def _functions(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> FunctionActivities:
@@ -66,7 +132,3 @@ def _functions(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncCli
 
 def _event_activities(events: JobEventActivities) -> list[Callable[..., Any]]:
     return [events.job_event_targets, events.deliver_job_event]
-
-
-def _notification_activities(notifications: NotificationActivities) -> list[Callable[..., Any]]:
-    return [notifications.prepare_notification, notifications.send_notification]

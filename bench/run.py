@@ -130,11 +130,13 @@ async def bench(args: argparse.Namespace) -> list[Row]:
         raw_queue = f"raw-{uuid.uuid4().hex[:6]}"
 
         # 1. dispatch throughput: schedule() (validate, plan, encrypt, start) vs raw start_workflow
+        # On queues no worker polls: the dispatched jobs must not become a backlog for the later figures.
         later = int((time.time() + 3600) * 1000)
         n = args.dispatch
-        ours = await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=later)))
+        parked = Ductape(ours_client, task_queue="bench-parked", config=config, secrets=SecretStore({}))
+        ours = await _timed(n, lambda i: parked.processor.job.schedule(_job(start_at=later)))
         raw = await _timed(n, lambda i: raw_client.start_workflow(
-            "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue=raw_queue))  # fmt: skip
+            "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue="raw-parked"))  # fmt: skip
         rows.append(Row(f"dispatch, {n} jobs (jobs/s)", f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x"))
 
         # 2 and 3. end-to-end against a local HTTP target, and the history of one plain job
@@ -169,7 +171,9 @@ async def bench(args: argparse.Namespace) -> list[Row]:
 
             # 4. a herd: many one-off jobs due at the same instant; lateness of the target call
             n = args.herd
-            due = time.time() + max(10.0, n / 50)
+            # Far enough ahead that dispatching (and each job's first workflow task) is over by then:
+            # what is measured is the herd at the instant, not the dispatch.
+            due = time.time() + max(15.0, n / 20)
             hits.clear()
             await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
             deadline = time.time() + 300

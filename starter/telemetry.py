@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 SERVICE_NAME = "ductape-jobs"
 
@@ -49,6 +49,12 @@ def build_telemetry(
         runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
     if otlp_endpoint is None and span_processor is None:
         return Telemetry(runtime=runtime)
+    # Imported only when tracing is on: the OpenTelemetry SDK is a worker's memory otherwise unused.
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
     if span_processor is not None:
         provider.add_span_processor(span_processor)

@@ -217,3 +217,18 @@ async def test_worker_refuses_to_start_with_a_bad_handler(dev_env: WorkflowEnvir
     with pytest.raises(ConfigError, match=r"products\.p\.functions\.f\.handler: .*has no 'missing'"):
         async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore({})):
             pass
+
+
+async def test_a_type_without_a_config_section_fails_at_once_naming_the_section(
+    ductape: Ductape, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    # A client without the config cannot check the job; the worker's config has no `brokers`.
+    blind = Ductape(dev_env.client, task_queue=task_queue)
+    job = await blind.events.dispatch(
+        {"product": "my-product", "env": "dev", "broker": "bus", "event": "x", "input": {"message": 1}, "retries": 3}
+    )
+    with pytest.raises(JobFailedError) as failed:
+        await blind.jobs.result(job.job_id)
+    assert failed.value.error_type == "CONFIG_ERROR"
+    assert "no `brokers` section" in failed.value.message
+    assert (await blind.jobs.get(job.job_id)).retry_count == 0
