@@ -72,10 +72,18 @@ def job(event_type: str, event: str, **fields: Any) -> dict[str, Any]:
     return {"product_tag": "my-product", "env": "dev", "type": event_type, "event": event, "input": {}} | fields
 
 
-async def test_function_job_returns_what_the_callable_returned(ductape: Ductape) -> None:
+async def readable_in_the_web_ui(env: WorkflowEnvironment, job_id: str, event_type: str, summary: str) -> None:
+    """What the Web UI's list and job page show: the event type attribute and the summary."""
+    description = await env.client.get_workflow_handle(job_id).describe()
+    assert description.typed_search_attributes.get(names.EVENT_TYPE) == event_type
+    assert await description.static_summary() == summary
+
+
+async def test_function_job_returns_what_the_callable_returned(ductape: Ductape, dev_env: WorkflowEnvironment) -> None:
     result = await ductape.processor.job.schedule(job("function", "greet", input={"payload": {"name": "Ada"}}))
     assert await ductape.jobs.result(result.job_id) == {"result": {"greeting": "Hello, Ada!", "letters": 3}}
     assert routing_targets.calls["greet"] == 1
+    await readable_in_the_web_ui(dev_env, result.job_id, "function", "function greet · my-product/dev")
 
 
 async def test_function_value_error_is_not_retried(ductape: Ductape) -> None:
@@ -165,11 +173,14 @@ async def test_fallback_whose_options_all_fail_fails_naming_each(ductape: Ductap
     assert "function reject: ValueError" in failed.value.message
 
 
-async def test_quota_runs_one_option_and_takes_the_next_on_failure(ductape: Ductape, http_target: HttpTarget) -> None:
+async def test_quota_runs_one_option_and_takes_the_next_on_failure(
+    ductape: Ductape, http_target: HttpTarget, dev_env: WorkflowEnvironment
+) -> None:
     outcomes = []
     for _ in range(4):
         result = await ductape.processor.job.schedule(job("quota", "spread"))
         outcomes.append(await ductape.jobs.result(result.job_id))
+    await readable_in_the_web_ui(dev_env, result.job_id, "quota", "quota spread · my-product/dev")
     assert all(o["option"] == "action email-service/send_welcome_email" for o in outcomes)
     assert len(http_target.calls("/v1/welcome")) == 4
     # Whenever the failing option was drawn first, it was tried once, then the next one took over.
