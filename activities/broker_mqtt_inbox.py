@@ -10,6 +10,7 @@ run on: like any MQTT subscriber, it sees messages published after that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from typing import Any
 
@@ -66,6 +67,8 @@ class MqttInbox:
     async def release(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._reader  # a task left pending would be finalized later, mid-import elsewhere
         await self._client.__aexit__(None, None, None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,6 +76,10 @@ async def job_worker(
         httpx.AsyncClient(follow_redirects=False) as http,
         open_activities(config, secrets, http, session_store) as activities,
     ):
+        # Collect pending garbage first: a finalizer that imports (a ResourceWarning) while the sandbox
+        # validates the workflows can trip CPython 3.10/3.11's non-reentrant module lock
+        # (temporalio/sdk-python#585, "Failed validating workflow ... KeyError: <thread id>").
+        gc.collect()
         worker = Worker(
             client,
             task_queue=task_queue,
