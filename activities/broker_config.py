@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from activities.component_lookup import component_in_env, sole_owner
 from workflows.contracts import JobInputError
 
 if TYPE_CHECKING:  # product_config imports this module for its `brokers` field
@@ -45,15 +46,6 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "nats": ("nats://", "tls://", "ws://", "wss://"),
     "mqtt": ("mqtt://", "mqtts://"),
 }
-
-
-class BrokerLookupError(LookupError):
-    """A job names a broker, env or event the config does not have; ``part`` says which."""
-
-    def __init__(self, part: Literal["broker", "env", "event"], message: str) -> None:
-        super().__init__(message)
-        self.part = part
-        self.message = message
 
 
 class _Strict(BaseModel):
@@ -116,22 +108,19 @@ class BrokerDef(_Strict):
         return self
 
 
-def broker_event(brokers: dict[str, BrokerDef], tag: str, env: str, event: str) -> tuple[BrokerEnv, BrokerEvent]:
+def broker_event(
+    brokers: dict[str, BrokerDef], tag: str, env: str, event: str, *, field: str = "app"
+) -> tuple[BrokerEnv, BrokerEvent]:
     """The broker's settings in ``env`` and the event definition.
 
     Raises:
-        BrokerLookupError: naming the missing piece (broker, broker env, event).
+        JobInputError: naming ``field`` (unknown broker), ``env`` (no settings for it) or ``event``.
     """
-    broker = brokers.get(tag)
-    if broker is None:
-        raise BrokerLookupError("broker", f"broker {tag!r} is not defined (known: {sorted(brokers)})")
-    settings = broker.envs.get(env)
-    if settings is None:
-        raise BrokerLookupError("env", f"broker {tag!r} has no settings for env {env!r}")
+    broker = component_in_env("broker", brokers, tag, env, field=field)
     found = broker.events.get(event)
     if found is None:
-        raise BrokerLookupError("event", f"broker {tag!r} has no event {event!r} (known: {sorted(broker.events)})")
-    return settings, found
+        raise JobInputError.one("event", f"broker {tag!r} has no event {event!r} (known: {sorted(broker.events)})")
+    return broker.envs[env], found
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -144,19 +133,11 @@ def check_publish(product: ProductDef, env: str, component: str | None, event: s
     Raises:
         JobInputError: naming ``component_field`` (unknown broker), ``env`` or ``event``.
     """
-    tag = component
-    if tag is None:
-        owners = [name for name, broker in product.brokers.items() if event in broker.events]
-        if len(owners) != 1:
-            why = "no broker defines" if not owners else f"brokers {owners} all define"
-            raise JobInputError.one(component_field, f"is required: {why} event {event!r}")
-        tag = owners[0]
-    try:
-        broker_event(product.brokers, tag, env, event)
-    except BrokerLookupError as err:
-        field = {"broker": component_field, "env": "env", "event": "event"}[err.part]
-        raise JobInputError.one(field, err.message) from None
-    return tag
+    if component is None:
+        owners = [tag for tag, broker in product.brokers.items() if event in broker.events]
+        component = sole_owner("broker", owners, field=component_field, event=event)
+    broker_event(product.brokers, component, env, event, field=component_field)
+    return component
 
 
 def check_subscribe(product: ProductDef, env: str, component: str | None, event: str, component_field: str) -> str:

@@ -16,13 +16,13 @@ from activities.broker_clients import (
     publish_rabbitmq,
     publish_redis,
 )
-from activities.broker_config import BrokerEvent, BrokerLookupError, broker_event
+from activities.broker_config import BrokerEvent, broker_event
 from activities.errors import JobFailure
 from activities.http_action import idempotency_key
 from activities.product_config import ConfigError, ProductConfig
 from activities.secrets import SecretMissingError, SecretStore
 from workflows.broker_contracts import BrokerKindName, IPublishRequest, PublishResult
-from workflows.contracts import EventActivityInput, JobContext, JobEventType
+from workflows.contracts import EventActivityInput, JobContext, JobEventType, JobInputError
 from workflows.names import EVENT_ACTIVITIES
 
 
@@ -47,8 +47,10 @@ def resolve_broker(config: ProductConfig, secrets: SecretStore, job: JobContext)
     try:
         settings, event = broker_event(config.product(job.product).brokers, job.app, job.env, job.event)
         url = secrets.resolve(settings.url)
-    except (ConfigError, BrokerLookupError) as err:
+    except ConfigError as err:
         raise JobFailure("CONFIG_ERROR", str(err)) from None
+    except JobInputError as err:  # the config changed since dispatch
+        raise JobFailure("CONFIG_ERROR", err.reason) from None
     except SecretMissingError as err:
         raise JobFailure("SECRET_MISSING", str(err)) from None
     return ResolvedBroker(tag=job.app, kind=settings.kind, url=str(url), event=event)

@@ -28,8 +28,8 @@ def sole_owner(kind: str, owners: list[str], *, field: str, event: str) -> str:
     """
     if len(owners) == 1:
         return owners[0]
-    why = f"no {kind} of the product defines" if not owners else f"{len(owners)} {kind}s {sorted(owners)} define"
-    raise JobInputError.one(field, f"is required: {why} {event!r}")
+    why = f"no {kind} defines" if not owners else f"{len(owners)} {kind}s {sorted(owners)} define"
+    raise JobInputError.one(field, f"is required: {why} event {event!r}")
 
 
 def component_in_env(kind: str, components: Mapping[str, Component], tag: str, env: str, *, field: str) -> Component:

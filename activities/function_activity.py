@@ -12,7 +12,8 @@ from pydantic_core import to_jsonable_python
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import JobFailure, error_type_for_status
+from activities.errors import JobFailure
+from activities.http_errors import checked_response
 from activities.product_config import ConfigError, ProductConfig
 from activities.routing_config import ConfigImportError, FunctionDef
 from activities.secrets import SecretMissingError, SecretStore
@@ -108,16 +109,8 @@ class FunctionActivities:
         except SecretMissingError as err:
             raise JobFailure("SECRET_MISSING", str(err)) from None
         timeout = definition.timeout_ms / 1000
-        try:
-            response = await self._http.post(url, json={"payload": payload}, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            raise JobFailure("TIMEOUT", f"the function URL timed out after {timeout:g} s") from None
-        except httpx.TransportError as err:
-            raise JobFailure("CONNECTION_ERROR", f"the function URL: {type(err).__name__}") from None
-        if response.status_code >= 400:
-            raise JobFailure(
-                error_type_for_status(response.status_code), f"the function URL returned HTTP {response.status_code}"
-            )
+        call = self._http.post(url, json={"payload": payload}, headers=headers, timeout=timeout)
+        response = await checked_response(call, "the function URL", timeout)
         if not response.content:
             return None
         try:

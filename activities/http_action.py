@@ -10,7 +10,8 @@ from urllib.parse import quote
 import httpx
 from temporalio import activity
 
-from activities.errors import JobFailure, error_type_for_status
+from activities.errors import JobFailure
+from activities.http_errors import checked_response
 from activities.product_config import ActionDef, ConfigError, ProductConfig
 from activities.secrets import SecretMissingError, SecretStore
 from workflows.contracts import ActionActivityResult, EventActivityInput, IActionRequest, JobEventType
@@ -74,35 +75,20 @@ class ActionActivities:
         timeout = (action.timeout_ms or app_env.timeout_ms) / 1000
         what = f"{action.method} {action.path}"  # the template: filled paths may carry personal data
         activity.logger.info("calling %s for job %s", what, job.job_id)
-        try:
-            response = await self._http.request(
-                action.method,
-                base_url + path,
-                params=_query_params(query),
-                headers=headers,
-                json=body if action.method in _BODY_METHODS and body not in (None, {}) else None,
-                timeout=timeout,
-            )
-        except httpx.TimeoutException:
-            raise JobFailure("TIMEOUT", f"{what} timed out after {timeout:g} s") from None
-        except httpx.InvalidURL as err:
-            raise JobFailure("CONFIG_ERROR", f"{what}: invalid URL ({err})") from None
-        except httpx.TransportError as err:
-            raise JobFailure("CONNECTION_ERROR", f"{what}: {type(err).__name__}") from None
-
-        parsed = _body(response)
-        if response.status_code >= 400:
-            raise JobFailure(
-                error_type_for_status(response.status_code),
-                f"{what} returned HTTP {response.status_code}",
-                details={"status": response.status_code, "body": _truncate(parsed)},
-                retry_after=_retry_after(response),
-            )
+        call = self._http.request(
+            action.method,
+            base_url + path,
+            params=_query_params(query),
+            headers=headers,
+            json=body if action.method in _BODY_METHODS and body not in (None, {}) else None,
+            timeout=timeout,
+        )
+        response = await checked_response(call, what, timeout, details=_error_details, retry_after=_retry_after)
         keep = {h.lower() for h in action.response_headers}
         return ActionActivityResult(
             status=response.status_code,
             headers={k: v for k, v in response.headers.items() if k.lower() in keep},
-            body=parsed,
+            body=_body(response),
         )
 
 
@@ -173,10 +159,11 @@ def _body(response: httpx.Response) -> Any:
     return response.text
 
 
-def _truncate(body: Any) -> Any:
+def _error_details(response: httpx.Response) -> dict[str, Any]:
+    body = _body(response)
     if isinstance(body, str) and len(body) > ERROR_BODY_CHARS:
-        return body[:ERROR_BODY_CHARS] + "..."
-    return body
+        body = body[:ERROR_BODY_CHARS] + "..."
+    return {"status": response.status_code, "body": body}
 
 
 def _retry_after(response: httpx.Response) -> timedelta | None:

@@ -26,8 +26,9 @@ import aiosmtplib
 import httpx
 from temporalio import activity
 
-from activities.errors import JobFailure, error_type_for_status
+from activities.errors import JobFailure
 from activities.http_action import fill_path
+from activities.http_errors import checked_response
 from activities.job_events import SIGNATURE_HEADER, signature
 from activities.notification_config import CallbackEnv, EmailEnv, PushEnv, SmsEnv
 from activities.notification_templates import is_html
@@ -172,21 +173,13 @@ async def _each_recipient(
 
 async def _post(http: httpx.AsyncClient, what: str, timeout_ms: int, **kwargs: Any) -> httpx.Response:
     """Raises: JobFailure typed by status or transport error."""
-    try:
-        response = await http.post(timeout=timeout_ms / 1000, **kwargs)
-    except httpx.TimeoutException:
-        raise JobFailure("TIMEOUT", f"{what} timed out after {timeout_ms / 1000:g} s") from None
-    except httpx.InvalidURL as err:
-        raise JobFailure("CONFIG_ERROR", f"{what}: invalid URL ({err})") from None
-    except httpx.TransportError as err:
-        raise JobFailure("CONNECTION_ERROR", f"{what}: {type(err).__name__}") from None
-    if response.status_code >= 400:
-        raise JobFailure(
-            error_type_for_status(response.status_code),
-            f"{what} returned HTTP {response.status_code}",
-            details={"status": response.status_code, "error": _provider_error(response)},
-        )
-    return response
+    timeout = timeout_ms / 1000
+    return await checked_response(
+        http.post(timeout=timeout, **kwargs),
+        what,
+        timeout,
+        details=lambda response: {"status": response.status_code, "error": _provider_error(response)},
+    )
 
 
 def _provider_error(response: httpx.Response) -> Any:
@@ -293,17 +286,7 @@ async def send_callback(
         "X-Ductape-Delivery": message_id,
     }
     query = {k: v if isinstance(v, list) else ("" if v is None else str(v)) for k, v in payload.query.items()}
-    what = f"callback {config.method}"
-    try:
-        response = await http.request(
-            config.method, target, params=query, content=body, headers=headers, timeout=config.timeout_ms / 1000
-        )
-    except httpx.TimeoutException:
-        raise JobFailure("TIMEOUT", f"{what} timed out") from None
-    except httpx.InvalidURL as err:
-        raise JobFailure("CONFIG_ERROR", f"{what}: invalid URL ({err})") from None
-    except httpx.TransportError as err:
-        raise JobFailure("CONNECTION_ERROR", f"{what}: {type(err).__name__}") from None
-    if response.status_code >= 400:
-        raise JobFailure(error_type_for_status(response.status_code), f"{what} returned HTTP {response.status_code}")
+    timeout = config.timeout_ms / 1000
+    call = http.request(config.method, target, params=query, content=body, headers=headers, timeout=timeout)
+    await checked_response(call, f"callback {config.method}", timeout)
     return Sent(message_ids=[message_id])

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # every figure, with its goal
     .venv/bin/python -m bench.run --quick    # smaller counts, for a smoke run
+    .venv/bin/python -m bench.run --only herd,recurring
 
 Prints a table; ``docs/benchmarks.md`` keeps a run. Loopback only; bounded in count and time.
 """
@@ -19,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,23 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+@dataclass
+class Bench:
+    """What every figure measures with: one server, both clients, the target and its hit times."""
+
+    args: argparse.Namespace
+    options: DevServerOptions
+    data_dir: Path
+    task_queue: str
+    ours: Client
+    raw: Client
+    ductape: Ductape
+    config: Any
+    url: str
+    hits: list[float]
+    raw_queue: str = field(default_factory=lambda: f"raw-{uuid.uuid4().hex[:6]}")
+
+
 async def bench(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     data_dir = Path(tempfile.mkdtemp(prefix="ductape-bench-"))
@@ -132,83 +150,95 @@ async def bench(args: argparse.Namespace) -> list[Row]:
         ours_client = await connect_client(settings, KEYRING)
         raw_client = await Client.connect(options.address, data_converter=pydantic_data_converter)
         ductape = Ductape(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
-        raw_queue = f"raw-{uuid.uuid4().hex[:6]}"
-
-        # 1. dispatch throughput: schedule() (validate, plan, encrypt, start) vs raw start_workflow
-        # On queues no worker polls: the dispatched jobs must not become a backlog for the later figures.
-        later = int((time.time() + 3600) * 1000)
-        n = args.dispatch
-        parked = Ductape(ours_client, task_queue="bench-parked", config=config, secrets=SecretStore({}))
-        ours = await _timed(n, lambda i: parked.processor.job.schedule(_job(start_at=later)))
-        raw = await _timed(n, lambda i: raw_client.start_workflow(
-            "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue="raw-parked"))  # fmt: skip
-        rows.append(Row(f"dispatch, {n} jobs (jobs/s)", f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x"))
-
-        # 2 and 3. end-to-end against a local HTTP target, and the history of one plain job
-        raw_worker = Worker(raw_client, task_queue=raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post])
+        b = Bench(args, options, data_dir, settings.task_queue, ours_client, raw_client, ductape, config, url, hits)
+        if "dispatch" in args.only:
+            rows.append(await _dispatch(b))
+        raw_worker = Worker(raw_client, task_queue=b.raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post])
         ours_worker = job_worker(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
         async with ours_worker, raw_worker:
-            n = args.e2e
-
-            async def ours_job(_: int) -> None:
-                job = await ductape.processor.job.schedule(_job())
-                await ductape.jobs.result(job.job_id)
-
-            async def raw_job(_: int) -> None:
-                await raw_client.execute_workflow(
-                    RawJob.run, f"{url}/hit", id=f"raw-e-{uuid.uuid4().hex}", task_queue=raw_queue
-                )
-
-            ours = await _timed(n, ours_job)
-            raw = await _timed(n, raw_job)
-            rows.append(
-                Row(f"end to end, {n} jobs (jobs/s)", f"{ours:.1f}", f"{raw:.1f}", f"{ours / raw:.2f}x", ">= 0.9x")
-            )
-
-            job = await ductape.processor.job.schedule(_job())
-            await ductape.jobs.result(job.job_id)
-            ours_events = len([e async for e in ours_client.get_workflow_handle(job.job_id).fetch_history_events()])
-            raw_id = f"raw-h-{uuid.uuid4().hex}"
-            await raw_client.execute_workflow(RawJob.run, f"{url}/hit", id=raw_id, task_queue=raw_queue)
-            raw_events = len([e async for e in raw_client.get_workflow_handle(raw_id).fetch_history_events()])
-            rows.append(Row("history events of a plain job", str(ours_events), str(raw_events),
-                            f"{ours_events / raw_events:.2f}x", "equal"))  # fmt: skip
-
-            # 4. a herd: many one-off jobs due at the same instant; lateness of the target call
-            n = args.herd
-            # Far enough ahead that dispatching (and each job's first workflow task) is over by then:
-            # what is measured is the herd at the instant, not the dispatch.
-            due = time.time() + max(15.0, n / 20)
-            hits.clear()
-            await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
-            deadline = time.time() + 300
-            while len(hits) < n and time.time() < deadline:
-                await asyncio.sleep(0.5)
-            lateness = [h - due for h in hits]
-            if lateness:
-                rows.append(Row(f"herd of {n} one-off jobs: lateness p50 / p99 (s)",
-                                f"{statistics.median(lateness):.2f} / {_pct(lateness, 0.99):.2f}", "", "",
-                                "p99 <= 2 s"))  # fmt: skip
-
-            # 5. many recurring jobs due in the same minute: start lateness of their target calls
-            n = args.recurring
-            ours_late = await _recurring_herd(n, hits, lambda minute, i: ductape.processor.job.schedule(
-                _job(repeat={"cron": f"{minute.minute} {minute.hour} * * *", "limit": 1})))  # fmt: skip
-            raw_late = await _recurring_herd(n, hits, lambda minute, i: raw_client.create_schedule(
-                f"raw-s-{uuid.uuid4().hex}", _raw_schedule(minute, f"{url}/hit", raw_queue)))  # fmt: skip
-            rows.append(Row(f"{n} recurring jobs due in one minute: lateness p50 / p99 (s)",
-                            f"{statistics.median(ours_late):.1f} / {_pct(ours_late, 0.99):.1f}",
-                            f"{statistics.median(raw_late):.1f} / {_pct(raw_late, 0.99):.1f}", "",
-                            "p99 <= 2 s"))  # fmt: skip
-
-        # 6. worker memory with many sleeping jobs (a separate worker process, RSS from /proc)
-        n = args.sleeping
-        later_ms = int((time.time() + 7200) * 1000)
-        await _timed(n, lambda i: ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
-        rss = await _worker_rss(options.address, settings.task_queue, url, data_dir, n)
-        rows.append(Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB"))
+            for name, figure in (("e2e", _end_to_end), ("history", _history), ("herd", _herd),
+                                 ("recurring", _recurring)):  # fmt: skip
+                if name in args.only:
+                    rows.append(await figure(b))
+        if "rss" in args.only:
+            rows.append(await _rss(b))
     await runner.cleanup()
     return rows
+
+
+async def _dispatch(b: Bench) -> Row:
+    """schedule() (validate, plan, encrypt, start) vs raw start_workflow, on queues no worker polls:
+    the dispatched jobs must not become a backlog for the later figures."""
+    n = b.args.dispatch
+    later = int((time.time() + 3600) * 1000)
+    parked = Ductape(b.ours, task_queue="bench-parked", config=b.config, secrets=SecretStore({}))
+    ours = await _timed(n, lambda i: parked.processor.job.schedule(_job(start_at=later)))
+    raw = await _timed(n, lambda i: b.raw.start_workflow(
+        "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue="raw-parked"))  # fmt: skip
+    return Row(f"dispatch, {n} jobs (jobs/s)", f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x")
+
+
+async def _end_to_end(b: Bench) -> Row:
+    """Jobs run one after the other by 32 callers against the local HTTP target."""
+    n = b.args.e2e
+
+    async def ours_job(_: int) -> None:
+        job = await b.ductape.processor.job.schedule(_job())
+        await b.ductape.jobs.result(job.job_id)
+
+    async def raw_job(_: int) -> None:
+        await b.raw.execute_workflow(RawJob.run, f"{b.url}/hit", id=f"raw-e-{uuid.uuid4().hex}", task_queue=b.raw_queue)
+
+    ours = await _timed(n, ours_job)
+    raw = await _timed(n, raw_job)
+    return Row(f"end to end, {n} jobs (jobs/s)", f"{ours:.1f}", f"{raw:.1f}", f"{ours / raw:.2f}x", ">= 0.9x")
+
+
+async def _history(b: Bench) -> Row:
+    job = await b.ductape.processor.job.schedule(_job())
+    await b.ductape.jobs.result(job.job_id)
+    ours_events = len([e async for e in b.ours.get_workflow_handle(job.job_id).fetch_history_events()])
+    raw_id = f"raw-h-{uuid.uuid4().hex}"
+    await b.raw.execute_workflow(RawJob.run, f"{b.url}/hit", id=raw_id, task_queue=b.raw_queue)
+    raw_events = len([e async for e in b.raw.get_workflow_handle(raw_id).fetch_history_events()])
+    return Row("history events of a plain job", str(ours_events), str(raw_events),
+               f"{ours_events / raw_events:.2f}x", "equal")  # fmt: skip
+
+
+async def _herd(b: Bench) -> Row:
+    """Many one-off jobs due at the same instant: lateness of each target call after it."""
+    n = b.args.herd
+    # Far enough ahead that dispatching is over by then: what is measured is the herd at the instant.
+    due = time.time() + max(15.0, n / 20)
+    b.hits.clear()
+    await _timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
+    deadline = time.time() + 300
+    while len(b.hits) < n and time.time() < deadline:
+        await asyncio.sleep(0.5)
+    lateness = [h - due for h in b.hits] or [float("nan")]
+    return Row(f"herd of {n} one-off jobs: lateness p50 / p99 (s)",
+               f"{statistics.median(lateness):.2f} / {_pct(lateness, 0.99):.2f}", "", "", "p99 <= 2 s")  # fmt: skip
+
+
+async def _recurring(b: Bench) -> Row:
+    """Many recurring jobs due in the same minute: start lateness of their target calls."""
+    n = b.args.recurring
+    ours_late = await _recurring_herd(n, b.hits, lambda minute, i: b.ductape.processor.job.schedule(
+        _job(repeat={"cron": f"{minute.minute} {minute.hour} * * *", "limit": 1})))  # fmt: skip
+    raw_late = await _recurring_herd(n, b.hits, lambda minute, i: b.raw.create_schedule(
+        f"raw-s-{uuid.uuid4().hex}", _raw_schedule(minute, f"{b.url}/hit", b.raw_queue)))  # fmt: skip
+    return Row(f"{n} recurring jobs due in one minute: lateness p50 / p99 (s)",
+               f"{statistics.median(ours_late):.1f} / {_pct(ours_late, 0.99):.1f}",
+               f"{statistics.median(raw_late):.1f} / {_pct(raw_late, 0.99):.1f}", "", "p99 <= 2 s")  # fmt: skip
+
+
+async def _rss(b: Bench) -> Row:
+    """Worker memory with many sleeping jobs (a separate worker process, RSS from /proc)."""
+    n = b.args.sleeping
+    later_ms = int((time.time() + 7200) * 1000)
+    await _timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
+    rss = await _worker_rss(b.options.address, b.task_queue, b.url, b.data_dir, n)
+    return Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB")
 
 
 async def _recurring_herd(n: int, hits: list[float], create: Callable[[datetime, int], Awaitable[Any]]) -> list[float]:
@@ -255,10 +285,17 @@ async def _worker_rss(address: str, task_queue: str, url: str, data_dir: Path, e
         process.wait(timeout=30)
 
 
+FIGURES = ("dispatch", "e2e", "history", "herd", "recurring", "rss")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=",".join(FIGURES), help=f"comma-separated figures of: {', '.join(FIGURES)}")
     args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    if unknown := args.only - set(FIGURES):
+        parser.error(f"--only: unknown figures {sorted(unknown)} (known: {', '.join(FIGURES)})")
     scale = 0.2 if args.quick else 1.0
     args.dispatch, args.e2e = int(500 * scale), int(200 * scale)
     args.herd, args.sleeping, args.recurring = int(1000 * scale), int(10_000 * scale), int(200 * scale)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from starter.product_jobs import ProductBuilder, resolve_job_event
 from starter.sessions import Sessions
 from starter.settings import Settings
 from starter.telemetry import Telemetry
+from workflows.arming import ARM_AHEAD
 from workflows.dispatch_contracts import IDispatchResult
 
 DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
@@ -160,17 +161,22 @@ class Ductape:
         secrets: SecretStore | None = None,
         session_store: SessionStore | None = None,
         clock: Callable[[], datetime] | None = None,
+        arm_ahead: timedelta = ARM_AHEAD,
     ) -> None:
         """Wrap an already connected client (its data converter must be ``starter.DATA_CONVERTER``).
 
         ``config`` lets dispatch check events, apps and envs before anything starts; ``secrets``
-        lets it verify session signatures too (without them it checks what it can).
+        lets it verify session signatures too (without them it checks what it can). ``arm_ahead``:
+        how early at most a one-off job hands its event to a worker, which starts it at the exact
+        instant (``workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
+        time-skipping test server, whose virtual clock an activity's real wait cannot skip).
         """
         self.planner = JobPlanner(
             task_queue=task_queue or Settings().task_queue,
             config=config,
             secrets=secrets,
             clock=clock or (lambda: datetime.now(UTC)),
+            arm_ahead=arm_ahead,
         )
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
         self.jobs = Jobs(client, events=events, clock=self.planner.clock)

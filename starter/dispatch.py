@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,9 +24,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout
+from starter.dst_policy import COMPANION_SUFFIX, is_companion
+from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout, restored_companion
 from starter.job_plan import JobPlan, Recurrence
-from workflows.contracts import to_epoch_ms
+from workflows.contracts import JobInputError, to_epoch_ms
 from workflows.dispatch_contracts import IDispatchResult
 from workflows.management_contracts import JobMemo
 from workflows.names import JOB_WORKFLOW
@@ -37,15 +39,25 @@ TRIGGER_WINDOW = timedelta(seconds=1)
 """A recurring job whose first run is at most this far ahead is reported ``queued``."""
 
 
+async def encoded_memo(client: Client, memo: JobMemo) -> dict[str, Payload]:
+    """The memo's fields as payloads, encoded (and encrypted) in one batch: the SDK would encode each
+    field on its own, which was most of ``schedule()``'s own CPU time (measured, bench/run.py)."""
+    fields = memo.model_dump(mode="json")
+    return dict(zip(fields, await client.data_converter.encode(list(fields.values())), strict=True))
+
+
 async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispatchResult:
     """Start the plan's workflow or create its schedule; returns the seeds' DispatchResult.
 
     A caller-chosen ``job_id`` that already exists returns the existing job instead of a second one.
 
     Raises:
+        JobInputError: a recurring job's ID ends with ``~dst`` (the DST companions' suffix).
         temporalio.service.RPCError: the server refused the request (unregistered search attributes...).
     """
     if plan.recurrence is not None:
+        if is_companion(plan.job_id):  # ``jobs`` reads such a schedule as no job at all
+            raise JobInputError.one("job_id", f"must not end with {COMPANION_SUFFIX!r} (reserved)")
         return await _create_schedule(client, plan, plan.recurrence, task_queue=task_queue)
     reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
     if plan.cache_ttl is not None:
@@ -61,7 +73,7 @@ async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispa
             id=plan.job_id,
             task_queue=task_queue,
             search_attributes=plan.search_attributes,
-            memo=plan.memo.model_dump(mode="json"),
+            memo=await encoded_memo(client, plan.memo),
             static_summary=plan.summary,
             # A retried dispatch with the same job ID must not run the job twice.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -190,11 +202,17 @@ async def _create_schedule(
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=recurrence.catchup),
         state=timing.state,
     )
+    # The main schedule's own memo says it has a companion (``list`` reads it, see JobMemo).
+    main_memo = plan.memo.model_copy(update={"dst_companion": True}) if pair.companion is not None else plan.memo
+    # The main schedule goes first: a companion created alone would run the job on DST days for a
+    # job that does not exist (hidden from ``jobs``, its caller told the dispatch failed). A crash
+    # between the two creations leaves the flagged main schedule alone instead, and the dispatch
+    # retried under the same ID (``existing`` below) creates the missing companion.
     try:
         handle = await client.create_schedule(
             plan.job_id,
             schedule,
-            memo=memo,
+            memo=main_memo.model_dump(mode="json"),
             search_attributes=plan.search_attributes,
             trigger_immediately=timing.trigger_now,
         )
@@ -208,8 +226,10 @@ async def _create_schedule(
         handle = client.get_schedule_handle(plan.job_id)  # same caller-chosen ID: the existing job
         existing = True
     description = await handle.describe()
-    # Only a DST-split job (new, or an existing one we cannot see the layout of) has a companion.
-    companion = await describe_companion(client, plan.job_id) if pair.companion or existing else None
+    if existing:
+        companion = await restored_companion(client, description, pair, wanted=plan.memo, limit=recurrence.limit)
+    else:
+        companion = await describe_companion(client, plan.job_id) if pair.companion else None
     upcoming = next_action(description.info.next_action_times, companion.info.next_action_times if companion else [])
     # A run due at once may already have started by the time we describe: it is the first one.
     started = [r.scheduled_at for r in description.info.recent_actions]

@@ -29,8 +29,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id, split_limit
 from starter.job_plan import Recurrence
+from starter.job_records import CANCELLED_NOTE, schedule_memo
+from workflows.management_contracts import JobMemo
 
 COMPANION_NOTE = "DST policy runs of "
+_DEFINITION = ("cron", "every", "tz", "limit", "end_date", "dst")
+"""The memo fields that decide a job's DST layout."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,57 @@ async def describe_companion(client: Client, job_id: str) -> ScheduleDescription
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+def may_have_companion(memo: JobMemo, spec: ScheduleSpec) -> bool:
+    """Whether a main schedule may have a companion with runs ahead, known without asking the server.
+
+    ``memo`` is the schedule's own memo: its ``dst_companion`` flag is set at dispatch. A job without
+    it may still have one: one dispatched before the flag existed, or given the policy by
+    ``reschedule`` (Temporal cannot change a schedule's memo). Its spec tells those apart: a main
+    schedule carries the transition-day ``skip`` calendars exactly while its layout has a companion
+    (no job sets ``skip`` otherwise), so no describe is needed for them either.
+    """
+    return bool(memo.dst_companion or spec.skip)
+
+
+async def restored_companion(
+    client: Client, main: ScheduleDescription, pair: PairLayout, *, wanted: JobMemo, limit: int | None
+) -> ScheduleDescription | None:
+    """The companion of a job dispatched again under its ID; created now when a dispatch (or a
+    reschedule) stopped between creating the main schedule and the companion (``starter.dispatch``).
+
+    It is created only when the dispatch asks for the job as it is (``wanted``, the dispatched
+    memo, has its timing; another job under a reused ID is left alone) and the job is not
+    cancelled; with ``limit`` the companion gets what the main schedule has not taken of it.
+
+    Raises:
+        temporalio.service.RPCError: the server refused the request.
+    """
+    if not may_have_companion(JobMemo.model_validate(await main.memo()), main.schedule.spec):
+        return None
+    companion = await describe_companion(client, main.id)
+    state, action = main.schedule.state, main.schedule.action
+    if companion is not None or pair.companion is None or (state.note or "").startswith(CANCELLED_NOTE):
+        return companion
+    current = await schedule_memo(client.data_converter, main)
+    if not isinstance(action, ScheduleActionStartWorkflow) or any(
+        getattr(current, name) != getattr(wanted, name) for name in _DEFINITION
+    ):
+        return None
+    share = pair.companion_limit
+    if limit is not None and state.limited_actions:
+        # Temporal counts a limit per schedule: the main schedule's share is what it has left plus
+        # the runs it made (a manual trigger counted too: the pair never exceeds the limit).
+        share = limit - state.remaining_actions - main.info.num_actions
+        if share <= 0:
+            return None
+    await create_companion(
+        client, main.id, action, dataclasses.replace(pair, companion_limit=share),
+        memo=current.model_dump(mode="json"), search_attributes=main.typed_search_attributes,
+        note=current.summary, paused=state.paused,
+    )  # fmt: skip
+    return await describe_companion(client, main.id)
 
 
 def next_action(*times: Sequence[datetime]) -> datetime | None:

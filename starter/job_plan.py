@@ -32,12 +32,14 @@ from starter.job_events import wants_events
 from starter.job_inputs import NormalisedJob, normalise_dispatch, normalise_job
 from starter.routing_checks import check_feature, check_function, check_route
 from workflows import names
+from workflows.arming import ARM_AHEAD, arm_lead_ms
 from workflows.contracts import JobEventType, JobInputError, JobWorkflowInput, RetrySettings, to_epoch_ms
 from workflows.dispatch_contracts import (
     IJobRepeatOptions,
     IRetryConfig,
 )
 from workflows.management_contracts import JobMemo
+from workflows.placeholders import has_placeholders
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
@@ -94,8 +96,10 @@ def plan_job(
     task_queue: str,
     config: ProductConfig | None,
     secrets: SecretStore | None,
+    arm_ahead: timedelta = ARM_AHEAD,
 ) -> JobPlan:
-    """Check ``job`` against the clock and the product config, then build its plan.
+    """Check ``job`` against the clock and the product config, then build its plan (a one-off job
+    arms up to ``arm_ahead`` before its start, ``workflows.arming``; zero turns arming off).
 
     Raises:
         JobInputError: an unsupported event type, an event or app the config does not know, a
@@ -125,6 +129,7 @@ def plan_job(
         cache_job_id(job, app) if job.cache is not None else new_job_id(job.product, job.env, job.event, now)
     )
     maximum_attempts = job.retries + 1
+    notify = wants_events(config, job.product)
     retry = job.retry or IRetryConfig()
     workflow_input = JobWorkflowInput(
         job_id=job_id,
@@ -145,7 +150,9 @@ def plan_job(
             non_retryable_errors=retry.non_retryable_errors,
         ),
         timeout_ms=timeout_ms,
-        notify=wants_events(config, job.product),
+        notify=notify,
+        # Webhook products are not armed: their job.started event must not precede the start.
+        arm_lead_ms=None if notify or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
     )
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
@@ -313,6 +320,14 @@ def _human(every: timedelta) -> str:
     return f"{seconds}s"
 
 
+def _arm_lead(job: NormalisedJob, job_id: str, arm_ahead: timedelta) -> int | None:
+    """A one-off job's arming lead (``workflows.arming``), or ``None`` where arming would change what
+    the job does: placeholders and sessions resolve at the start (``$Now()`` is the start's instant)."""
+    if job.session is not None or has_placeholders(job.input):
+        return None
+    return arm_lead_ms(job_id, job.event_type, arm_ahead)
+
+
 class JobPlanner:
     """Validates and plans jobs against one product config, secrets and clock; needs no server."""
 
@@ -323,11 +338,13 @@ class JobPlanner:
         config: ProductConfig | None = None,
         secrets: SecretStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        arm_ahead: timedelta = ARM_AHEAD,
     ) -> None:
         self.task_queue = task_queue
         self.config = config
         self.secrets = secrets
         self.clock = clock
+        self.arm_ahead = arm_ahead
 
     def plan(self, namespace: str | None, data: object) -> JobPlan:
         """Plan ``ductape.processor.job.schedule`` input (``namespace=None``) or a namespace's dispatch.
@@ -337,7 +354,12 @@ class JobPlanner:
         """
         normalised = normalise_job(data) if namespace is None else normalise_dispatch(namespace, data)
         return plan_job(
-            normalised, now=self.clock(), task_queue=self.task_queue, config=self.config, secrets=self.secrets
+            normalised,
+            now=self.clock(),
+            task_queue=self.task_queue,
+            config=self.config,
+            secrets=self.secrets,
+            arm_ahead=self.arm_ahead,
         )
 
 

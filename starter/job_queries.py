@@ -16,6 +16,7 @@ from typing import Any
 from temporalio.client import (
     Client,
     ScheduleDescription,
+    ScheduleListDescription,
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -24,7 +25,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id, is_companion
-from starter.dst_schedules import describe_companion
+from starter.dst_schedules import describe_companion, may_have_companion
 from starter.job_records import (
     CLOSED,
     NAMESPACE_OF,
@@ -130,10 +131,13 @@ class JobQueries:
                 " AND ".join(clauses) or None, page_size=limit, next_page_token=token
             )
             await schedules.fetch_next_page(page_size=limit)
-            for listed in schedules.current_page or []:
+            page = schedules.current_page or []
+            # A DST companion is part of its job, reported with it (from its listing when on this page).
+            companions = {listed.id: listed for listed in page if is_companion(listed.id)}
+            for listed in page:
                 if is_companion(listed.id):
-                    continue  # a DST companion is part of its job, reported with it
-                record = await self._listed_schedule(listed)
+                    continue
+                record = await self._listed_schedule(listed, companions.get(companion_id(listed.id)))
                 if status is None or record.status == status:
                     jobs.append(record)
             if schedules.next_page_token:
@@ -142,10 +146,9 @@ class JobQueries:
 
     async def history(self, job_id: str, *, limit: int = 100) -> JobHistory:
         """Each run of the job, newest first: every run of a recurring job, every retry of a one-off job."""
-        query = (
-            f"TemporalScheduledById IN ({_quote(job_id)}, {_quote(companion_id(job_id))})"
-            f" OR WorkflowId = {_quote(job_id)}"
-        )
+        query = f"WorkflowId = {_quote(job_id)}"
+        if not is_companion(job_id):  # a companion's runs are its job's, not a job of their own
+            query = f"TemporalScheduledById IN ({_quote(job_id)}, {_quote(companion_id(job_id))}) OR " + query
         runs = []
         async for execution in self.client.list_workflows(query, limit=limit):
             runs.append(await self._run(execution))
@@ -209,6 +212,10 @@ class JobQueries:
             raise
 
     async def describe_schedule(self, job_id: str) -> ScheduleDescription | None:
+        """The schedule of recurring job ``job_id``, or None when there is none. A DST companion is
+        no job of its own (it is reached through its job), so its ID reads as unknown."""
+        if is_companion(job_id):
+            return None
         try:
             return await self.client.get_schedule_handle(job_id).describe()
         except RPCError as err:
@@ -251,14 +258,22 @@ class JobQueries:
             execution_count=0 if status in ("scheduled", "paused") else 1,
         )
 
-    async def _listed_schedule(self, listed: Any) -> JobRecord:
+    async def _listed_schedule(
+        self, listed: ScheduleListDescription, companion: ScheduleListDescription | None
+    ) -> JobRecord:
+        if listed.schedule is None or listed.info is None:
+            raise RuntimeError("listing schedules needs a Temporal server with advanced visibility")
         memo = JobMemo.model_validate(await listed.memo())
         state = listed.schedule.state
         upcoming = list(listed.info.next_action_times)
-        if memo.cron is not None and memo.tz not in (None, "UTC"):  # may have a DST companion
-            companion = await describe_companion(self.client, listed.id)
-            if companion is not None:
-                upcoming = sorted([*upcoming, *companion.info.next_action_times])
+        # The job's next run may be its DST companion's: describe it only when the job may have one
+        # and its listing is not on this page (one call per such job, none for the others).
+        if companion is not None and companion.info is not None:
+            upcoming += companion.info.next_action_times
+        elif may_have_companion(memo, listed.schedule.spec):
+            described = await describe_companion(self.client, listed.id)
+            upcoming += described.info.next_action_times if described is not None else []
+        upcoming.sort()
         # Listings do not say whether a run is in progress: `get` tells `running` apart.
         status = schedule_status(paused=state.paused, note=state.note, running=False, upcoming=bool(upcoming))
         return JobRecord(

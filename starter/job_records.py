@@ -21,11 +21,13 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
     ScheduleDescription,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
 )
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
 from workflows import names
@@ -95,9 +97,22 @@ def memo_fields(memo: JobMemo) -> dict[str, Any]:
     }  # fmt: skip
 
 
+async def schedule_memo(converter: DataConverter, desc: ScheduleDescription) -> JobMemo:
+    """A recurring job's memo as it is now (its schedule's action memo, which ``reschedule`` updates;
+    the schedule's own memo is fixed at creation)."""
+    action = desc.schedule.action
+    if isinstance(action, ScheduleActionStartWorkflow) and action.memo:
+        fields = dict(action.memo)
+        values = await converter.decode(list(fields.values()))
+        return JobMemo.model_validate(dict(zip(fields, values, strict=True)))
+    return JobMemo.model_validate(await desc.memo())
+
+
 def workflow_status(status: WorkflowExecutionStatus | None, pending: Any, memo: JobMemo, now: datetime) -> JobStatus:
     if status in CLOSED:
         return CLOSED[status]
+    if pending and memo.scheduled_at > to_epoch_ms(now) and all(p.attempt == 1 for p in pending):
+        return "scheduled"  # armed: its activity waits for the instant (workflows.arming)
     if any(p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or p.attempt > 1 for p in pending):
         return "running"
     if not pending and memo.paused:

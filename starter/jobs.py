@@ -18,7 +18,6 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleDescription,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -44,6 +43,7 @@ from starter.job_records import (
     JobStateError,
     latest_run,
     run_details,
+    schedule_memo,
     schedule_record,
     workflow_record,
 )
@@ -338,13 +338,7 @@ class Jobs(JobQueries):
         return workflow_record(job_id, desc, memo, now=self.clock(), **details)
 
     async def schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
-        action = desc.schedule.action
-        if isinstance(action, ScheduleActionStartWorkflow) and action.memo:
-            # The action's memo is updated by reschedule; the schedule's own memo is fixed at creation.
-            fields = dict(action.memo)
-            values = await self.client.data_converter.decode(list(fields.values()))
-            return JobMemo.model_validate(dict(zip(fields, values, strict=True)))
-        return JobMemo.model_validate(await desc.memo())
+        return await schedule_memo(self.client.data_converter, desc)
 
     async def _schedule_record(self, job_id: str, desc: ScheduleDescription) -> JobRecord:
         memo = await self.schedule_memo(desc)

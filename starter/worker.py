@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.armed_start import ArmedStartInterceptor
+from activities.http_pool import worker_http_client
 from activities.product_config import ConfigError, ProductConfig
 from activities.registry import open_activities
 from activities.routing_config import ConfigImportError
@@ -27,6 +28,10 @@ from workflows.job_workflow import JobWorkflow
 log = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+MAX_CONCURRENT_ACTIVITIES = 2000
+"""Armed jobs (``workflows.arming``) hold an activity slot while they wait for their instant, as
+sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
 
 # The tracing interceptor's context crosses into workflow code: OpenTelemetry is passed through the
 # sandbox (it is deterministic-safe state, not workflow logic) instead of being re-imported per run.
@@ -73,7 +78,7 @@ async def job_worker(
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
     """
     async with (
-        httpx.AsyncClient(follow_redirects=False) as http,
+        worker_http_client() as http,
         open_activities(config, secrets, http, session_store) as activities,
     ):
         # Collect pending garbage first: a finalizer that imports (a ResourceWarning) while the sandbox
@@ -90,6 +95,8 @@ async def job_worker(
             # (a cancelled attempt is retried by the server, so nothing is lost either way).
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             max_cached_workflows=max_cached_workflows,
+            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            interceptors=[ArmedStartInterceptor()],
             workflow_runner=WORKFLOW_RUNNER,
         )
         async with worker:
@@ -110,7 +117,16 @@ async def run_worker(
     await ensure_search_attributes(client)
     if session_store is not None:
         await session_store.create_schema()
-    async with job_worker(client, task_queue=task_queue, config=config, secrets=secrets, session_store=session_store):
+    # max_cached_workflows is passed on: without it the setting was silently ignored (the cache is what
+    # a worker's memory grows by with many sleeping jobs; see Settings.max_cached_workflows).
+    async with job_worker(
+        client,
+        task_queue=task_queue,
+        config=config,
+        secrets=secrets,
+        session_store=session_store,
+        max_cached_workflows=max_cached_workflows,
+    ):
         log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
         await stop.wait()
         log.info("worker stopping")

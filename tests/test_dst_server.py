@@ -14,14 +14,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.client import Client, ScheduleDescription
+from temporalio.client import (
+    Client,
+    DescribeScheduleInput,
+    Interceptor,
+    OutboundInterceptor,
+    ScheduleDescription,
+)
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+import starter.dispatch
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
-from starter import Ductape
+from starter import Ductape, JobInputError, JobNotFoundError
 from tests.conftest import SECRETS
+from workflows.management_contracts import JobMemo
 
 
 @pytest.fixture
@@ -192,3 +200,118 @@ async def test_get_list_pause_resume_reschedule_cancel_and_delete_treat_the_pair
         await ductape.jobs.delete(job_id)
     assert await describe(dev_env.client, job_id) is None
     assert await describe(dev_env.client, companion_id) is None
+
+
+class DescribeCounter(Interceptor):
+    """Records the ID of every schedule the client describes."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        ids = self.ids
+
+        class Counting(OutboundInterceptor):
+            async def describe_schedule(self, input: DescribeScheduleInput) -> ScheduleDescription:
+                ids.append(input.id)
+                return await super().describe_schedule(input)
+
+        return Counting(next)
+
+
+async def test_list_learns_the_companion_from_the_dispatch_flag_not_a_describe_per_zoned_cron_job(
+    dev_env: WorkflowEnvironment, product_config: ProductConfig, task_queue: str
+) -> None:
+    counter = DescribeCounter()
+    config = dev_env.client.config()
+    config["interceptors"] = [counter]
+    client = Client(**config)
+    ductape = Ductape(client, task_queue=task_queue, config=product_config, secrets=SecretStore(SECRETS))
+    zone = "Europe/Amsterdam"
+    start = datetime(2027, 3, 28, tzinfo=ZoneInfo(zone))
+    split = await ductape.processor.job.schedule(job("30 2 * * *", zone, start))
+    hourly = await ductape.processor.job.schedule(job("30 * * * *", zone, start))  # zoned cron, no companion
+    tokyo = await ductape.processor.job.schedule(job("30 2 * * *", "Asia/Tokyo", start))
+    try:
+        for result, flag in ((split, True), (hourly, None), (tokyo, None)):
+            main = await describe(dev_env.client, result.job_id)
+            assert main is not None
+            assert JobMemo.model_validate(await main.memo()).dst_companion is flag
+        counter.ids.clear()
+        listed = {r.job_id: r for j in (split, hourly, tokyo) for r in await _listed(ductape, j.job_id)}
+        # the companion's run just after the gap (03:00+02:00) comes before the main schedule's
+        assert listed[split.job_id].next_run_at == int(datetime(2027, 3, 28, 1, 0, tzinfo=UTC).timestamp() * 1000)
+        assert listed[hourly.job_id].next_run_at == hourly.next_run_at
+        assert listed[tokyo.job_id].next_run_at == tokyo.next_run_at
+        assert not {f"{hourly.job_id}~dst", f"{tokyo.job_id}~dst"} & set(counter.ids)
+    finally:
+        for result in (split, hourly, tokyo):
+            await ductape.jobs.delete(result.job_id)
+
+
+async def test_a_companion_id_is_no_job(ductape: Ductape, dev_env: WorkflowEnvironment) -> None:
+    zone = "Europe/Amsterdam"
+    result = await ductape.processor.job.schedule(job("30 2 * * *", zone, datetime(2027, 3, 28, tzinfo=ZoneInfo(zone))))
+    companion_id = f"{result.job_id}~dst"
+    jobs = ductape.jobs
+    try:
+        for call in (
+            jobs.get,
+            jobs.pause,
+            jobs.resume,
+            jobs.trigger,
+            jobs.retry,
+            jobs.cancel,
+            jobs.result,
+            jobs.delete,
+        ):
+            with pytest.raises(JobNotFoundError):
+                await call(companion_id)
+        with pytest.raises(JobNotFoundError):
+            await jobs.reschedule(companion_id, cron="45 2 * * *")
+        assert (await jobs.history(companion_id)).total_executions == 0
+        companion = await describe(dev_env.client, companion_id)  # untouched by all of the above
+        assert companion is not None
+        assert not companion.schedule.state.paused
+        assert (await jobs.get(result.job_id)).status == "scheduled"
+        # no recurring job can take such an ID: it would be unreachable
+        with pytest.raises(JobInputError) as err:
+            await ductape.processor.job.schedule(
+                job("30 2 * * *", "UTC", datetime(2027, 3, 28, tzinfo=UTC)) | {"job_id": companion_id}
+            )
+        assert err.value.field == "job_id"
+    finally:
+        await jobs.delete(result.job_id)
+
+
+async def test_a_dispatch_retried_after_a_crash_creates_the_missing_companion(
+    ductape: Ductape, dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = "Europe/Amsterdam"
+    start = datetime(2027, 3, 27, tzinfo=ZoneInfo(zone))
+    payload = job("30 2 * * *", zone, start, limit=3)
+    job_id, companion_id = payload["job_id"], f"{payload['job_id']}~dst"
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the process died after creating the main schedule")
+
+    monkeypatch.setattr(starter.dispatch, "create_companion", crash)
+    with pytest.raises(ConnectionError):
+        await ductape.processor.job.schedule(payload)
+    monkeypatch.undo()
+    try:
+        assert await describe(dev_env.client, companion_id) is None
+        result = await ductape.processor.job.schedule(payload)  # the caller retries: same job, same ID
+        assert result.next_run_at == int(datetime(2027, 3, 27, 1, 30, tzinfo=UTC).timestamp() * 1000)
+        assert local(await union(dev_env.client, job_id, start + timedelta(days=30)), zone) == [
+            "03-27 02:30+0100", "03-28 03:00+0200", "03-29 02:30+0200",
+        ]  # fmt: skip
+        companion = await describe(dev_env.client, companion_id)
+        assert companion is not None
+        assert companion.schedule.state.remaining_actions == 1  # the limit of 3 still holds for the pair
+        # another job dispatched under the ID gets the existing job back, and no companion of its own
+        await dev_env.client.get_schedule_handle(companion_id).delete()
+        await ductape.processor.job.schedule(job("45 2 * * *", zone, start, limit=3) | {"job_id": job_id})
+        assert await describe(dev_env.client, companion_id) is None
+    finally:
+        await ductape.jobs.delete(job_id)

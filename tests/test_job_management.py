@@ -55,8 +55,11 @@ def in_(seconds: float) -> str:
 
 
 async def test_pause_holds_a_waiting_job_past_its_time_until_resumed(env: Env) -> None:
-    job = await env.ductape.processor.job.schedule(env.job(start_at=in_(1.5)))
+    # Paused an hour ahead, then moved to 1.5 s from now: a job due that soon would already be armed
+    # (its event handed to a worker, workflows.arming), and an armed job can only be cancelled.
+    job = await env.ductape.processor.job.schedule(env.job(start_at=in_(3600)))
     assert (await env.ductape.jobs.pause(job.job_id)).status == "paused"
+    await env.ductape.jobs.reschedule(job.job_id, start_at=in_(1.5))
     await asyncio.sleep(2.5)
     assert env.target.requests == []
     assert (await env.ductape.jobs.get(job.job_id)).status == "paused"

@@ -32,7 +32,10 @@ async def start(
     client: Client, data: dict[str, Any], *, now: datetime, task_queue: str, config: ProductConfig
 ) -> WorkflowHandle[Any, JobOutcome]:
     """Plan through the real dispatch path, start without search attributes (the test server has none)."""
-    plan = plan_job(normalise_job(data), now=now, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS))
+    plan = plan_job(
+        normalise_job(data), now=now, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS),
+        arm_ahead=timedelta(0),  # the time-skipping server: an activity's real wait cannot skip its clock
+    )  # fmt: skip
     return await client.start_workflow(
         JOB_WORKFLOW, plan.workflow_input, id=plan.job_id, task_queue=task_queue, result_type=JobOutcome
     )

@@ -276,6 +276,9 @@ class JobWorkflowInput(BaseModel):
     """Start-to-close timeout of one attempt of the event's activity."""
     notify: bool = False
     """The product has job-event webhooks: emit job.started/completed/failed (set at dispatch)."""
+    arm_lead_ms: int | None = None
+    """Wake this long before ``start_at`` and hand the event to its activity, which starts the work at
+    ``start_at`` exactly (``workflows.arming``); ``None`` wakes at ``start_at``."""
 
 
 class JobOutcome(BaseModel):
@@ -324,6 +327,8 @@ class EventActivityInput(BaseModel):
 
     job: JobContext
     input: dict[str, Any]
+    not_before: AwareDatetime | None = None
+    """An armed job's start: the activity waits until this instant before its work."""
 
 
 class ActionActivityResult(BaseModel):
@@ -337,13 +342,14 @@ class ActionActivityResult(BaseModel):
 # --------------------------------------------------------------------------------------------
 # Controlling a waiting one-off job (JobWorkflow updates and query)
 
-JOB_PHASES = ("waiting", "paused", "running", "done")
+JOB_PHASES = ("waiting", "paused", "armed", "running", "done")
 
 
 class JobState(BaseModel):
-    """Where a ``JobWorkflow`` is: waiting for ``start_at``, paused, running its event, or done."""
+    """Where a ``JobWorkflow`` is: waiting for ``start_at``, paused, armed (its event activity waits for
+    the instant: ``workflows.arming``), running its event, or done."""
 
-    phase: Literal["waiting", "paused", "running", "done"]
+    phase: Literal["waiting", "paused", "armed", "running", "done"]
     start_at: AwareDatetime | None = None
 
 

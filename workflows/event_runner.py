@@ -9,14 +9,23 @@ the other until one succeeds.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    TimeoutError,
+    TimeoutType,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.arming import ARM_HEARTBEAT, ARMED, INTERRUPTED
     from workflows.contracts import EventActivityInput, JobContext, JobEventType, JobWorkflowInput, RetrySettings
     from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
     from workflows.notification_contracts import (
@@ -53,20 +62,50 @@ async def call_activity(
     attempt_timeout: timedelta,
     retry: RetryPolicy,
     summary: str,
+    armed: bool = False,
 ) -> Any:
-    """Run one activity; its final failure fails the job with the activity's error type and message."""
-    try:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=attempt_timeout,
-            retry_policy=retry,
-            summary=summary,
-        )
-    except ActivityError as err:
-        kind, reason = _cause(err)
-        raise ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True) from err
+    """Run one activity; its final failure fails the job with the activity's error type and message.
+
+    ``armed``: the activity waits for its ``not_before`` and heartbeats. When its worker died during
+    that wait, the attempt the timeout cost is given back (the event never started), up to
+    ``ARMED_RESCUES`` times: a crash never fails a job that allows a single attempt.
+    """
+    rescues = ARMED_RESCUES if armed else 0
+    while True:
+        try:
+            return await workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=attempt_timeout,
+                heartbeat_timeout=ARM_HEARTBEAT if armed else None,
+                retry_policy=retry,
+                summary=summary,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # the job was cancelled: the workflow ends cancelled, not failed
+            if rescues and _died_while_armed(err):
+                rescues -= 1
+                continue
+            kind, reason = _cause(err)
+            raise ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True) from err
+
+
+ARMED_RESCUES = 3
+
+
+def _died_while_armed(err: ActivityError) -> bool:
+    """The attempt ended before the event started: its worker died (heartbeat timeout while the last
+    heartbeat said armed) or stopped during the wait."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type == INTERRUPTED
+    return (
+        isinstance(cause, TimeoutError)
+        and cause.type is TimeoutType.HEARTBEAT
+        and list(cause.last_heartbeat_details) == [ARMED]
+    )
 
 
 def _cause(err: ActivityError | ChildWorkflowError) -> tuple[str, str]:
@@ -83,13 +122,20 @@ class EventRunner:
         self._job = job
         self._context = context
 
-    async def run(self, payload: dict[str, Any]) -> Any:
-        """The job's own event."""
+    async def run(self, payload: dict[str, Any], *, not_before: datetime | None = None) -> Any:
+        """The job's own event; with ``not_before`` (an armed job) its activity waits for that instant."""
         job = self._job
-        return await self._run(job.event_type, self._context, payload, timedelta(milliseconds=job.timeout_ms))
+        return await self._run(
+            job.event_type, self._context, payload, timedelta(milliseconds=job.timeout_ms), not_before
+        )
 
     async def _run(
-        self, event_type: JobEventType, context: JobContext, payload: dict[str, Any], attempt_timeout: timedelta
+        self,
+        event_type: JobEventType,
+        context: JobContext,
+        payload: dict[str, Any],
+        attempt_timeout: timedelta,
+        not_before: datetime | None = None,
     ) -> Any:
         if event_type is JobEventType.NOTIFICATION:
             return await self._notify(context, payload, attempt_timeout)
@@ -113,13 +159,17 @@ class EventRunner:
                 non_retryable=True,
             )
         target = f"{context.app}/{context.event}" if context.app else context.event
+        if not_before is not None:
+            # The first attempt's clock runs during the wait too.
+            attempt_timeout += max(not_before - workflow.now(), timedelta(0))
         return await call_activity(
             activity_name,
-            EventActivityInput(job=context, input=payload),
+            EventActivityInput(job=context, input=payload, not_before=not_before),
             result_type=None,
             attempt_timeout=attempt_timeout,
             retry=retry_policy(self._job.retry),
             summary=f"{event_type.value} {target}",
+            armed=not_before is not None,
         )
 
     async def _notify(
@@ -159,6 +209,8 @@ class EventRunner:
                 summary=f"notification {delivery.channel} {context.app}/{context.event}",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             kind, reason = _cause(err)
             return ChannelReport(channel=delivery.channel, success=False, error=f"{kind}: {reason}")
         return report
@@ -175,6 +227,8 @@ class EventRunner:
                 static_summary=f"feature {context.event} of job {context.job_id}",
             )
         except ChildWorkflowError as err:
+            if is_cancelled_exception(err):
+                raise
             kind, reason = _cause(err)
             kind = "FEATURE_FAILED" if kind == "ACTIVITY_FAILED" else kind
             raise ApplicationError(

@@ -28,11 +28,14 @@ def _labels(job: JobWorkflowInput) -> dict[str, str | int | float | bool]:
     return {"product": job.product, "env": job.env, "event_type": job.event_type.value}
 
 
-def record_start(job: JobWorkflowInput, start_at: datetime | None) -> None:
-    """Count a started run and how late it started against its nominal time."""
+def record_start(job: JobWorkflowInput, start_at: datetime | None, *, armed: bool = False) -> None:
+    """Count a started run and how late it started against its nominal time (an armed run's lateness
+    is recorded by its activity, which is what starts at the instant)."""
     meter = workflow.metric_meter()
     labels = _labels(job)
     meter.create_counter(STARTED, "Job runs started").add(1, labels)
+    if armed:
+        return
     info = workflow.info()
     nominal = start_at or info.typed_search_attributes.get(_SCHEDULED_START) or info.start_time
     lateness = max(workflow.now() - nominal, timedelta(0))

@@ -48,16 +48,22 @@ class JobWorkflow:
         self._paused = False
         self._trigger = False
         self._changes = 0
-        self._phase: Literal["waiting", "paused", "running", "done"] = "waiting"
+        self._phase: Literal["waiting", "paused", "armed", "running", "done"] = "waiting"
+        self._arm_lead = timedelta(milliseconds=job.arm_lead_ms) if job.arm_lead_ms else timedelta(0)
 
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
         await self._wait_until_due()
-        self._phase = "running"
-        record_start(job, self._start_at)
+        # Armed: the event activity is scheduled now and waits for the instant itself, so a herd of
+        # jobs due together does not queue behind this worker's workflow tasks at that instant.
+        # Only jobs dispatched with a lead arm (older histories replay as they ran); a trigger runs now.
+        armed = job.arm_lead_ms is not None and not self._trigger
+        not_before = self._start_at if armed and self._start_at and self._start_at > workflow.now() else None
+        self._phase = "armed" if not_before else "running"
+        record_start(job, self._start_at, armed=not_before is not None)
         started = self._emit(job, "job.started", "running")
         try:
-            outcome = await self._execute(job)
+            outcome = await self._execute(job, not_before)
         except ApplicationError as err:
             record_end(job, failed=True)
             await _joined(started, self._emit(job, "job.failed", "failed", f"{err.type}: {err.message}"))
@@ -104,15 +110,16 @@ class JobWorkflow:
                 await workflow.wait_condition(lambda: not self._paused or self._trigger)
                 continue
             start_at = self._start_at
-            if start_at is None or start_at <= workflow.now():
+            if start_at is None or start_at - self._arm_lead <= workflow.now():
                 return
+            wake_at = start_at - self._arm_lead
             # Any update (reschedule, pause, trigger) ends this wait and the loop re-reads the state.
             seen = self._changes
             try:
                 await workflow.wait_condition(
                     lambda seen=seen: self._changes != seen,  # type: ignore[misc]
-                    timeout=start_at - workflow.now(),
-                    timeout_summary=f"until {start_at.isoformat()}",
+                    timeout=wake_at - workflow.now(),
+                    timeout_summary=f"until {wake_at.isoformat()}",
                 )
             except TimeoutError:
                 return
@@ -122,6 +129,11 @@ class JobWorkflow:
         return JobState(phase="paused" if self._paused else self._phase, start_at=self._start_at)
 
     def _waiting(self) -> None:
+        if self._phase == "armed" and self._start_at is not None:
+            raise ApplicationError(
+                f"the job is armed: its event starts at {self._start_at.isoformat()} and can only be cancelled",
+                type="JOB_NOT_WAITING",
+            )
         if self._phase != "waiting":
             raise ApplicationError(f"the job is {self._phase}, not waiting to start", type="JOB_NOT_WAITING")
 
@@ -171,7 +183,7 @@ class JobWorkflow:
         self._changes += 1
         workflow.upsert_memo(memo)
 
-    async def _execute(self, job: JobWorkflowInput) -> JobOutcome:
+    async def _execute(self, job: JobWorkflowInput, not_before: datetime | None) -> JobOutcome:
         payload = job.input
         # A plain job adds no history events for resolution: only call it when there is work to do.
         if job.session is not None or has_placeholders(job.input):
@@ -196,7 +208,7 @@ class JobWorkflow:
                 non_retryable_errors=job.retry.non_retryable_errors,
             ),
         )
-        result = await EventRunner(job, context).run(payload)
+        result = await EventRunner(job, context).run(payload, not_before=not_before)
         return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
 
 

@@ -36,13 +36,16 @@ class JobMemo(BaseModel):
     """The ``repeat.dst`` policy as given (absent: the default), kept for ``reschedule``."""
     companion_of: str | None = None
     """Set on a DST companion schedule (``<job_id>~dst``): the job it runs for."""
+    dst_companion: bool | None = None
+    """Set on a job's main schedule (its own memo, fixed at creation) when dispatch gave it a DST
+    companion: ``list`` and a repeated dispatch know it without describing ``<job_id>~dst``."""
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Each memo field is a payload of its own (encrypted: ~140 bytes); the DST fields are rare,
         # so they are left out when unset to keep memos under the server's 2 KB warning size.
         data: dict[str, Any] = handler(self)
-        for key in ("dst", "companion_of"):
+        for key in ("dst", "companion_of", "dst_companion"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.product_config import ProductConfig
@@ -32,6 +33,7 @@ from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
 from tests.test_notification_channels import ORDER_INPUT, config_for
 from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
 from tests.test_routing_jobs import routing_config
+from workflows.contracts import JobState
 from workflows.names import JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -60,7 +62,11 @@ async def _record(
     if ONLY and name not in ONLY:
         return
     config = config or product_config_for(target.url, webhooks=HOOKS if events else None)
-    plan = plan_job(normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+    # Not armed: on the time-skipping server an activity's real wait cannot skip the virtual clock.
+    plan = plan_job(
+        normalise_job(data), now=now, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS),
+        arm_ahead=timedelta(0),
+    )  # fmt: skip
     handle = await client.start_workflow(JOB_WORKFLOW, plan.workflow_input, id=f"replay-{name}", task_queue=TASK_QUEUE)
     with contextlib.suppress(WorkflowFailureError):  # a failed job is a history worth replaying too
         await handle.result()
@@ -127,6 +133,8 @@ async def main() -> None:
             await _record_notification(env)
         if not ONLY or "controlled" in ONLY:
             await _record_controlled(target)
+        if not ONLY or "armed" in ONLY:
+            await _record_armed(target)
     await target.stop()
 
 
@@ -161,14 +169,21 @@ async def _record_notification(env: WorkflowEnvironment) -> None:
         await receivers.stop()
 
 
-async def _record_controlled(target: HttpTarget) -> None:
-    """A waiting job paused, resumed, rescheduled and triggered (updates need the dev server's
-    search attributes, which the time-skipping server lacks)."""
+@contextlib.asynccontextmanager
+async def _dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server, for histories that need search attributes or real time."""
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=list(SEARCH_ATTRIBUTES),
         data_converter=CONVERTER,
     ) as env:
+        yield env
+
+
+async def _record_controlled(target: HttpTarget) -> None:
+    """A waiting job paused, resumed, rescheduled and triggered (updates need the dev server's
+    search attributes, which the time-skipping server lacks)."""
+    async with _dev_server() as env:
         config = product_config_for(target.url)
         async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
             ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
@@ -184,6 +199,40 @@ async def _record_controlled(target: HttpTarget) -> None:
             path = HISTORIES / "job_workflow_controlled.json"
             path.write_text((await env.client.get_workflow_handle(job.job_id).fetch_history()).to_json())
             print(f"wrote {path}")
+
+
+async def _record_armed(target: HttpTarget) -> None:
+    """Two armed one-off jobs (``workflows.arming``), on the dev server (the wait is real time): one
+    plain, and one whose worker stops while it is armed, so its attempt is handed back and a second
+    worker runs it although the job allows a single attempt."""
+    async with _dev_server() as env:
+        config = product_config_for(target.url)
+        ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+        soon = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            job = await ductape.processor.job.schedule(_job("send_welcome_email", start_at=soon, job_id="replay-armed"))
+            await ductape.jobs.result(job.job_id)
+            handle = env.client.get_workflow_handle(job.job_id)
+            _write("armed", await handle.fetch_history())
+            later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+            job = await ductape.processor.job.schedule(
+                _job("send_welcome_email", start_at=later, job_id="replay-armed-rescued")
+            )
+            handle = env.client.get_workflow_handle(job.job_id)
+            for _ in range(100):
+                if (await handle.query("state", result_type=JobState)).phase == "armed":
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # the armed activity is running on this worker
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            await ductape.jobs.result(job.job_id)
+            _write("armed_rescued", await handle.fetch_history())
+
+
+def _write(name: str, history: WorkflowHistory) -> None:
+    path = HISTORIES / f"job_workflow_{name}.json"
+    path.write_text(history.to_json())
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

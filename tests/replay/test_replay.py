@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
         "job_workflow_controlled", "job_workflow_delayed_v1_sleep", "job_workflow_with_events", "job_event_workflow",
         "job_workflow_function", "job_workflow_feature", "job_workflow_fallback", "job_workflow_notification",
+        "job_workflow_armed", "job_workflow_armed_rescued",
     }  # fmt: skip
 
 
@@ -88,6 +89,35 @@ def test_delayed_job_sleeps_before_its_activity() -> None:
     assert (counts["TIMER_STARTED"], counts["TIMER_FIRED"], counts["ACTIVITY_TASK_SCHEDULED"]) == (1, 1, 1)
     assert types.index("TIMER_STARTED") < types.index("TIMER_FIRED") < types.index("ACTIVITY_TASK_SCHEDULED")
     assert scheduled_activities(history("delayed")) == [RUN_ACTION]
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def _seconds(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+
+
+def test_armed_job_hands_its_activity_the_wait() -> None:
+    path = history("armed")
+    counts = Counter(event_types(path))
+    # Due in 3 s, within its lead: no timer, the activity scheduled at once, heartbeating while it waits.
+    assert (counts["TIMER_STARTED"], counts["ACTIVITY_TASK_SCHEDULED"]) == (0, 1)
+    (scheduled,) = events(path, "ACTIVITY_TASK_SCHEDULED")
+    assert scheduled["activityTaskScheduledEventAttributes"]["heartbeatTimeout"] == "10s"
+    (completed,) = events(path, "ACTIVITY_TASK_COMPLETED")
+    assert _seconds(completed) - _seconds(scheduled) >= 2.0
+    assert len(event_types(path)) == len(event_types(history("plain")))  # arming costs no history event
+
+
+def test_armed_job_whose_worker_stopped_gets_its_attempt_back() -> None:
+    path = history("armed_rescued")
+    types = event_types(path)
+    assert scheduled_activities(path) == [RUN_ACTION, RUN_ACTION]
+    (failed,) = events(path, "ACTIVITY_TASK_FAILED")
+    assert failed["activityTaskFailedEventAttributes"]["failure"]["applicationFailureInfo"]["type"] == (
+        "ARMED_WAIT_INTERRUPTED"
+    )
+    first = events(path, "ACTIVITY_TASK_SCHEDULED")[0]["activityTaskScheduledEventAttributes"]
+    assert first["retryPolicy"]["maximumAttempts"] == 1  # one attempt allowed, yet the job ran
     assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 

@@ -1,0 +1,50 @@
+"""Arming ahead: how a one-off job gets its event started at the exact instant, even in a herd.
+
+A worker drains only a few dozen workflow tasks a second, so a thousand jobs due at one instant
+cannot all have their workflow task at that instant. Instead each job wakes ``lead`` before its
+``start_at`` (a lead spread by a hash of the job ID, so a herd arms over a minute, not at once),
+schedules its event activity then with ``not_before = start_at``, and the activity waits on a cheap
+sleeping coroutine until that instant (``activities.armed_start``). While armed, the activity
+heartbeats: a worker crash is noticed within ``ARM_HEARTBEAT`` and a cancel reaches the wait.
+
+Deterministic (the workflow imports it): no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import timedelta
+
+from workflows.contracts import JobEventType
+from workflows.names import EVENT_ACTIVITIES
+
+ARM_AHEAD = timedelta(seconds=60)
+"""The longest lead: a job arms between a tenth of this and this much before its start. Enough for
+one worker to arm a herd of about a thousand jobs (it runs a few dozen workflow tasks a second)."""
+
+ARM_HEARTBEAT = timedelta(seconds=10)
+"""Heartbeat timeout of an armed activity (the SDK sends its heartbeats every 0.8 of it at most)."""
+
+ARMED = "armed"
+"""Heartbeat detail while the activity waits for ``not_before``: the event has not started."""
+STARTED = "started"
+"""Heartbeat detail once the event's work began."""
+INTERRUPTED = "ARMED_WAIT_INTERRUPTED"
+"""Error type of an armed attempt whose worker stopped during the wait: the event never started."""
+
+ARMED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES)
+"""Types whose event is one activity: they can be armed (orchestrated types wake at the instant)."""
+
+
+def arm_lead_ms(job_id: str, event_type: JobEventType, ahead: timedelta = ARM_AHEAD) -> int | None:
+    """How long before its start a one-off job of ``event_type`` arms, or ``None`` when it does not
+    (an orchestrated type, or ``ahead`` zero).
+
+    The lead depends only on the job ID, so it survives a reschedule and spreads a herd of jobs due
+    at one instant evenly over ``[ahead / 10, ahead)``.
+    """
+    most = int(ahead.total_seconds() * 1000)
+    if event_type not in ARMED_EVENT_TYPES or most <= 0:
+        return None
+    floor = most // 10
+    return floor + zlib.crc32(job_id.encode()) % max(most - floor, 1)
