@@ -37,6 +37,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
@@ -49,6 +50,7 @@ from starter.devserver import DevServer, DevServerOptions
 from starter.encryption import Keyring
 from starter.settings import Settings
 from starter.worker import job_worker
+from workflows import names
 
 KEYRING = Keyring.generate("bench")
 
@@ -175,7 +177,21 @@ async def _dispatch(b: Bench) -> Row:
     ours = await _timed(n, lambda i: parked.processor.job.schedule(_job(start_at=later)))
     raw = await _timed(n, lambda i: b.raw.start_workflow(
         "RawSleeper", 3600.0, id=f"raw-d-{uuid.uuid4().hex}", task_queue="raw-parked"))  # fmt: skip
-    return Row(f"dispatch, {n} jobs (jobs/s)", f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x")
+    # The same raw start carrying the search attributes a job has (listing and the Web UI filter on
+    # them): how much of the gap is the server's visibility work rather than ours.
+    raw_sa = await _timed(n, lambda i: b.raw.start_workflow(
+        "RawSleeper", 3600.0, id=f"raw-a-{uuid.uuid4().hex}", task_queue="raw-parked",
+        search_attributes=_search_attributes()))  # fmt: skip
+    return Row(f"dispatch, {n} jobs (jobs/s; raw with our 6 search attributes: {raw_sa:.0f})",
+               f"{ours:.0f}", f"{raw:.0f}", f"{ours / raw:.2f}x", ">= 0.95x")  # fmt: skip
+
+
+def _search_attributes() -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(names.PRODUCT, "bench"), SearchAttributePair(names.ENV, "dev"),
+        SearchAttributePair(names.EVENT_TYPE, "action"), SearchAttributePair(names.EVENT, "hit"),
+        SearchAttributePair(names.APP, "target"), SearchAttributePair(names.SCHEDULED_AT, datetime.now(UTC)),
+    ])  # fmt: skip
 
 
 async def _end_to_end(b: Bench) -> Row:

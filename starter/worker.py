@@ -71,6 +71,7 @@ async def job_worker(
     session_store: SessionStore | None = None,
     fail_workflow_on_bug: bool = False,
     max_cached_workflows: int = Settings().max_cached_workflows,
+    max_concurrent_workflow_tasks: int | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
 
@@ -96,6 +97,7 @@ async def job_worker(
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             max_cached_workflows=max_cached_workflows,
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             interceptors=[ArmedStartInterceptor()],
             workflow_runner=WORKFLOW_RUNNER,
         )
@@ -112,6 +114,7 @@ async def run_worker(
     stop: asyncio.Event,
     session_store: SessionStore | None = None,
     max_cached_workflows: int = Settings().max_cached_workflows,
+    max_concurrent_workflow_tasks: int | None = None,
 ) -> None:
     """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
@@ -126,6 +129,7 @@ async def run_worker(
         secrets=secrets,
         session_store=session_store,
         max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
     ):
         log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
         await stop.wait()
