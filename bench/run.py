@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp import web
 from temporalio import activity
 from temporalio.client import (
     Client,
@@ -44,6 +43,7 @@ from temporalio.worker import Worker
 from activities.product_config import parse_product_config
 from activities.secrets import SecretStore
 from bench.raw_workflows import RawJob, RawSleeper
+from bench.target import Target
 from starter import Ductape
 from starter.client import connect_client
 from starter.devserver import DevServer, DevServerOptions
@@ -82,22 +82,6 @@ def _port() -> int:
         return port
 
 
-async def _target() -> tuple[web.AppRunner, str, list[float]]:
-    hits: list[float] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        hits.append(time.time())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = _port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}", hits
-
-
 def _config(url: str) -> Any:
     return parse_product_config({"products": {"bench": {"envs": ["dev"], "apps": {"target": {
         "envs": {"dev": {"base_url": url}}, "actions": {"hit": {"method": "POST", "path": "/hit"}}}}}}})  # fmt: skip
@@ -126,7 +110,7 @@ def _pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Bench:
-    """What every figure measures with: one server, both clients, the target and its hit times."""
+    """What every figure measures with: one server, both clients, the target (its own process)."""
 
     args: argparse.Namespace
     options: DevServerOptions
@@ -137,7 +121,7 @@ class Bench:
     ductape: Ductape
     config: Any
     url: str
-    hits: list[float]
+    target: Target
     raw_queue: str = field(default_factory=lambda: f"raw-{uuid.uuid4().hex[:6]}")
 
 
@@ -145,14 +129,14 @@ async def bench(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     data_dir = Path(tempfile.mkdtemp(prefix="ductape-bench-"))
     options = DevServerOptions(port=_port(), data_dir=data_dir, headless=True)
-    runner, url, hits = await _target()
-    config = _config(url)
-    async with DevServer(options):
+    async with Target(_port()) as target, DevServer(options):
+        url = target.url
+        config = _config(url)
         settings = Settings(address=options.address, task_queue=f"bench-{uuid.uuid4().hex[:6]}")
         ours_client = await connect_client(settings, KEYRING)
         raw_client = await Client.connect(options.address, data_converter=pydantic_data_converter)
         ductape = Ductape(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
-        b = Bench(args, options, data_dir, settings.task_queue, ours_client, raw_client, ductape, config, url, hits)
+        b = Bench(args, options, data_dir, settings.task_queue, ours_client, raw_client, ductape, config, url, target)
         if "dispatch" in args.only:
             rows.append(await _dispatch(b))
         raw_worker = Worker(raw_client, task_queue=b.raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post])
@@ -164,7 +148,6 @@ async def bench(args: argparse.Namespace) -> list[Row]:
                     rows.append(await figure(b))
         if "rss" in args.only:
             rows.append(await _rss(b))
-    await runner.cleanup()
     return rows
 
 
@@ -232,20 +215,18 @@ async def _herd(b: Bench) -> Row:
     n = b.args.herd
     # Far enough ahead that dispatching is over by then: what is measured is the herd at the instant.
     due = time.time() + max(15.0, n / 20)
-    b.hits.clear()
+    await b.target.clear()
     starts = _ActivityStarts()
     log = logging.getLogger("temporalio.activity")
     log.addHandler(starts)
     log.setLevel(logging.INFO)
     try:
         await _timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
-        deadline = time.time() + 300
-        while len(b.hits) < n and time.time() < deadline:
-            await asyncio.sleep(0.5)
+        hits = await _await_hits(b.target, n, time.time() + 300)
     finally:
         log.removeHandler(starts)
     started = [t - due for t in starts.at] or [float("nan")]
-    called = [h - due for h in b.hits] or [float("nan")]
+    called = [h - due for h in hits] or [float("nan")]
     return Row(f"herd of {n} one-off jobs: activity start p50 / p99; target call p50 / p99 (s)",
                f"{statistics.median(started):.2f} / {_pct(started, 0.99):.2f}; "
                f"{statistics.median(called):.2f} / {_pct(called, 0.99):.2f}", "", "", "p99 <= 2 s")  # fmt: skip
@@ -254,9 +235,9 @@ async def _herd(b: Bench) -> Row:
 async def _recurring(b: Bench) -> Row:
     """Many recurring jobs due in the same minute: start lateness of their target calls."""
     n = b.args.recurring
-    ours_late = await _recurring_herd(n, b.hits, lambda minute, i: b.ductape.processor.job.schedule(
+    ours_late = await _recurring_herd(n, b.target, lambda minute, i: b.ductape.processor.job.schedule(
         _job(repeat={"cron": f"{minute.minute} {minute.hour} * * *", "limit": 1})))  # fmt: skip
-    raw_late = await _recurring_herd(n, b.hits, lambda minute, i: b.raw.create_schedule(
+    raw_late = await _recurring_herd(n, b.target, lambda minute, i: b.raw.create_schedule(
         f"raw-s-{uuid.uuid4().hex}", _raw_schedule(minute, f"{b.url}/hit", b.raw_queue)))  # fmt: skip
     return Row(f"{n} recurring jobs due in one minute: lateness p50 / p99 (s)",
                f"{statistics.median(ours_late):.1f} / {_pct(ours_late, 0.99):.1f}",
@@ -272,16 +253,21 @@ async def _rss(b: Bench) -> Row:
     return Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB")
 
 
-async def _recurring_herd(n: int, hits: list[float], create: Callable[[datetime, int], Awaitable[Any]]) -> list[float]:
+async def _await_hits(target: Target, n: int, deadline: float) -> list[float]:
+    """The target's hit times once it has ``n`` (or at the deadline)."""
+    while len(hits := await target.hits()) < n and time.time() < deadline:
+        await asyncio.sleep(0.5)
+    return hits
+
+
+async def _recurring_herd(n: int, target: Target, create: Callable[[datetime, int], Awaitable[Any]]) -> list[float]:
     """Create ``n`` schedules firing at the same minute (the first whole minute at least 45 s ahead,
     so that creating them ends before it), then the lateness of each target call after that minute."""
     minute = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)
-    hits.clear()
+    await target.clear()
     await _timed(n, lambda i: create(minute, i))
     due = minute.timestamp()
-    deadline = due + 180
-    while len(hits) < n and time.time() < deadline:
-        await asyncio.sleep(0.5)
+    hits = await _await_hits(target, n, due + 180)
     return [h - due for h in hits] or [float("nan")]
 
 
