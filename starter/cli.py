@@ -25,7 +25,6 @@ from activities.product_config import ConfigError, ProductConfig, load_product_c
 from activities.secrets import SecretStore, secret_names
 from starter.apply import apply_changes, plan_changes
 from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
-from starter.cron import CronError
 from starter.devserver import DevServerError, DevServerOptions
 from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import JobPlanner
@@ -39,6 +38,7 @@ from starter.settings import Settings
 from starter.telemetry import build_telemetry
 from starter.worker import run_worker
 from workflows.contracts import JobInputError, check_time_zone, parse_instant
+from workflows.cron import CronError
 from workflows.dispatch_contracts import IDstPolicy
 
 log = logging.getLogger("ductape")

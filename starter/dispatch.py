@@ -27,6 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from starter.dst_policy import COMPANION_SUFFIX, is_companion
 from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout, restored_companion
 from starter.job_plan import JobPlan, Recurrence
+from starter.preview import next_runs
+from starter.recurring_arming import arm_shift, nominal, recurring_lead_s, shifted_calendars
 from workflows.contracts import JobInputError, to_epoch_ms
 from workflows.dispatch_contracts import IDispatchResult
 from workflows.management_contracts import JobMemo
@@ -129,10 +131,19 @@ class ScheduleTiming:
     state: ScheduleState
     trigger_now: bool
     """Start the first run at creation (Temporal never runs spec times that precede the creation)."""
+    arm_shift_s: int | None = None
+    """The spec fires this many seconds before each run (``starter.recurring_arming``; 0: not now,
+    None: never): the job's memo says so (``JobMemo.arm_shift_s``) for its runs to arm."""
 
 
 def schedule_timing(
-    recurrence: Recurrence, *, first_run: datetime, now: datetime, note: str, trigger_allowed: bool = True
+    recurrence: Recurrence,
+    *,
+    first_run: datetime,
+    now: datetime,
+    note: str,
+    trigger_allowed: bool = True,
+    arm_lead_s: int | None = None,
 ) -> ScheduleTiming:
     """Spec and state of a recurring job's schedule.
 
@@ -142,20 +153,28 @@ def schedule_timing(
     ``trigger_immediately`` (which does not count toward ``remaining_actions``: the limit is
     lowered by one) and the interval grid starts one period later; a later one starts at its
     ``start_at`` rounded up to the second. Without ``trigger_allowed`` (a reschedule), the grid
-    starts at ``first_run`` (or one period from now when that is already due).
+    starts at ``first_run`` (or one period from now when that is already due). A cron job with
+    ``arm_lead_s`` (``recurring_lead_s``) fires early where ``arm_shift`` allows.
     """
     limit = recurrence.limit
     if recurrence.every is None:
+        shift = _cron_shift(recurrence, arm_lead_s, first_run=first_run, now=now)
+        early = timedelta(seconds=shift or 0)
+        calendars = recurrence.calendars
+        if shift and recurrence.cron is not None:
+            calendars = shifted_calendars(recurrence.cron, shift, calendars[0].comment or "") or calendars
         spec = ScheduleSpec(
-            calendars=recurrence.calendars,
+            calendars=calendars,
             # DST policy: the transition days run on the companion schedule (starter.dst_schedules).
             skip=recurrence.dst.skips() if recurrence.dst is not None else [],
             time_zone_name=recurrence.time_zone,
-            start_at=None if first_run <= now else first_run,
-            end_at=recurrence.end_at,
+            start_at=None if first_run <= now else first_run - early,
+            end_at=recurrence.end_at - early if recurrence.end_at else None,
             jitter=recurrence.jitter,
         )
-        return ScheduleTiming(spec, _limited(note, limit), trigger_now=False)
+        return ScheduleTiming(
+            spec, _limited(note, limit), trigger_now=False, arm_shift_s=(shift or 0) if arm_lead_s else None
+        )
     due = first_run <= now + TRIGGER_WINDOW
     trigger_now = due and trigger_allowed
     start = _ceil_second(first_run + recurrence.every if due else first_run)
@@ -170,7 +189,20 @@ def schedule_timing(
         end_at=end_at,
         jitter=recurrence.jitter,
     )
-    return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now)
+    return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now, arm_shift_s=0 if arm_lead_s else None)
+
+
+def _cron_shift(recurrence: Recurrence, lead_s: int | None, *, first_run: datetime, now: datetime) -> int | None:
+    if not lead_s or recurrence.cron is None:
+        return None
+    upcoming = next_runs(
+        recurrence.calendars, time_zone=recurrence.time_zone, after=max(now, first_run - timedelta(seconds=1)),
+        count=1, end_at=recurrence.end_at,
+    )  # fmt: skip
+    return arm_shift(
+        recurrence.cron, lead_s, time_zone=recurrence.time_zone, jitter=recurrence.jitter,
+        next_run=upcoming[0] if upcoming else None, now=now,
+    )  # fmt: skip
 
 
 def _limited(note: str, limit: int | None) -> ScheduleState:
@@ -182,8 +214,12 @@ async def _create_schedule(
 ) -> IDispatchResult:
     now = datetime.now(UTC)
     pair = pair_layout(recurrence, first_run=plan.first_run, now=now)
-    timing = schedule_timing(pair.main, first_run=plan.first_run, now=now, note=plan.summary)
-    memo = plan.memo.model_dump(mode="json")
+    timing = schedule_timing(
+        pair.main, first_run=plan.first_run, now=now, note=plan.summary,
+        arm_lead_s=recurring_lead_s(plan.job_id, plan.memo),
+    )  # fmt: skip
+    job_memo = plan.memo.model_copy(update={"arm_shift_s": timing.arm_shift_s})
+    memo = job_memo.model_dump(mode="json")
     action = ScheduleActionStartWorkflow(
         JOB_WORKFLOW,
         plan.workflow_input,
@@ -203,7 +239,7 @@ async def _create_schedule(
         state=timing.state,
     )
     # The main schedule's own memo says it has a companion (``list`` reads it, see JobMemo).
-    main_memo = plan.memo.model_copy(update={"dst_companion": True}) if pair.companion is not None else plan.memo
+    main_memo = job_memo.model_copy(update={"dst_companion": True}) if pair.companion is not None else job_memo
     # The main schedule goes first: a companion created alone would run the job on DST days for a
     # job that does not exist (hidden from ``jobs``, its caller told the dispatch failed). A crash
     # between the two creations leaves the flagged main schedule alone instead, and the dispatch
@@ -230,9 +266,13 @@ async def _create_schedule(
         companion = await restored_companion(client, description, pair, wanted=plan.memo, limit=recurrence.limit)
     else:
         companion = await describe_companion(client, plan.job_id) if pair.companion else None
-    upcoming = next_action(description.info.next_action_times, companion.info.next_action_times if companion else [])
+    spec = description.schedule.spec
+    upcoming = next_action(
+        [nominal(t, spec) for t in description.info.next_action_times],
+        companion.info.next_action_times if companion else [],
+    )
     # A run due at once may already have started by the time we describe: it is the first one.
-    started = [r.scheduled_at for r in description.info.recent_actions]
+    started = [nominal(r.scheduled_at, spec) for r in description.info.recent_actions]
     first = min([*started, *([upcoming] if upcoming else [])], default=plan.first_run)
     now = datetime.now(UTC)
     return IDispatchResult(

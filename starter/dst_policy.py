@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
-from starter.cron import LAST_YEAR, CompiledCron, ranges
+from workflows.cron import LAST_YEAR, CompiledCron, ranges
 from workflows.dispatch_contracts import IDstPolicy
 
 DstPolicy = IDstPolicy

@@ -26,7 +26,6 @@ from activities.product_config import ProductConfig, ProductDef
 from activities.secrets import SecretStore
 from activities.session_tokens import check_unverified, verify_session
 from activities.storage_config import check_storage
-from starter.cron import CronError, parse_cron
 from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from starter.job_events import wants_events
 from starter.job_inputs import NormalisedJob, normalise_dispatch, normalise_job
@@ -34,6 +33,7 @@ from starter.routing_checks import check_feature, check_function, check_route
 from workflows import names
 from workflows.arming import ARM_AHEAD, arm_lead_ms
 from workflows.contracts import JobEventType, JobInputError, JobWorkflowInput, RetrySettings, to_epoch_ms
+from workflows.cron import CompiledCron, CronError, parse_cron
 from workflows.dispatch_contracts import (
     IJobRepeatOptions,
     IRetryConfig,
@@ -65,6 +65,8 @@ class Recurrence:
     description: str
     catchup: timedelta = timedelta(seconds=60)
     jitter: timedelta | None = None
+    cron: CompiledCron | None = None
+    """The compiled cron (None: ``every``)."""
     dst: DstLayout | None = None
     """The DST policy's layout (transition days the main schedule skips, the companion's runs), or None
     when the policy does not apply (``every``, an hour that is ``*`` or a step, a zone without DST)."""
@@ -154,6 +156,8 @@ def plan_job(
         # Webhook products are not armed: their job.started event must not precede the start.
         arm_lead_ms=None if notify or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
     )
+    # A recurring job's runs may arm too, when its timing allows (``starter.recurring_arming``).
+    may_arm = recurrence is not None and not notify and _arm_lead(job, job_id, arm_ahead) is not None
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
     if recurrence is not None:
@@ -188,6 +192,7 @@ def plan_job(
             limit=job.repeat.limit if job.repeat else None,
             end_date=to_epoch_ms(job.repeat.end_date) if job.repeat and job.repeat.end_date else None,
             dst=job.repeat.dst.model_dump() if job.repeat and job.repeat.dst else None,
+            arm_shift_s=0 if may_arm else None,
         ),
         search_attributes=TypedSearchAttributes(pairs),
     )
@@ -283,6 +288,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
     calendars: list[ScheduleCalendarSpec] = []
     every = None
     layout = None
+    compiled = None
     if repeat.cron is not None:
         try:
             compiled = parse_cron(repeat.cron)
@@ -309,6 +315,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         catchup=timedelta(milliseconds=repeat.catchup or 60_000),
         jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
         dst=layout,
+        cron=compiled,
     )
 
 

@@ -30,6 +30,7 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
+from starter.recurring_arming import nominal
 from workflows import names
 from workflows.contracts import DISPATCH_NAMESPACE_OF, to_epoch_ms
 from workflows.management_contracts import JobMemo, JobRecord, JobStatus
@@ -189,7 +190,9 @@ def schedule_record(
     (its runs, its next run, a run of it in progress)."""
     state = desc.schedule.state
     pair = [d for d in (desc, companion) if d is not None]
-    upcoming = min((d.info.next_action_times[0] for d in pair if d.info.next_action_times), default=None)
+    upcoming = min(
+        (nominal(d.info.next_action_times[0], d.schedule.spec) for d in pair if d.info.next_action_times), default=None
+    )
     status = schedule_status(
         paused=state.paused,
         note=state.note,

@@ -4,13 +4,14 @@ with it, given the new spec while runs so far and the remaining limit are kept."
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription
 
 from starter.dispatch import schedule_timing
 from starter.dst_schedules import changed, describe_companion, pair_layout, replace_companion
 from starter.job_plan import Recurrence
+from starter.recurring_arming import recurring_lead_s
 from workflows.contracts import to_epoch_ms
 from workflows.dispatch_contracts import IJobRepeatOptions
 from workflows.management_contracts import JobMemo
@@ -38,14 +39,22 @@ async def replace_spec(
     # Temporal counts a limit per schedule: what is left of the pair's is shared anew.
     left = sum(state.remaining_actions for state in limited) if desc.schedule.state.limited_actions else None
     end_at = desc.schedule.spec.end_at
+    if end_at is not None and memo.arm_shift_s:  # an armed spec's end is early by its shift
+        end_at += timedelta(seconds=memo.arm_shift_s)
     pair = pair_layout(dataclasses.replace(recurrence, limit=left, end_at=end_at), first_run=first, now=now)
-    timing = schedule_timing(pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False)
+    timing = schedule_timing(
+        pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False,
+        arm_lead_s=recurring_lead_s(desc.id, memo),
+    )  # fmt: skip
     new_memo = memo.model_copy(
-        update={"cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first)}
-    )
+        update={
+            "cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first),
+            "arm_shift_s": timing.arm_shift_s,
+        }
+    )  # fmt: skip
 
     def apply(schedule: Schedule) -> None:
-        schedule.spec = dataclasses.replace(timing.spec, end_at=end_at)
+        schedule.spec = timing.spec
         if isinstance(schedule.action, ScheduleActionStartWorkflow):
             schedule.action.memo = new_memo.model_dump(mode="json")
         if left is not None:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
-from starter.cron import LAST_YEAR, parse_cron
+from workflows.cron import LAST_YEAR, parse_cron
 from workflows.dispatch_contracts import IDstPolicy
 
 DEFAULT_DST = IDstPolicy()

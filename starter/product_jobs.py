@@ -17,6 +17,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdat
 from starter.dispatch import schedule_timing, start_job
 from starter.job_plan import JobPlan, JobPlanner
 from starter.jobs import Jobs
+from starter.recurring_arming import recurring_lead_s
 from workflows.contracts import JobInputError
 from workflows.dispatch_contracts import IProductJob
 from workflows.management_contracts import JobMemo
@@ -121,7 +122,11 @@ class ProductBuilder:
         assert plan.recurrence is not None
         now = self._planner.clock()
         first = plan.first_run if plan.first_run > now else now
-        timing = schedule_timing(plan.recurrence, first_run=first, now=now, note=plan.summary, trigger_allowed=False)
+        timing = schedule_timing(
+            plan.recurrence, first_run=first, now=now, note=plan.summary, trigger_allowed=False,
+            arm_lead_s=recurring_lead_s(plan.job_id, plan.memo),
+        )  # fmt: skip
+        memo = plan.memo.model_copy(update={"arm_shift_s": timing.arm_shift_s})
         remaining = None if not merged.executions else max(merged.executions - described.info.num_actions, 0)
 
         def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -130,7 +135,7 @@ class ProductBuilder:
             action = schedule.action
             if isinstance(action, ScheduleActionStartWorkflow):
                 action.args = [plan.workflow_input]
-                action.memo = plan.memo.model_dump(mode="json")
+                action.memo = memo.model_dump(mode="json")
                 action.static_summary = plan.summary
             schedule.state.limited_actions = remaining is not None
             schedule.state.remaining_actions = remaining or 0

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from starter.cron import compile_cron, parse_cron
 from starter.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
 from starter.job_inputs import normalise_dispatch, normalise_job
 from starter.job_plan import plan_job
 from starter.preview import next_runs, preview_cron
 from workflows.contracts import JobInputError
+from workflows.cron import compile_cron, parse_cron
 
 SHIFT_FIRST, SKIP_BOTH = DstPolicy(), DstPolicy(skipped="skip", repeated="both")
 

@@ -13,9 +13,11 @@ Deterministic (the workflow imports it): no clock, no I/O.
 from __future__ import annotations
 
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from workflows.contracts import JobEventType
+from workflows.cron import CompiledCron, CronError, parse_cron
 from workflows.names import EVENT_ACTIVITIES
 
 ARM_AHEAD = timedelta(seconds=60)
@@ -48,3 +50,23 @@ def arm_lead_ms(job_id: str, event_type: JobEventType, ahead: timedelta = ARM_AH
         return None
     floor = most // 10
     return floor + zlib.crc32(job_id.encode()) % max(most - floor, 1)
+
+
+def armed_nominal(scheduled: datetime, shift_s: int, cron: str | None) -> datetime | None:
+    """The nominal time of a run that an armed schedule (fired ``shift_s`` early, see
+    ``starter.recurring_arming``) started at ``scheduled``, or None when ``scheduled + shift_s`` is
+    not a run time of ``cron``: a triggered run (started at once, its scheduled time is the trigger's).
+
+    A trigger in the very second an armed run fires is taken for that run (it starts at its instant).
+    """
+    compiled = _compiled(cron) if cron else None
+    nominal = scheduled + timedelta(seconds=shift_s)
+    return nominal if compiled is not None and compiled.matches(nominal) else None
+
+
+@lru_cache(maxsize=256)
+def _compiled(cron: str) -> CompiledCron | None:
+    try:
+        return parse_cron(cron)
+    except CronError:
+        return None

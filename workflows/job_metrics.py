@@ -10,18 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import JobWorkflowInput
+    from workflows.names import SCHEDULED_START
 
 STARTED = "ductape_jobs_started"
 COMPLETED = "ductape_jobs_completed"
 FAILED = "ductape_jobs_failed"
 LATENESS = "ductape_job_start_lateness"
-
-_SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-"""Set by Temporal on a workflow a schedule started: the run's nominal time."""
 
 
 def _labels(job: JobWorkflowInput) -> dict[str, str | int | float | bool]:
@@ -29,15 +26,16 @@ def _labels(job: JobWorkflowInput) -> dict[str, str | int | float | bool]:
 
 
 def record_start(job: JobWorkflowInput, start_at: datetime | None, *, armed: bool = False) -> None:
-    """Count a started run and how late it started against its nominal time (an armed run's lateness
-    is recorded by its activity, which is what starts at the instant)."""
+    """Count a started run and how late it started against its nominal time ``start_at`` (None: the
+    schedule's time of the run, else its start); an armed run's lateness is recorded by its
+    activity, which is what starts at the instant."""
     meter = workflow.metric_meter()
     labels = _labels(job)
     meter.create_counter(STARTED, "Job runs started").add(1, labels)
     if armed:
         return
     info = workflow.info()
-    nominal = start_at or info.typed_search_attributes.get(_SCHEDULED_START) or info.start_time
+    nominal = start_at or info.typed_search_attributes.get(SCHEDULED_START) or info.start_time
     lateness = max(workflow.now() - nominal, timedelta(0))
     meter.create_histogram_timedelta(LATENESS, "Start of a job run after its nominal time", "ms").record(
         lateness, labels

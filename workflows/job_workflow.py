@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.arming import armed_nominal
     from workflows.contracts import (
         DISPATCH_NAMESPACE_OF,
         ErrorRules,
@@ -27,7 +28,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.event_runner import EventRunner, call_activity
     from workflows.job_metrics import record_end, record_start
     from workflows.management_contracts import JobEvent, JobEventJob
-    from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, RESOLVE_PLACEHOLDERS, SCHEDULED_AT
+    from workflows.names import (
+        JOB_EVENT_WORKFLOW,
+        JOB_WORKFLOW,
+        RESOLVE_PLACEHOLDERS,
+        SCHEDULED_AT,
+        SCHEDULED_START,
+    )
     from workflows.placeholders import has_placeholders
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
@@ -57,10 +64,12 @@ class JobWorkflow:
         # Armed: the event activity is scheduled now and waits for the instant itself, so a herd of
         # jobs due together does not queue behind this worker's workflow tasks at that instant.
         # Only jobs dispatched with a lead arm (older histories replay as they ran); a trigger runs now.
-        armed = job.arm_lead_ms is not None and not self._trigger
-        not_before = self._start_at if armed and self._start_at and self._start_at > workflow.now() else None
+        # A recurring run is armed when its schedule fires early (``starter.recurring_arming``).
+        nominal = self._start_at or self._schedule_nominal()
+        armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
+        not_before = nominal if armed and nominal and nominal > workflow.now() else None
         self._phase = "armed" if not_before else "running"
-        record_start(job, self._start_at, armed=not_before is not None)
+        record_start(job, nominal, armed=not_before is not None)
         started = self._emit(job, "job.started", "running")
         try:
             outcome = await self._execute(job, not_before)
@@ -73,6 +82,15 @@ class JobWorkflow:
         record_end(job, failed=False)
         await _joined(started, self._emit(job, "job.completed", "completed"))
         return outcome
+
+    def _schedule_nominal(self) -> datetime | None:
+        """The nominal time of a run its armed schedule started early, else None (not armed, a
+        triggered run, not started by a schedule)."""
+        shift = workflow.memo_value("arm_shift_s", None, type_hint=int)
+        scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_START)
+        if not shift or scheduled is None:
+            return None
+        return armed_nominal(scheduled, shift, workflow.memo_value("cron", None, type_hint=str))
 
     def _emit(
         self, job: JobWorkflowInput, name: str, status: str, error: str | None = None

@@ -36,19 +36,21 @@ class JobMemo(BaseModel):
     """The ``repeat.dst`` policy as given (absent: the default), kept for ``reschedule``."""
     companion_of: str | None = None
     """Set on a DST companion schedule (``<job_id>~dst``): the job it runs for."""
+    arm_shift_s: int | None = None
+    """A recurring job whose runs may arm (``starter.recurring_arming``): its schedule's spec fires
+    this many seconds before each nominal time (the workflow adds it back); 0 while its timing does
+    not allow arming. None: the job never arms (a session, placeholders, webhooks)."""
     dst_companion: bool | None = None
     """Set on a job's main schedule (its own memo, fixed at creation) when dispatch gave it a DST
     companion: ``list`` and a repeated dispatch know it without describing ``<job_id>~dst``."""
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Each memo field is a payload of its own (encrypted: ~140 bytes); the DST fields are rare,
-        # so they are left out when unset to keep memos under the server's 2 KB warning size.
+        # Each memo field is a payload of its own (encrypted: ~140 bytes, one cipher operation each):
+        # unset fields are left out (every one has a default) to keep memos under the server's 2 KB
+        # warning size and dispatch cheap.
         data: dict[str, Any] = handler(self)
-        for key in ("dst", "companion_of", "dst_companion"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+        return {key: value for key, value in data.items() if value is not None}
 
 
 JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused"]

@@ -55,3 +55,6 @@ SCHEDULED_AT = SearchAttributeKey.for_datetime("DuctapeScheduledAt")
 
 SEARCH_ATTRIBUTES = (PRODUCT, ENV, EVENT_TYPE, EVENT, APP, SCHEDULED_AT)
 """Every custom search attribute the product registers (values are stored in clear: no secrets)."""
+
+SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+"""Set by Temporal on a workflow a schedule started: the run's time on the schedule's spec."""

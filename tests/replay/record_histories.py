@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.product_config import ProductConfig
@@ -135,6 +135,8 @@ async def main() -> None:
             await _record_controlled(target)
         if not ONLY or "armed" in ONLY:
             await _record_armed(target)
+        if not ONLY or "armed_cron" in ONLY:
+            await _record_armed_cron(target)
     await target.stop()
 
 
@@ -227,6 +229,30 @@ async def _record_armed(target: HttpTarget) -> None:
         async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
             await ductape.jobs.result(job.job_id)
             _write("armed_rescued", await handle.fetch_history())
+
+
+async def _record_armed_cron(target: HttpTarget) -> None:
+    """A run of an armed recurring job (``starter.recurring_arming``): its schedule fired it early,
+    the workflow read the shift from its memo and armed the activity for the nominal instant."""
+    async with _dev_server() as env:
+        config = product_config_for(target.url)
+        ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+        due = (datetime.now(UTC) + timedelta(seconds=25)).replace(microsecond=0)
+        cron = f"{due.second} {due.minute} {due.hour} * * *"
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            job = await ductape.processor.job.schedule(
+                _job("send_welcome_email", job_id="replay-armed-cron", repeat={"cron": cron, "limit": 1})
+            )
+            schedule = env.client.get_schedule_handle(job.job_id)
+            for _ in range(120):
+                if runs := (await schedule.describe()).info.recent_actions:
+                    break
+                await asyncio.sleep(0.5)
+            run = runs[0].action
+            assert isinstance(run, ScheduleActionExecutionStartWorkflow)
+            run_id = run.workflow_id
+            await env.client.get_workflow_handle(run_id).result()
+            _write("armed_cron", await env.client.get_workflow_handle(run_id).fetch_history())
 
 
 def _write(name: str, history: WorkflowHistory) -> None:

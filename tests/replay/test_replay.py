@@ -60,7 +60,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_plain", "job_workflow_delayed", "job_workflow_with_session", "job_workflow_failed_404",
         "job_workflow_controlled", "job_workflow_delayed_v1_sleep", "job_workflow_with_events", "job_event_workflow",
         "job_workflow_function", "job_workflow_feature", "job_workflow_fallback", "job_workflow_notification",
-        "job_workflow_armed", "job_workflow_armed_rescued",
+        "job_workflow_armed", "job_workflow_armed_rescued", "job_workflow_armed_cron",
     }  # fmt: skip
 
 
@@ -119,6 +119,23 @@ def test_armed_job_whose_worker_stopped_gets_its_attempt_back() -> None:
     first = events(path, "ACTIVITY_TASK_SCHEDULED")[0]["activityTaskScheduledEventAttributes"]
     assert first["retryPolicy"]["maximumAttempts"] == 1  # one attempt allowed, yet the job ran
     assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_armed_recurring_run_arms_for_its_nominal_time() -> None:
+    """Started early by its schedule (``starter.recurring_arming``): the run's memo carries the shift,
+    and the activity was handed out at once and waited for the nominal time."""
+    path = history("armed_cron")
+    (started,) = events(path, "WORKFLOW_EXECUTION_STARTED")
+    attributes = started["workflowExecutionStartedEventAttributes"]
+    assert {"arm_shift_s", "cron"} <= set(attributes["memo"]["fields"])
+    assert "TemporalScheduledStartTime" in attributes["searchAttributes"]["indexedFields"]
+    counts = Counter(event_types(path))
+    assert (counts["TIMER_STARTED"], counts["ACTIVITY_TASK_SCHEDULED"]) == (0, 1)
+    (scheduled,) = events(path, "ACTIVITY_TASK_SCHEDULED")
+    assert scheduled["activityTaskScheduledEventAttributes"]["heartbeatTimeout"] == "10s"
+    (completed,) = events(path, "ACTIVITY_TASK_COMPLETED")
+    assert _seconds(completed) - _seconds(scheduled) >= 10.0  # its shift: 19 s for this job ID
+    assert event_types(path)[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 
 def test_session_job_resolves_before_it_runs() -> None:

@@ -28,6 +28,7 @@ exact for every run the server will ever make.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
@@ -107,6 +108,14 @@ class CompiledCron:
     days: tuple[DayRule, ...]
     fixed_hours: bool
     """The hour field is neither ``*`` nor a step from ``*``: a wall-clock time (DST policy applies)."""
+
+    def matches(self, moment: datetime) -> bool:
+        """``moment`` (read as UTC) is one of the expression's run times."""
+        t = moment.astimezone(UTC)
+        if t.microsecond or t.second not in self.seconds or t.minute not in self.minutes or t.hour not in self.hours:
+            return False
+        dow = t.isoweekday() % 7
+        return any(t.day in r.doms and dow in r.dows and t.month in r.months and t.year in r.years for r in self.days)
 
     def calendars(self, comment: str = "") -> list[ScheduleCalendarSpec]:
         note = comment.encode()[:MAX_COMMENT_BYTES].decode(errors="ignore")
