@@ -30,6 +30,7 @@ _EVENT_TYPE_OF = {name: event_type.value for event_type, name in EVENT_ACTIVITIE
 # The SDK sends at most one heartbeat per 0.8 of the timeout (the latest details), but encodes every
 # call: twice per such window keeps one always pending without encoding a thousand a second in a herd.
 _BEAT_EVERY = ARM_HEARTBEAT.total_seconds() * 0.4
+_WATCH_CLEANUP = 5.0
 
 
 class ArmedStartInterceptor(Interceptor):
@@ -69,15 +70,21 @@ async def _sleep_armed(delay: float) -> None:
     """Sleep until the instant. A cancel of the job arrives as a heartbeat response and ends it; so
     does this worker stopping, which is reported as ``INTERRUPTED`` so that the workflow gives the
     attempt back (the event never started) and another worker runs it."""
+    # A stopping worker hands its armed jobs back at once rather than after its grace period.
+    stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
     try:
-        # A stopping worker hands its armed jobs back at once rather than after its grace period.
-        await asyncio.wait_for(activity.wait_for_worker_shutdown(), timeout=delay)
-    except TimeoutError:
-        return  # the instant came
+        done, _ = await asyncio.wait([stopping], timeout=delay)
     except asyncio.CancelledError:
+        stopping.cancel()
         details = activity.cancellation_details()
         if details is None or not details.worker_shutdown:
             raise
+    else:
+        if not done:
+            # The instant came. Ending the watch is left for after the herd's requests (a thousand
+            # cancellations at the instant measurably delayed them).
+            asyncio.get_running_loop().call_later(_WATCH_CLEANUP, stopping.cancel)
+            return
     raise ApplicationError("the worker stopped while the job was armed", type=INTERRUPTED)
 
 
