@@ -36,7 +36,7 @@ from starter.job_records import (
     run_details,
     schedule_status,
 )
-from starter.recurring_arming import nominal
+from starter.recurring_arming import armed_runs, nominal
 from workflows.contracts import JobInputError, JobOutcome, parse_instant, to_epoch_ms
 from workflows.management_contracts import JobHistory, JobMemo, JobPage, JobRecord, JobRun, JobStats, JobStatus
 from workflows.names import JOB_WORKFLOW
@@ -266,7 +266,11 @@ class JobQueries:
             raise RuntimeError("listing schedules needs a Temporal server with advanced visibility")
         memo = JobMemo.model_validate(await listed.memo())
         state = listed.schedule.state
-        upcoming = [nominal(t, listed.schedule.spec) for t in listed.info.next_action_times]
+        spec = listed.schedule.spec
+        upcoming = [
+            *armed_runs(listed.info.recent_actions, spec, self.clock()),
+            *(nominal(t, spec) for t in listed.info.next_action_times),
+        ]
         # The job's next run may be its DST companion's: describe it only when the job may have one
         # and its listing is not on this page (one call per such job, none for the others).
         if companion is not None and companion.info is not None:

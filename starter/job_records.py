@@ -30,7 +30,7 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
-from starter.recurring_arming import nominal
+from starter.recurring_arming import armed_runs, nominal
 from workflows import names
 from workflows.contracts import DISPATCH_NAMESPACE_OF, to_epoch_ms
 from workflows.management_contracts import JobMemo, JobRecord, JobStatus
@@ -184,19 +184,23 @@ def schedule_record(
     memo: JobMemo,
     *,
     companion: ScheduleDescription | None = None,
+    now: datetime,
     **details: Any,
 ) -> JobRecord:
     """A recurring job's record; with the DST policy its companion schedule counts as part of it
-    (its runs, its next run, a run of it in progress)."""
+    (its runs, its next run, a run of it in progress). A run armed ahead of its time (``starter.
+    recurring_arming``) is the job's next run, not one in progress."""
     state = desc.schedule.state
     pair = [d for d in (desc, companion) if d is not None]
+    armed = [t for d in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now)]
     upcoming = min(
-        (nominal(d.info.next_action_times[0], d.schedule.spec) for d in pair if d.info.next_action_times), default=None
+        [*armed, *(nominal(d.info.next_action_times[0], d.schedule.spec) for d in pair if d.info.next_action_times)],
+        default=None,
     )
     status = schedule_status(
         paused=state.paused,
         note=state.note,
-        running=any(d.info.running_actions for d in pair),
+        running=sum(len(d.info.running_actions) for d in pair) > len(armed),
         upcoming=upcoming is not None,
     )
     return JobRecord(

@@ -355,7 +355,7 @@ class Jobs(JobQueries):
                             await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
                         except JobFailedError as err:
                             details["last_error"] = f"{err.error_type}: {err.message}"
-        return schedule_record(job_id, desc, memo, companion=companion, **details)
+        return schedule_record(job_id, desc, memo, companion=companion, now=self.clock(), **details)
 
 
 def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from temporalio.client import ScheduleCalendarSpec, ScheduleSpec
+from temporalio.client import ScheduleActionResult, ScheduleCalendarSpec, ScheduleSpec
 
 from workflows.arming import arm_lead_ms, armed_nominal
 from workflows.cron import ALL_DOMS, ALL_MONTHS, ALL_YEARS, MAX_COMMENT_BYTES, CompiledCron, DayRule, ranges
@@ -154,3 +155,9 @@ def nominal(moment: datetime, spec: ScheduleSpec | None) -> datetime:
     if match is None:
         return moment
     return armed_nominal(moment, int(match[1]), match[2]) or moment
+
+
+def armed_runs(recent: Iterable[ScheduleActionResult], spec: ScheduleSpec | None, now: datetime) -> list[datetime]:
+    """The nominal times of runs a schedule started early that are still ahead: armed, waiting for
+    their instant (reported as the job's next run, not as a run in progress)."""
+    return [t for r in recent if (t := nominal(r.scheduled_at, spec)) > now]

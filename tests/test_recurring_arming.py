@@ -129,6 +129,16 @@ async def test_a_recurring_run_fires_early_and_starts_at_its_instant(ductape: Du
     assert 8 <= shift < 12
     assert (await ductape.jobs.get(job_id)).next_run_at == int(due.timestamp() * 1000)
 
+    # Armed (started early, waiting for its instant): still the job's next run, not one in progress.
+    handle = ductape.client.get_schedule_handle(job_id)
+    for _ in range(200):
+        if (await handle.describe()).info.recent_actions:
+            break
+        await asyncio.sleep(0.05)
+    assert datetime.now(UTC) < due - timedelta(seconds=5)
+    record = await ductape.jobs.get(job_id)
+    assert (record.status, record.next_run_at) == ("scheduled", int(due.timestamp() * 1000))
+
     (call,) = await calls(http_target, 1, until=due + timedelta(seconds=10))
     assert due.timestamp() <= call.at <= due.timestamp() + 1.0
     description = await ductape.client.get_schedule_handle(job_id).describe()
