@@ -204,6 +204,19 @@ class JobQueries:
         with contextlib.suppress(WorkflowFailureError, TimeoutError):
             await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
 
+    async def _cancel_armed(self, job_id: str) -> None:
+        """Cancel a recurring job's runs armed ahead of their time (``starter.recurring_arming``): a
+        pause or a new timing stops them as it stops the runs its schedule has not started."""
+        desc = await self.describe_schedule(job_id)
+        if desc is None:
+            return
+        running = {getattr(r, "workflow_id", None) for r in desc.info.running_actions}
+        now = self.clock()
+        for run in desc.info.recent_actions:
+            workflow_id = getattr(run.action, "workflow_id", None)
+            if workflow_id and workflow_id in running and nominal(run.scheduled_at, desc.schedule.spec) > now:
+                await self._cancel_and_wait(workflow_id)
+
     async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
         try:
             return await self.client.get_workflow_handle(job_id).describe()

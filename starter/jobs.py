@@ -162,8 +162,8 @@ class Jobs(JobQueries):
             cursor = page.cursor
 
     async def pause(self, job_id: str) -> JobRecord:
-        """A recurring job starts no runs until resumed; a one-off job still waiting for ``start_at``
-        holds (past its start time too) until resumed.
+        """A recurring job starts no runs until resumed (a run armed ahead of its time is cancelled);
+        a one-off job still waiting for ``start_at`` holds (past its start time too) until resumed.
 
         Raises:
             JobNotFoundError: no such job.
@@ -175,6 +175,7 @@ class Jobs(JobQueries):
             await self.require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).pause(note="paused")
             await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", True))
+            await self._cancel_armed(job_id)
         return await self._announce("job.paused", await self.get(job_id))
 
     async def resume(self, job_id: str) -> JobRecord:
@@ -217,7 +218,8 @@ class Jobs(JobQueries):
         tz: str | None = None,
     ) -> JobRecord:
         """Move a waiting one-off job to ``start_at`` (same job ID); give a recurring job a new
-        ``cron`` (with ``tz``) or ``every``, keeping its ID, its runs so far and its remaining limit.
+        ``cron`` (with ``tz``) or ``every``, keeping its ID, its runs so far and its remaining limit
+        (a run armed for the old timing is cancelled).
 
         Raises:
             JobInputError: invalid time, cron, interval or zone (names the field).
@@ -244,6 +246,7 @@ class Jobs(JobQueries):
             raise JobInputError.one("start_at", str(err)) from None
         recurrence = recurrence_for(repeat, field="repeat", start=first)
         await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
+        await self._cancel_armed(job_id)
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> JobRecord:

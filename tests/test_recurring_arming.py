@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleSpec
+from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleSpec, WorkflowExecutionStatus
 
 from starter import Ductape
 from starter.preview import next_runs
@@ -163,3 +163,25 @@ async def calls(http_target: HttpTarget, n: int, *, until: datetime) -> list[Any
             return received
         await asyncio.sleep(0.1)
     return http_target.calls("/v1/welcome")
+
+
+async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, http_target: HttpTarget) -> None:
+    """A pause a few seconds before a run stops it, as without arming (the run had started early)."""
+    due = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
+    job_id = job_id_with_lead("armed-pause", range(20, 26))  # armed 20-26 s ahead: time for the cancel
+    await ductape.processor.job.schedule(
+        welcome(job_id=job_id, repeat={"cron": f"{due.second} {due.minute} {due.hour} * * *"})
+    )
+    handle = ductape.client.get_schedule_handle(job_id)
+    for _ in range(200):
+        if runs := (await handle.describe()).info.recent_actions:
+            break
+        await asyncio.sleep(0.05)
+    assert datetime.now(UTC) < due - timedelta(seconds=15)
+    record = await ductape.jobs.pause(job_id)
+    assert record.status == "paused"
+    await asyncio.sleep(due.timestamp() + 1.5 - datetime.now(UTC).timestamp())
+    assert http_target.calls("/v1/welcome") == []
+    assert isinstance(runs[0].action, ScheduleActionExecutionStartWorkflow)
+    run = await ductape.client.get_workflow_handle(runs[0].action.workflow_id).describe()
+    assert run.status == WorkflowExecutionStatus.CANCELED
