@@ -8,7 +8,7 @@ server stamps) and arms its event activity for the real instant, as a one-off jo
 (``workflows.arming``). Readers of the schedule add the shift back (``nominal``).
 
 Only where the shift is exact and changes nothing else: a cron (not ``every``) in UTC (no DST gap
-can swallow a shifted time), without jitter, whose runs are at least ``min_gap`` apart (a run armed
+can swallow a shifted time), without jitter, whose runs are at least ``MIN_GAP`` apart (a run armed
 early must not overlap the previous one, which would make the schedule skip it) and whose
 midnight runs, if any, do not depend on the day of the month (moving them to the previous day is
 exact only when every day, or a set of weekdays, fires).
@@ -35,8 +35,6 @@ MAX_CALENDARS = 24
 CREATION_MARGIN = timedelta(seconds=3)
 """The first shifted time must be this far after the schedule is written: the server never runs a
 spec time earlier than the schedule's creation (or update)."""
-
-
 MIN_GAP = timedelta(minutes=10)
 """The shortest time between two runs of an armed recurring job (ten times the longest lead)."""
 _COMMENT = re.compile(r"^armed -(\d+)s · (.*)$", re.DOTALL)
