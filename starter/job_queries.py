@@ -17,6 +17,7 @@ from temporalio.client import (
     Client,
     ScheduleDescription,
     ScheduleListDescription,
+    ScheduleSpec,
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -204,17 +205,16 @@ class JobQueries:
         with contextlib.suppress(WorkflowFailureError, TimeoutError):
             await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
 
-    async def _cancel_armed(self, job_id: str) -> None:
+    async def _cancel_armed(self, job_id: str, spec: ScheduleSpec | None = None) -> None:
         """Cancel a recurring job's runs armed ahead of their time (``starter.recurring_arming``): a
-        pause or a new timing stops them as it stops the runs its schedule has not started."""
+        pause or a new timing stops them as it stops the runs its schedule has not started.
+        ``spec``: the spec that armed them when it has just been replaced (default: the current one)."""
         desc = await self.describe_schedule(job_id)
         if desc is None:
             return
         running = {getattr(r, "workflow_id", None) for r in desc.info.running_actions}
-        now = self.clock()
-        for run in desc.info.recent_actions:
-            workflow_id = getattr(run.action, "workflow_id", None)
-            if workflow_id and workflow_id in running and nominal(run.scheduled_at, desc.schedule.spec) > now:
+        for workflow_id in armed_runs(desc.info.recent_actions, spec or desc.schedule.spec, self.clock()):
+            if workflow_id in running:
                 await self._cancel_and_wait(workflow_id)
 
     async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
@@ -281,7 +281,7 @@ class JobQueries:
         state = listed.schedule.state
         spec = listed.schedule.spec
         upcoming = [
-            *armed_runs(listed.info.recent_actions, spec, self.clock()),
+            *armed_runs(listed.info.recent_actions, spec, self.clock()).values(),
             *(nominal(t, spec) for t in listed.info.next_action_times),
         ]
         # The job's next run may be its DST companion's: describe it only when the job may have one

@@ -192,7 +192,7 @@ def schedule_record(
     recurring_arming``) is the job's next run, not one in progress."""
     state = desc.schedule.state
     pair = [d for d in (desc, companion) if d is not None]
-    armed = [t for d in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now)]
+    armed = [t for d in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now).values()]
     upcoming = min(
         [*armed, *(nominal(d.info.next_action_times[0], d.schedule.spec) for d in pair if d.info.next_action_times)],
         default=None,

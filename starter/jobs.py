@@ -246,7 +246,7 @@ class Jobs(JobQueries):
             raise JobInputError.one("start_at", str(err)) from None
         recurrence = recurrence_for(repeat, field="repeat", start=first)
         await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
-        await self._cancel_armed(job_id)
+        await self._cancel_armed(job_id, schedule.schedule.spec)  # the old spec tells its armed runs
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> JobRecord:

@@ -155,7 +155,8 @@ def nominal(moment: datetime, spec: ScheduleSpec | None) -> datetime:
     return armed_nominal(moment, int(match[1]), match[2]) or moment
 
 
-def armed_runs(recent: Iterable[ScheduleActionResult], spec: ScheduleSpec | None, now: datetime) -> list[datetime]:
-    """The nominal times of runs a schedule started early that are still ahead: armed, waiting for
-    their instant (reported as the job's next run, not as a run in progress)."""
-    return [t for r in recent if (t := nominal(r.scheduled_at, spec)) > now]
+def armed_runs(recent: Iterable[ScheduleActionResult], spec: ScheduleSpec | None, now: datetime) -> dict[str, datetime]:
+    """The runs a schedule started early that are still ahead of their nominal time (workflow ID ->
+    nominal time): armed, waiting for their instant, so the job's next run, not one in progress.
+    ``spec``: the spec that started them (after a reschedule, the one before it)."""
+    return {getattr(r.action, "workflow_id", ""): t for r in recent if (t := nominal(r.scheduled_at, spec)) > now}

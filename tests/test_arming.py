@@ -36,12 +36,13 @@ from workflows.contracts import JobEventType, JobState
 __all__ = ["server"]  # the fault suite's dev server on a SQLite file, used as a fixture here
 
 
-def job_id_with_lead(prefix: str, at_least: timedelta) -> str:
-    """A job ID whose arming lead is at least ``at_least``: a job due sooner arms at dispatch."""
+def job_id_with_lead(prefix: str, at_least: timedelta, below: timedelta | None = None) -> str:
+    """A job ID whose arming lead is at least ``at_least`` (and under ``below``): a job due sooner
+    arms at dispatch."""
     for n in range(10_000):
         job_id = f"{prefix}-{uuid.uuid4().hex[:6]}-{n}"
-        lead = arm_lead_ms(job_id, JobEventType.ACTION)
-        if lead is not None and lead >= at_least.total_seconds() * 1000:
+        lead = timedelta(milliseconds=arm_lead_ms(job_id, JobEventType.ACTION) or 0)
+        if lead >= at_least and (below is None or lead < below):
             return job_id
     raise AssertionError("no such job ID")
 

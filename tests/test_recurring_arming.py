@@ -6,7 +6,6 @@ calendar semantics (``starter.preview``, which mirrors ``compiledCalendar``)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +17,8 @@ from starter import Ductape
 from starter.preview import next_runs
 from starter.recurring_arming import arm_shift, nominal, shifted_calendars
 from tests.http_target import HttpTarget
-from tests.test_arming import ductape, welcome
-from workflows.arming import arm_lead_ms, armed_nominal
-from workflows.contracts import JobEventType
+from tests.test_arming import ductape, job_id_with_lead, welcome
+from workflows.arming import armed_nominal
 from workflows.cron import parse_cron
 
 __all__ = ["ductape"]  # test_arming's fixture: a worker on the session's dev server and its client
@@ -107,18 +105,9 @@ def test_cron_matches_its_own_run_times_only() -> None:
 # --- On the dev server --------------------------------------------------------------------------
 
 
-def job_id_with_lead(prefix: str, seconds: range) -> str:
-    for n in range(10_000):
-        job_id = f"{prefix}-{uuid.uuid4().hex[:6]}-{n}"
-        lead = arm_lead_ms(job_id, JobEventType.ACTION) or 0
-        if lead // 1000 in seconds:
-            return job_id
-    raise AssertionError("no such job ID")
-
-
 async def test_a_recurring_run_fires_early_and_starts_at_its_instant(ductape: Ductape, http_target: HttpTarget) -> None:
     due = (datetime.now(UTC) + timedelta(seconds=16)).replace(microsecond=0)
-    job_id = job_id_with_lead("armed-cron", range(8, 12))
+    job_id = job_id_with_lead("armed-cron", timedelta(seconds=8), timedelta(seconds=12))
     cron = f"{due.second} {due.minute} {due.hour} * * *"  # daily, at a second 16 s from now
     result = await ductape.processor.job.schedule(welcome(job_id=job_id, repeat={"cron": cron}))
     assert result.next_run_at == int(due.timestamp() * 1000)
@@ -165,23 +154,45 @@ async def calls(http_target: HttpTarget, n: int, *, until: datetime) -> list[Any
     return http_target.calls("/v1/welcome")
 
 
-async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, http_target: HttpTarget) -> None:
-    """A pause a few seconds before a run stops it, as without arming (the run had started early)."""
+async def armed_daily_run(ductape: Ductape, prefix: str) -> tuple[str, datetime, str]:
+    """A daily job due in 30 s whose run has just been armed (20-26 s ahead, time for a cancel to
+    reach the armed activity): its job ID, its run's nominal time and the run's workflow ID."""
     due = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
-    job_id = job_id_with_lead("armed-pause", range(20, 26))  # armed 20-26 s ahead: time for the cancel
-    await ductape.processor.job.schedule(
-        welcome(job_id=job_id, repeat={"cron": f"{due.second} {due.minute} {due.hour} * * *"})
-    )
+    job_id = job_id_with_lead(prefix, timedelta(seconds=20), timedelta(seconds=26))
+    cron = f"{due.second} {due.minute} {due.hour} * * *"
+    await ductape.processor.job.schedule(welcome(job_id=job_id, repeat={"cron": cron}))
     handle = ductape.client.get_schedule_handle(job_id)
     for _ in range(200):
         if runs := (await handle.describe()).info.recent_actions:
             break
         await asyncio.sleep(0.05)
     assert datetime.now(UTC) < due - timedelta(seconds=15)
-    record = await ductape.jobs.pause(job_id)
-    assert record.status == "paused"
+    assert isinstance(runs[0].action, ScheduleActionExecutionStartWorkflow)
+    return job_id, due, runs[0].action.workflow_id
+
+
+async def assert_cancelled_unrun(ductape: Ductape, http_target: HttpTarget, due: datetime, run_id: str) -> None:
     await asyncio.sleep(due.timestamp() + 1.5 - datetime.now(UTC).timestamp())
     assert http_target.calls("/v1/welcome") == []
-    assert isinstance(runs[0].action, ScheduleActionExecutionStartWorkflow)
-    run = await ductape.client.get_workflow_handle(runs[0].action.workflow_id).describe()
+    run = await ductape.client.get_workflow_handle(run_id).describe()
     assert run.status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, http_target: HttpTarget) -> None:
+    """A pause a few seconds before a run stops it, as without arming (the run had started early)."""
+    job_id, due, run_id = await armed_daily_run(ductape, "armed-pause")
+    record = await ductape.jobs.pause(job_id)
+    assert record.status == "paused"
+    await assert_cancelled_unrun(ductape, http_target, due, run_id)
+
+
+async def test_rescheduling_a_recurring_job_stops_the_run_armed_for_its_old_time(
+    ductape: Ductape, http_target: HttpTarget
+) -> None:
+    """The new timing is not armed (a midnight run on a day of the month): the run armed under the
+    old, shifted spec is still found and cancelled."""
+    job_id, due, run_id = await armed_daily_run(ductape, "armed-move")
+    record = await ductape.jobs.reschedule(job_id, cron="0 0 1 1 *")
+    assert record.status == "scheduled"
+    assert record.next_run_at == int(datetime(due.year + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    await assert_cancelled_unrun(ductape, http_target, due, run_id)
