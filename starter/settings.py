@@ -38,13 +38,14 @@ class Settings:
     max_cached_workflows: int = 10
     """Workflows a worker keeps in memory (``DUCTAPE_MAX_CACHED_WORKFLOWS``). Sleeping jobs beyond it are
     evicted and replayed when they wake: memory stays flat with thousands of waiting jobs. Each cached
-    job costs about 170 KB (its sandbox and the core's state), so 200 added about 35 MB: with 10 a worker
-    stays under 150 MB with 10,000 sleeping jobs; a job's short history makes the replay cheap."""
+    job holds its sandbox and the core's state (bench, 10,000 sleeping jobs: 134 MB with 10, 163 MB
+    with 50, 167 MB with 100): with 10 a worker stays under 150 MB; a job's short history makes the
+    replay cheap."""
     max_concurrent_workflow_tasks: int | None = None
     """Workflow tasks a worker runs at once (``DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS``; the SDK's default
     when unset). They run on threads sharing the GIL with the activities' event loop: a worker whose
-    jobs come in herds may set 4 (bench: the herd's p99 about 0.7 s better, end-to-end throughput
-    about 12% lower)."""
+    jobs come in herds may set 4 (bench, with the earlier HTTP pool: the herd's p99 about 0.7 s better,
+    end-to-end throughput about 12% lower)."""
     plaintext: bool = False
     """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
     metrics_address: str | None = None
