@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 from starter.converter import DATA_CONVERTER
 from starter.encryption import Keyring, encrypted_converter
 from starter.worker import WORKFLOWS
+from starter.workflow_runner import WORKFLOW_RUNNER
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ async def replay_files(paths: Iterable[Path], *, data_converter: DataConverter) 
     The file name without ``.json`` is taken as the workflow ID (job workflows derive their event
     deliveries' IDs from it), so save each history as ``<workflow id>.json``.
     """
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter, workflow_runner=WORKFLOW_RUNNER)
     reports = []
     for path, text in _read(paths):
         history = WorkflowHistory.from_json(path.stem, text)
@@ -52,7 +53,7 @@ async def replay_files(paths: Iterable[Path], *, data_converter: DataConverter) 
 
 async def replay_query(client: Client, query: str, *, limit: int = 1000) -> list[ReplayReport]:
     """Replay the histories of the workflows a visibility query finds (e.g. ``WorkflowType = "JobWorkflow"``)."""
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter, workflow_runner=WORKFLOW_RUNNER)
     reports = []
     async for execution in client.list_workflows(query, limit=limit):
         history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.armed_start import ArmedStartInterceptor
 from activities.http_pool import worker_http_client
@@ -22,6 +21,7 @@ from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.search_attributes import ensure_search_attributes
 from starter.settings import Settings
+from starter.workflow_runner import WORKFLOW_RUNNER
 from workflows.job_event_workflow import JobEventWorkflow
 from workflows.job_workflow import JobWorkflow
 
@@ -32,12 +32,6 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 MAX_CONCURRENT_ACTIVITIES = 2000
 """Armed jobs (``workflows.arming``) hold an activity slot while they wait for their instant, as
 sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
-
-# The tracing interceptor's context crosses into workflow code: OpenTelemetry is passed through the
-# sandbox (it is deterministic-safe state, not workflow logic) instead of being re-imported per run.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
-)
 
 WORKFLOWS = [JobWorkflow, JobEventWorkflow]
 """Every workflow the worker runs; the replayer uses the same list."""

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from starter.converter import DATA_CONVERTER
 from starter.worker import WORKFLOWS
+from starter.workflow_runner import WORKFLOW_RUNNER
 from tests.conftest import CONVERTER
 from workflows.contracts import JobEventType
 from workflows.names import (
@@ -64,9 +66,19 @@ def test_the_fixtures_are_all_there() -> None:
     }  # fmt: skip
 
 
+# The worker's runner passes our workflow package through the sandbox (starter/workflow_runner.py);
+# the SDK's stock sandbox re-imports it under its import-time restrictions, so every recorded path
+# also proves the workflow code touches nothing the full sandbox forbids.
+STOCK_SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+)
+RUNNERS = {"worker_runner": WORKFLOW_RUNNER, "stock_sandbox": STOCK_SANDBOX}
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_history_replays_on_the_current_code(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+async def test_history_replays_on_the_current_code(path: Path, runner: WorkflowRunner) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=runner)
     # The recorder's workflow IDs: the job workflow derives its event children's IDs from its own.
     workflow_id = "replay-" + path.stem.removeprefix("job_workflow_")
     await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, path.read_text()))
@@ -203,13 +215,13 @@ def test_encrypted_histories_hold_no_session_data_in_clear() -> None:
 
 async def test_unencrypted_history_replays_with_the_plain_converter() -> None:
     path = history("plain_unencrypted")
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     await replayer.replay_workflow(WorkflowHistory.from_json("replay-plain", path.read_text()))
 
 
 async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
     path = history("plain")
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(
         WorkflowHistory.from_json(path.stem, path.read_text()), raise_on_replay_failure=False
     )
