@@ -353,7 +353,7 @@ def main() -> None:
     if unknown := args.only - set(FIGURES):
         parser.error(f"--only: unknown figures {sorted(unknown)} (known: {', '.join(FIGURES)})")
     scale = 0.2 if args.quick else 1.0
-    args.dispatch, args.e2e = int(500 * scale), int(300 * scale)
+    args.dispatch, args.e2e = int(1500 * scale), int(300 * scale)
     args.herd, args.sleeping, args.recurring = int(1000 * scale), int(10_000 * scale), int(200 * scale)
     started = datetime.now(UTC)
     rows = asyncio.run(bench(args))

@@ -38,9 +38,9 @@ class Settings:
     max_cached_workflows: int = 10
     """Workflows a worker keeps in memory (``DUCTAPE_MAX_CACHED_WORKFLOWS``). Sleeping jobs beyond it are
     evicted and replayed when they wake: memory stays flat with thousands of waiting jobs. Each cached
-    job holds its sandbox and the core's state (bench, 10,000 sleeping jobs: 134 MB with 10, 163 MB
-    with 50, 167 MB with 100): with 10 a worker stays under 150 MB; a job's short history makes the
-    replay cheap."""
+    job holds its sandbox and the core's state (bench, 10,000 sleeping jobs: 133 MB with 10, 146 MB
+    with 50): with 10 a worker stays well under 150 MB; a job's short history and the worker's runner
+    (``starter.workflow_runner``) make the replay cheap."""
     max_concurrent_workflow_tasks: int | None = None
     """Workflow tasks a worker runs at once (``DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS``; the SDK's default
     when unset). They run on threads sharing the GIL with the activities' event loop: a worker whose
