@@ -4,7 +4,8 @@ Error types (``ApplicationError.type``, visible in the Web UI and matched by a j
 rules): BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, VALIDATION_ERROR,
 CLIENT_ERROR (other 4xx) are not retried; TIMEOUT (incl. 408 and 504), RATE_LIMITED (429),
 SERVER_ERROR, BAD_GATEWAY, SERVICE_UNAVAILABLE, CONNECTION_ERROR are retried. CONFIG_ERROR,
-SECRET_MISSING and the SESSION_* types are never retried.
+SECRET_MISSING, SECRET_NOT_DECLARED (a job's input references a secret its product does not declare)
+and the SESSION_* types are never retried.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ NEVER_RETRIED = frozenset(
     {
         "CONFIG_ERROR",
         "SECRET_MISSING",
+        "SECRET_NOT_DECLARED",
         "SESSION_INVALID",
         "SESSION_EXPIRED",
         "SESSION_WRONG_TAG",

@@ -13,7 +13,7 @@ from temporalio import activity
 from activities.errors import JobFailure
 from activities.http_errors import checked_response
 from activities.product_config import ActionDef, ConfigError, ProductConfig
-from activities.secrets import SecretMissingError, SecretStore
+from activities.secrets import SecretMissingError, SecretNotDeclaredError, SecretStore, check_declared
 from workflows.contracts import ActionActivityResult, EventActivityInput, IActionRequest, JobEventType
 from workflows.names import EVENT_ACTIVITIES
 
@@ -56,6 +56,9 @@ class ActionActivities:
         try:
             app_env, action = self._config.action(job.product, job.env, job.app, job.event)
             shaped = shape_request(request.input, action)
+            # The input is the dispatcher's: it may only name its own product's declared secrets.
+            declared = self._config.product(job.product).secrets
+            check_declared(request.input, product=job.product, declared=declared)
             headers = {
                 **self._secrets.resolve(app_env.headers),
                 **self._secrets.resolve(action.headers),
@@ -66,6 +69,8 @@ class ActionActivities:
             body = self._secrets.resolve(shaped.body)
         except ConfigError as err:
             raise JobFailure("CONFIG_ERROR", str(err)) from None
+        except SecretNotDeclaredError as err:
+            raise JobFailure("SECRET_NOT_DECLARED", str(err)) from None
         except SecretMissingError as err:
             raise JobFailure("SECRET_MISSING", str(err)) from None
 

@@ -15,7 +15,7 @@ from activities.notification_channels import Sent, send_callback, send_email, se
 from activities.notification_config import NotificationConfigError, NotificationEnv, notification_env
 from activities.notification_templates import build_plan
 from activities.product_config import ConfigError, ProductConfig
-from activities.secrets import SecretMissingError, SecretStore
+from activities.secrets import SecretMissingError, SecretNotDeclaredError, SecretStore, check_declared
 from workflows.contracts import EventActivityInput, JobContext, JobInputError
 from workflows.names import PREPARE_NOTIFICATION, SEND_NOTIFICATION
 from workflows.notification_contracts import ChannelReport, ChannelSendInput, INotificationRequest, NotificationPlan
@@ -50,11 +50,15 @@ class NotificationActivities:
             raise JobFailure("INVALID_INPUT", f"notification input: {JobInputError.from_validation(err)}") from None
         tag = self._tag(job)
         try:
-            notification, providers, message = notification_env(
-                self._config.product(job.product), tag, job.env, job.event
-            )
+            product = self._config.product(job.product)
+            notification, providers, message = notification_env(product, tag, job.env, job.event)
         except (ConfigError, NotificationConfigError) as err:
             raise JobFailure("CONFIG_ERROR", str(err)) from None
+        try:
+            # Refused before any channel sends: the callback's headers would resolve the reference.
+            check_declared(request.input, product=job.product, declared=product.secrets)
+        except SecretNotDeclaredError as err:
+            raise JobFailure("SECRET_NOT_DECLARED", str(err)) from None
         plan = build_plan(
             parsed,
             tag=tag,
@@ -115,14 +119,27 @@ class NotificationActivities:
                 callback = providers.callback
                 secret, url = self._secrets.resolve(callback.secret), self._secrets.resolve(callback.url)
                 if delivery.callback is not None:
-                    headers = self._secrets.resolve(delivery.callback.headers)
+                    headers = self._secrets.resolve_input(
+                        delivery.callback.headers,
+                        product=job.product,
+                        declared=self._declared(job),
+                        field="input.callback.headers",
+                    )
                     delivery = delivery.model_copy(
                         update={"callback": delivery.callback.model_copy(update={"headers": headers})}
                     )
                 return await send_callback(callback, secret, url, delivery, self._http)
+        except SecretNotDeclaredError as err:
+            raise JobFailure("SECRET_NOT_DECLARED", str(err)) from None
         except SecretMissingError as err:
             raise JobFailure("SECRET_MISSING", str(err)) from None
         raise JobFailure("CONFIG_ERROR", f"{delivery.channel}: no longer configured for env {job.env!r}")
+
+    def _declared(self, job: JobContext) -> list[str]:
+        try:
+            return self._config.product(job.product).secrets
+        except ConfigError as err:
+            raise JobFailure("CONFIG_ERROR", str(err)) from None
 
     def _providers(self, job: JobContext) -> NotificationEnv:
         try:

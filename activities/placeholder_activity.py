@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import Any
 
 from temporalio import activity
 
 from activities.errors import JobFailure
 from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
+from activities.secrets import SecretStore, secret_references
 from activities.session_store import SessionStore
 from activities.session_tokens import verify_session
 from workflows.contracts import ResolveRequest, ResolveResult
@@ -26,7 +28,8 @@ class PlaceholderActivities:
 
     @activity.defn(name=RESOLVE_PLACEHOLDERS)
     async def resolve_placeholders(self, request: ResolveRequest) -> ResolveResult:
-        """Raises: ApplicationError, non-retryable, typed SESSION_* or SECRET_MISSING."""
+        """Raises: ApplicationError, non-retryable, typed SESSION_*, SECRET_MISSING, or INVALID_INPUT
+        when session data would put a ``$Secret{...}`` reference into the input."""
         try:
             data = None
             if request.session is not None:
@@ -39,8 +42,17 @@ class PlaceholderActivities:
                         raise JobFailure("SESSION_REVOKED", f"session {request.session.tag!r} was revoked")
                 data = claims.data
             # Placeholders resolve at each run, so $Now() is the time of this run.
-            return ResolveResult(input=substitute(request.input, data, time.time_ns() // 1_000_000))
+            resolved = substitute(request.input, data, time.time_ns() // 1_000_000)
+            if _references(resolved) - _references(request.input):
+                # Session data is often the end user's own (a name, an email): it must never be able
+                # to make the event activity resolve a secret the dispatcher did not write.
+                raise JobFailure("INVALID_INPUT", "session data may not carry $Secret{...} references; refused")
+            return ResolveResult(input=resolved)
         except PlaceholderError as err:
             raise JobFailure(err.code, str(err)).to_application_error() from None
         except JobFailure as err:
             raise err.to_application_error() from None
+
+
+def _references(value: Any) -> Counter[str]:
+    return Counter(name for _, name in secret_references(value))

@@ -3,7 +3,8 @@
 Loaded once at the worker's (or client's) entry point and handed down; validated by pydantic with
 errors that name the key path (``products.shop.apps.mail.envs.prd.base_url: is required``).
 Values may reference secrets as ``$Secret{NAME}``; they are kept as written here and only resolved
-inside activities, at use time (see ``activities.secrets``).
+inside activities, at use time (see ``activities.secrets``). Each product lists the names it may use
+(``secrets: [EMAIL_KEY]``); a reference to any other name is refused at load, naming its key path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from activities.database_config import DatabaseDef
 from activities.graph_config import GraphDef
 from activities.notification_config import NotificationDef
 from activities.routing_config import FeatureDef, FunctionDef, RouteDef
+from activities.secrets import SECRET_NAME, secret_references
 from activities.session_config import SessionDef
 from activities.storage_config import StorageDef
 
@@ -102,6 +104,9 @@ class WebhookDef(_Strict):
 
 class ProductDef(_Strict):
     envs: list[str] = Field(min_length=1)
+    secrets: list[str] = Field(default_factory=list)
+    """The ``$Secret{NAME}`` names this product may use, in its config and in its jobs' inputs; the
+    worker reads these (and only these) from its environment or secrets file."""
     apps: dict[str, AppDef] = Field(default_factory=dict)
     sessions: dict[str, SessionDef] = Field(default_factory=dict)
     # Sections of later event types; accepted now so configs can be written ahead of them.
@@ -125,6 +130,14 @@ class ProductDef(_Strict):
     jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Job definitions (seed 004's ``IProductJob`` without ``tag``: the key is the tag), for ``apply``."""
 
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not SECRET_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a secret name (a letter or _, then letters, digits, _ . or -)")
+        return value
+
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:
         sections: dict[str, Mapping[str, Any]] = {
@@ -145,6 +158,23 @@ class ProductConfig(_Strict):
     """The whole file: ``products: {<product_tag>: ...}``."""
 
     products: dict[str, ProductDef] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _declared_secrets(self) -> ProductConfig:
+        # Checked here, not on ProductDef, so each message carries the whole key path.
+        problems = []
+        for tag, product in self.products.items():
+            values = product.model_dump(mode="json", by_alias=True, exclude={"secrets"})
+            for path, name in secret_references(values, f"products.{tag}"):
+                if name not in product.secrets:
+                    problems.append(f"{path}: secret {name!r} is not declared in products.{tag}.secrets")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def declared_secrets(self) -> frozenset[str]:
+        """Every product's declared secret names: all the worker may read."""
+        return frozenset(name for product in self.products.values() for name in product.secrets)
 
     def product(self, tag: str) -> ProductDef:
         """Raises: ConfigError if the product is not configured."""

@@ -19,7 +19,16 @@ from activities.errors import JobFailure
 from activities.product_config import ConfigError, ProductConfig
 from activities.secrets import SecretMissingError, SecretStore
 from activities.session_config import SessionDef
-from activities.session_crypto import SigningKey, TokenRejected, seal, segment_json, sign, unseal, verify
+from activities.session_crypto import (
+    ALGORITHMS,
+    SigningKey,
+    TokenRejected,
+    seal,
+    segment_json,
+    sign,
+    unseal,
+    verify,
+)
 from workflows.contracts import ISession
 
 MAX_TOKEN_LENGTH = 16_384
@@ -114,7 +123,8 @@ def check_unverified(session: ISession, now: datetime) -> None:
     Used at dispatch by a client that does not hold the session key.
 
     Raises:
-        JobFailure: as ``verify_session``, except that a bad signature cannot be seen.
+        JobFailure: as ``verify_session``, except that a bad signature cannot be seen (an ``alg`` that
+            is missing, ``none`` or not one any session type can use is refused, see ``check_algorithm``).
     """
     if len(session.token) > MAX_TOKEN_LENGTH:
         raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is too long")
@@ -122,6 +132,7 @@ def check_unverified(session: ISession, now: datetime) -> None:
     if len(parts) != 3:
         raise JobFailure("SESSION_INVALID", f"session {session.tag!r}: the token is not a valid JWT")
     try:
+        check_algorithm(session.token)
         claims = segment_json(parts[1], "payload")
         parsed = _claims(session, claims, product=None, needs_data=False)
     except TokenRejected as err:
@@ -129,6 +140,27 @@ def check_unverified(session: ISession, now: datetime) -> None:
     if parsed.expires_at <= now:
         raise JobFailure(
             "SESSION_EXPIRED", f"session {session.tag!r}: the token expired at {parsed.expires_at.isoformat()}"
+        )
+
+
+def check_algorithm(token: str) -> None:
+    """Without the session type at hand, the header's ``alg`` must still be one a session type can
+    have: a token claiming ``none`` (or nothing) is forged, whatever its payload says.
+
+    Raises:
+        TokenRejected: SESSION_INVALID, the header is not base64url JSON, or its ``alg`` is missing,
+            ``none`` or unsupported. A token that is not three dot-separated parts passes: the
+            caller reports its shape.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return
+    offered = segment_json(parts[0], "header").get("alg")
+    if offered is None:
+        raise TokenRejected("SESSION_INVALID", "the token's header has no `alg`")
+    if offered not in ALGORITHMS:
+        raise TokenRejected(
+            "SESSION_INVALID", f"algorithm {offered!r} is not supported (supported: {', '.join(ALGORITHMS)})"
         )
 
 

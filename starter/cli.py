@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from activities.product_config import ConfigError, ProductConfig, load_product_config
-from activities.secrets import SecretStore, secret_names
+from activities.secrets import SecretStore
 from starter.apply import apply_changes, plan_changes
 from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.devserver import DevServerError, DevServerOptions
@@ -43,7 +43,7 @@ from workflows.dispatch_contracts import IDstPolicy
 
 log = logging.getLogger("ductape")
 _REDACTOR = RedactingFilter()
-"""The log handler's filter, installed by ``run``; ``_load`` adds the config's secret values to it."""
+"""The log handler's filter, installed by ``run``; ``_secrets`` adds the declared secrets' values to it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,10 +133,26 @@ def _load(settings: Settings) -> tuple[ProductConfig, SecretStore]:
     if settings.config_path is None:
         raise ConfigError("no product config: pass --config FILE or set DUCTAPE_CONFIG")
     config = load_product_config(settings.config_path)
-    secrets = SecretStore.from_sources(os.environ, settings.secrets_file)
-    # From here on, the values of the config's secrets never reach a log line.
-    _REDACTOR.add(secrets.values_of(secret_names(config.model_dump(mode="json"))))
-    return config, secrets
+    return config, _secrets(settings, config)
+
+
+def _secrets(settings: Settings, config: ProductConfig | None) -> SecretStore:
+    """The declared secrets (no config: none) from the environment and the secrets file.
+
+    Raises:
+        ConfigError: the secrets file cannot be read.
+    """
+    names = config.declared_secrets() if config is not None else frozenset()
+    try:
+        secrets = SecretStore.from_sources(os.environ, settings.secrets_file, names=names)
+    except OSError as err:
+        raise ConfigError(f"cannot read secrets file {settings.secrets_file}: {err.strerror}") from None
+    # From here on, the value of every declared secret never reaches a log line.
+    _REDACTOR.add(secrets.values())
+    missing = secrets.missing(names)
+    if missing:
+        log.warning("declared secrets not set in the environment or secrets file: %s", ", ".join(missing))
+    return secrets
 
 
 def _print(value: Any) -> None:
@@ -232,7 +248,7 @@ async def _schedule(args: argparse.Namespace) -> int:
         raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
     settings = _settings(args)
     config = load_product_config(settings.config_path) if settings.config_path else None
-    secrets = SecretStore.from_sources(os.environ, settings.secrets_file)
+    secrets = _secrets(settings, config)
     items = split_items(data)
     planner = JobPlanner(task_queue=settings.task_queue, config=config, secrets=secrets)
     validate_items(planner, items, listed=isinstance(data, list))  # every input error surfaces before connecting

@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.product_config import ProductConfig, load_product_config
+from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.converter import DATA_CONVERTER
@@ -213,7 +213,7 @@ class Ductape:
         payload keys from ``encryption_keys`` or as ``resolve_keyring`` finds them.
 
         Raises:
-            ConfigError: the product config cannot be loaded.
+            ConfigError: the product config or the secrets file cannot be loaded.
             KeyringError: no payload encryption keys (see ``resolve_keyring``).
             RuntimeError: the server cannot be reached.
         """
@@ -230,7 +230,11 @@ class Ductape:
         product_config = config if isinstance(config, ProductConfig) else None
         if product_config is None and settings.config_path is not None:
             product_config = load_product_config(settings.config_path)
-        secrets = SecretStore.from_sources(env, settings.secrets_file)
+        names = product_config.declared_secrets() if product_config is not None else ()
+        try:
+            secrets = SecretStore.from_sources(env, settings.secrets_file, names=names)
+        except OSError as err:
+            raise ConfigError(f"cannot read secrets file {settings.secrets_file}: {err.strerror}") from None
         client = await connect_client(settings, resolve_keyring(settings))
         return cls(
             client,

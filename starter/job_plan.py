@@ -23,8 +23,9 @@ from activities.errors import JobFailure
 from activities.graph_config import check_graph_job
 from activities.notification_config import check_notification
 from activities.product_config import ProductConfig, ProductDef
-from activities.secrets import SecretStore
-from activities.session_tokens import check_unverified, verify_session
+from activities.secrets import SecretStore, undeclared_secrets
+from activities.session_crypto import TokenRejected
+from activities.session_tokens import check_algorithm, check_unverified, verify_session
 from activities.storage_config import check_storage
 from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from starter.job_events import wants_events
@@ -104,8 +105,9 @@ def plan_job(
     arms up to ``arm_ahead`` before its start, ``workflows.arming``; zero turns arming off).
 
     Raises:
-        JobInputError: an unsupported event type, an event or app the config does not know, a
-            session token that is invalid or already expired, a bad cron, an ``endDate`` not after the
+        JobInputError: an unsupported event type, an event or app the config does not know, an input
+            referencing a secret its product does not declare, a session token that is invalid, already
+            expired or of an unsupported algorithm, a bad cron, an ``endDate`` not after the
             start.
     """
     app = job.app
@@ -204,6 +206,9 @@ def _check_against_config(job: NormalisedJob, config: ProductConfig) -> tuple[st
         raise JobInputError.one("product_tag", f"product {job.product!r} is not in the product config")
     if job.env not in product.envs:
         raise JobInputError.one("env", f"env {job.env!r} is not one of {job.product!r}'s envs {product.envs}")
+    # Any event type's input; the worker refuses these again, for clients without the config.
+    if undeclared := undeclared_secrets(job.input, product=job.product, declared=product.secrets):
+        raise JobInputError(undeclared)
     app = job.app
     if job.event_type is JobEventType.ACTION:
         if app is None:
@@ -268,6 +273,10 @@ def _check_session(
             if err.kind != "SECRET_MISSING":
                 raise
             # This client does not hold the session key: check all that can be seen without it.
+            try:
+                check_algorithm(job.session.token)
+            except TokenRejected as bad:
+                raise JobInputError.one("session.token", f"session {job.session.tag!r}: {bad}") from None
             check_unverified(job.session, now)
     except JobFailure as err:
         raise JobInputError.one("session", err.message) from None

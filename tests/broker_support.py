@@ -46,6 +46,7 @@ def broker_config(
             "products": {
                 "my-product": {
                     "envs": ["dev", "prd"],
+                    "secrets": ["RABBIT_PASSWORD"],
                     "apps": {
                         "orders": {
                             "envs": {"dev": {"base_url": target_url, "timeout_ms": 5000}},

@@ -33,13 +33,16 @@ def product_config_for(
     product: str = "my-product",
     webhooks: dict[str, Any] | None = None,
     jobs: dict[str, Any] | None = None,
+    secrets: list[str] | None = None,
 ) -> ProductConfig:
-    """The product config tests run against: one app whose `dev` env is the test's HTTP target."""
+    """The product config tests run against: one app whose `dev` env is the test's HTTP target; the
+    product declares ``SECRETS``' names plus ``secrets``."""
     return parse_product_config(
         {
             "products": {
                 product: {
                     "envs": ["dev", "prd"],
+                    "secrets": [*SECRETS, *(secrets or [])],
                     "apps": {
                         "email-service": {
                             "envs": {

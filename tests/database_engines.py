@@ -47,6 +47,7 @@ class EngineDb:
                 "products": {
                     "shop": {
                         "envs": ["dev", "prd"],
+                        "secrets": ["ANALYTICS_DB_URL"],
                         "databases": {
                             "analytics": {
                                 "envs": {"dev": {"url": "$Secret{ANALYTICS_DB_URL}", "pool_size": 2}},

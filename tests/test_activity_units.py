@@ -55,9 +55,9 @@ def test_missing_secret_is_named(value: Any) -> None:
 def test_secrets_file_overrides_the_environment(tmp_path: Path) -> None:
     file = tmp_path / "dev.secrets"
     file.write_text("# a comment\n\nA = from-file\nno equals sign\nD=x=y\n")
-    store = SecretStore.from_sources({"A": "from-env", "C": "c"}, file)
+    store = SecretStore.from_sources({"A": "from-env", "C": "c"}, file, names=["A", "C", "D"])
     assert store.resolve("$Secret{A}|$Secret{C}|$Secret{D}") == "from-file|c|x=y"
-    assert SecretStore.from_sources({"A": "from-env"}).get("A") == "from-env"
+    assert SecretStore.from_sources({"A": "from-env"}, names=["A"]).get("A") == "from-env"
     assert "from-file" not in repr(store)
 
 
@@ -317,7 +317,11 @@ UNVERIFIED = [
     # (id, token factory, error type or None when it passes)
     ("valid", _token, None),
     ("bad signature is not seen", lambda: _token(key="some-other-key-0123456789"), None),
-    ("alg none is not seen", _alg_none, None),
+    ("alg none", _alg_none, "SESSION_INVALID"),
+    ("alg missing", lambda: _unsigned({"typ": "JWT"}, {"tag": "user-session", "exp": 2**31}), "SESSION_INVALID"),
+    ("alg unsupported", lambda: _unsigned({"alg": "HS512"}, {"tag": "user-session", "exp": 2**31}), "SESSION_INVALID"),
+    ("alg not a string", lambda: _unsigned({"alg": 256}, {"tag": "user-session", "exp": 2**31}), "SESSION_INVALID"),
+    ("ES256 passes", lambda: _unsigned({"alg": "ES256"}, {"tag": "user-session", "exp": 2**31}), None),
     ("garbage", lambda: "garbage", "SESSION_INVALID"),
     ("payload not JSON", lambda: "a.b.c", "SESSION_INVALID"),
     ("payload a list", lambda: f"x.{base64.urlsafe_b64encode(b'[1]').decode()}.y", "SESSION_INVALID"),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from activities.product_config import load_product_config
 from starter.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +64,9 @@ def test_secrets_come_from_the_environment_and_match_what_the_code_reads() -> No
             assert f'"{key}"' in settings_source, f"{key} is not read by starter/settings.py"
     assert "DUCTAPE_CODEC_TOKEN" in (ROOT / "starter" / "cli.py").read_text()
     assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].startswith("http://localhost:8081/t/")
+
+
+def test_the_worker_is_given_exactly_the_secrets_its_config_declares() -> None:
+    environment = SERVICES["worker"]["environment"]
+    passed = {key for key in environment if not key.startswith(("TEMPORAL_", "DUCTAPE_"))}
+    assert passed == load_product_config(ROOT / "examples" / "product.yaml").declared_secrets()

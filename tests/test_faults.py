@@ -8,6 +8,8 @@ the killed workers are real ``ductape-jobs worker`` processes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import random
 import signal
@@ -26,7 +28,7 @@ from temporalio.client import Client
 
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
-from starter import Ductape
+from starter import Ductape, JobInputError
 from starter.converter import DATA_CONVERTER
 from starter.devserver import DevServer, DevServerOptions
 from starter.worker import job_worker
@@ -48,6 +50,7 @@ def config_document(base_url: str) -> dict[str, Any]:
         "products": {
             "faults": {
                 "envs": ["dev"],
+                "secrets": ["EMAIL_KEY"],
                 "apps": {
                     "receiver": {
                         "envs": {"dev": {"base_url": base_url, "headers": {"X-Key": "$Secret{EMAIL_KEY}"}}},
@@ -204,18 +207,22 @@ CHANGES: list[dict[str, Any]] = [
 """Forty ways to be wrong, each in one field."""
 
 
-def malformed_inputs() -> list[dict[str, Any]]:
-    """200 inputs: each of ``CHANGES`` applied to five valid bases (the seeds' spellings and shapes)."""
+def valid_bases() -> list[dict[str, Any]]:
+    """Five valid inputs in the seeds' spellings and shapes."""
     valid = job(0, datetime(2030, 1, 1, tzinfo=UTC)) | {"job_id": None}
     aliased = {("product" if k == "product_tag" else k): v for k, v in valid.items()}
-    bases = [
+    return [
         valid,
         aliased,
         valid | {"start_at": 0},
         valid | {"retries": 0, "retry": None, "input": {"body": {"k": "v"}}},
         valid | {"start_at": None, "repeat": {"every": 60_000, "limit": 3}},
     ]
-    return [base | change for base in bases for change in CHANGES]
+
+
+def malformed_inputs() -> list[dict[str, Any]]:
+    """200 inputs: each of ``CHANGES`` applied to the five valid bases."""
+    return [base | change for base in valid_bases() for change in CHANGES]
 
 
 async def test_two_hundred_malformed_inputs_each_get_a_clear_error_and_start_nothing(
@@ -241,3 +248,37 @@ async def test_two_hundred_malformed_inputs_each_get_a_clear_error_and_start_not
     schedules = [s async for s in await client.list_schedules()]
     assert started == []
     assert schedules == []
+
+
+def forged_token(header: dict[str, Any], signature: str = "c2lnbmF0dXJl") -> str:
+    """A well-formed, unexpired token with this header; no key is needed to make one."""
+    claims = {"tag": "user-session", "data": {"role": "admin"}, "iat": int(time.time()), "exp": int(time.time()) + 3600}
+    segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode() for part in (header, claims)]
+    return ".".join([*segments, signature])
+
+
+FORGED = [
+    forged_token({"alg": "none", "typ": "JWT"}, signature=""),
+    forged_token({"alg": "none"}),
+    forged_token({"typ": "JWT"}),
+    forged_token({"alg": "HS999"}),
+    forged_token({"alg": ["HS256"]}),
+]
+"""Tokens whose header ``alg`` is ``none``, missing, or one no session type can have."""
+
+
+async def test_forged_token_algorithms_are_refused_at_dispatch_by_a_client_without_the_config(
+    server: DevServer,
+) -> None:
+    client = await Client.connect(server.options.address, data_converter=DATA_CONVERTER)
+    ductape = Ductape(client, task_queue="forged")  # no config: only what the token itself shows is checked
+    for base in valid_bases():
+        for token in FORGED:
+            for session in ({"tag": "user-session", "token": token}, f"user-session:{token}"):
+                with pytest.raises(JobInputError) as err:
+                    await ductape.processor.job.schedule(base | {"session": session})
+                assert err.value.field == "session.token"
+                assert "alg" in err.value.reason
+                assert token not in str(err.value)
+    assert [w async for w in client.list_workflows('TaskQueue = "forged"')] == []
+    assert [s async for s in await client.list_schedules()] == []

@@ -92,7 +92,7 @@ class Stack:
     async def ductape(self, events: list[str] | None = None) -> AsyncIterator[Ductape]:
         """A worker and a client whose product sends job events (all, or ``events``) to the receiver."""
         hooks = {"ops": {"url": self.receiver.url, "secret": "$Secret{HOOK_SECRET}", "events": events or []}}
-        config = product_config_for(self.target.url, webhooks=hooks)
+        config = product_config_for(self.target.url, webhooks=hooks, secrets=["HOOK_SECRET"])
         secrets = SecretStore({**SECRETS, "HOOK_SECRET": HOOK_SECRET})
         async with job_worker(self.dev_env.client, task_queue=self.task_queue, config=config, secrets=secrets):
             yield Ductape(self.dev_env.client, task_queue=self.task_queue, config=config, secrets=secrets)

@@ -78,7 +78,15 @@ def config_for(http: HttpReceivers, email: dict[str, Any] | None = None) -> Prod
         dev["email"] = email
     notification = {"default_language": "en", "envs": {"dev": dev, "prd": {}}, "messages": MESSAGES}
     return parse_product_config(
-        {"products": {"shop": {"envs": ["dev", "prd", "stg"], "notifications": {"orders": notification}}}}
+        {
+            "products": {
+                "shop": {
+                    "envs": ["dev", "prd", "stg"],
+                    "notifications": {"orders": notification},
+                    "secrets": ["FCM_TOKEN", "TWILIO_TOKEN", "HOOK_SECRET", "SMTP_PASSWORD"],
+                }
+            }
+        }
     )
 
 

@@ -113,3 +113,22 @@ async def test_every_channel_failing_fails_the_job(ductape: Ductape, receivers: 
         await ductape.jobs.result(result.job_id)
     assert failed.value.error_type == "NOTIFICATION_FAILED"
     assert "sms: BAD_REQUEST" in failed.value.message
+
+
+async def test_an_undeclared_secret_in_the_callback_headers_sends_no_channel_at_all(
+    dev_env: WorkflowEnvironment,
+    ductape: Ductape,
+    receivers: HttpReceivers,
+    smtp: tuple[SmtpReceiver, int],
+    task_queue: str,
+) -> None:
+    """A client without the config cannot check it: the worker refuses it before any channel sends."""
+    data = copy.deepcopy(ORDER_INPUT)
+    data["callback"]["headers"] = {"X-Leak": "$Secret{TEMPORAL_API_KEY}"}
+    unchecked = Ductape(dev_env.client, task_queue=task_queue)
+    result = await unchecked.notifications.dispatch(dispatch(data))
+    with pytest.raises(JobFailedError) as failed:
+        await ductape.jobs.result(result.job_id)
+    assert failed.value.error_type == "SECRET_NOT_DECLARED"
+    assert "input.callback.headers.X-Leak: secret 'TEMPORAL_API_KEY' is not declared" in failed.value.message
+    assert (smtp[0].messages, receivers.fcm, receivers.sms, receivers.callbacks) == ([], [], [], [])

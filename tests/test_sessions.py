@@ -55,6 +55,7 @@ SECRETS = {
 }  # fmt: skip
 
 
+SHOP_SECRETS = ["K1", "K2", "RSA_PRIVATE", "RSA_PUBLIC", "EC_PRIVATE", "EC_PUBLIC", "JWE_KEY"]
 APPS = {"a": {"envs": {"dev": {"base_url": "http://127.0.0.1:9"}}, "actions": {"e": {}}}}
 
 
@@ -72,8 +73,8 @@ def config(active: str = "k2") -> ProductConfig:
         "secret-session": {"key": "$Secret{K1}", "encrypted": True, "encryption_key": "$Secret{JWE_KEY}"},
     }  # fmt: skip
     return parse_product_config(
-        {"products": {"shop": {"envs": ["dev"], "sessions": sessions, "apps": APPS},
-                      "other-shop": {"envs": ["dev"], "sessions": {"user-session": user}}}}
+        {"products": {"shop": {"envs": ["dev"], "sessions": sessions, "apps": APPS, "secrets": SHOP_SECRETS},
+                      "other-shop": {"envs": ["dev"], "sessions": {"user-session": user}, "secrets": ["K1", "K2"]}}}
     )  # fmt: skip
 
 

@@ -102,6 +102,7 @@ def storage_config(root: Path, bucket: str, endpoint: str) -> ProductConfig:
             "products": {
                 PRODUCT: {
                     "envs": ["dev", "prd", "stg"],
+                    "secrets": ["S3_KEY_ID", "S3_SECRET"],
                     "storage": {
                         "files": {
                             "envs": {
