@@ -175,14 +175,16 @@ async def _record_notification(env: WorkflowEnvironment) -> None:
         await receivers.stop()
 
 
-EVENT_DELIVERIES = "abandoned"
-"""File ``job_event_workflow_<this>.json``: the recording of the current code."""
+EVENT_DELIVERIES = "independent"
+"""File ``job_event_workflow_<this>.json``: the recording of the current code. ``abandoned`` is the
+same run recorded before ``INDEPENDENT_DELIVERIES`` (kept, not re-recorded)."""
 
 
 async def _record_event_deliveries(env: WorkflowEnvironment, target: HttpTarget) -> None:
     """One event to two webhooks: ``down`` answers 500 until its 25 attempts are spent; ``late``
     answers 503 to its first 24 and takes its 25th only once ``down`` was given up (held 2 s more),
-    so ``late`` is still being delivered when ``down`` has failed for good."""
+    so ``late`` is still being delivered when ``down`` has failed for good (before the patch, the run
+    failed there; since, it waits for ``late`` to be delivered)."""
     receivers = WebhookReceivers()
 
     async def late(attempt: int) -> int:
