@@ -47,7 +47,9 @@ class Settings:
     jobs come in herds may set 4 (bench, with the earlier HTTP pool: the herd's p99 about 0.7 s better,
     end-to-end throughput about 12% lower)."""
     plaintext: bool = False
-    """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
+    """Explicitly allow payloads in clear (``DUCTAPE_PLAINTEXT=1``). Without keys: run without payload
+    encryption (history holds data in clear). With keys: still encrypt everything written, and also
+    read unencrypted payloads, which are otherwise refused (a migration to encryption)."""
     metrics_address: str | None = None
     """``host:port`` of a Prometheus ``/metrics`` endpoint (``DUCTAPE_METRICS_ADDRESS``); off when unset."""
     otlp_endpoint: str | None = None
