@@ -219,6 +219,7 @@ async def _worker(args: argparse.Namespace) -> int:
             session_store=store,
             max_cached_workflows=settings.max_cached_workflows,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            proxies=settings.proxies,
         )
 
     await _until_signalled(run)

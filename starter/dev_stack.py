@@ -106,6 +106,7 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
                     secrets=stack.secrets,
                     stop=stop,
                     session_store=stack.session_store,
+                    proxies=stack.settings.proxies,
                 )
             finally:
                 if echo is not None:
