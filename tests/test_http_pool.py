@@ -50,7 +50,7 @@ async def servers() -> AsyncIterator[Callable[[dict[str, int] | None], Awaitable
             for counts in (seen, together):
                 counts["open"] += 1
                 counts["most"] = max(counts["most"], counts["open"])
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5 if request.path == "/slow" else 0.01)
             for counts in (seen, together):
                 counts["open"] -= 1
             seen["served"] += 1
@@ -147,6 +147,22 @@ async def test_at_the_total_bound_the_least_recently_used_idle_lane_makes_room(
         for url in (a, b, c, b, a):  # c replaces a's lane (the oldest idle), then a replaces c's
             assert (await http.get(f"{url}/ok")).status_code == 200
     assert (seen_a["connections"], seen_b["connections"], seen_c["connections"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("waits_for", ["its origin's bound", "the total bound"])
+async def test_a_request_cancelled_while_waiting_for_a_lane_takes_none_with_it(
+    waits_for: str, servers: Callable[[dict[str, int] | None], Awaitable[Server]]
+) -> None:
+    (busy, _), (other, _) = await servers(None), await servers(None)
+    waiting = busy if waits_for == "its origin's bound" else other
+    async with worker_http_client(limits=httpx.Limits(max_connections=1), total_lanes=1) as http:
+        holder = asyncio.create_task(http.get(f"{busy}/slow"))
+        await asyncio.sleep(0.1)  # the one lane is lent out
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(http.get(f"{waiting}/ok"), 0.1)
+        assert (await holder).status_code == 200
+        for url in (waiting, busy, other):  # each would hang if the cancelled wait had kept a lane
+            assert (await asyncio.wait_for(http.get(f"{url}/ok"), 5)).status_code == 200
 
 
 def _clear_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
