@@ -11,9 +11,10 @@ keys, and reading it would let that client feed data in clear into encrypted job
 explicit ``accept_plaintext`` (``DUCTAPE_PLAINTEXT=1`` next to the keys: a migration to encryption)
 reads them. What the server or the Web UI writes on its own never reaches this codec as a payload:
 search attributes, IDs, schedule notes, termination and cancellation reasons, the server's own
-failures (timeouts, termination) are plain fields, not payloads, and headers are not encoded; a Web UI
-or ``temporal`` CLI that starts, signals or updates a workflow goes through the codec server's
-``/encode`` (``ductape-jobs dev`` wires the UI to it), so its payloads arrive encrypted.
+failures (timeouts, termination) are plain fields, not payloads, and headers are not encoded (the SDK's
+default). Input a person sends from the Web UI or the ``temporal`` CLI is encrypted by the codec
+server's ``/encode`` when they use it (``--codec-endpoint``; ``ductape-jobs dev`` wires its UI to it),
+and refused otherwise, like any other payload in clear.
 """
 
 from __future__ import annotations
