@@ -20,9 +20,10 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunne
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from starter.converter import DATA_CONVERTER
+from starter.encryption import PlaintextPayloadError, encrypted_converter
 from starter.worker import WORKFLOWS
 from starter.workflow_runner import WORKFLOW_RUNNER
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, TEST_KEYRING
 from workflows.contracts import JobEventType
 from workflows.job_event_workflow import JobEventWorkflow
 from workflows.names import (
@@ -35,6 +36,7 @@ from workflows.names import (
 )
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+PLAINTEXT_ACCEPTED = encrypted_converter(TEST_KEYRING, accept_plaintext=True)
 RUN_ACTION = EVENT_ACTIVITIES[JobEventType.ACTION]
 
 
@@ -81,7 +83,9 @@ RUNNERS = {"worker_runner": WORKFLOW_RUNNER, "stock_sandbox": STOCK_SANDBOX}
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_the_current_code(path: Path, runner: WorkflowRunner) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=runner)
+    # An encrypting converter refuses payloads in clear unless told (DUCTAPE_PLAINTEXT=1).
+    converter = PLAINTEXT_ACCEPTED if path.stem.endswith("_unencrypted") else CONVERTER
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=runner)
     # The recorder's workflow IDs: the job workflow derives its event children's IDs from its own.
     workflow_id = "replay-" + path.stem.removeprefix("job_workflow_")
     await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, path.read_text()))
@@ -220,6 +224,19 @@ async def test_unencrypted_history_replays_with_the_plain_converter() -> None:
     path = history("plain_unencrypted")
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     await replayer.replay_workflow(WorkflowHistory.from_json("replay-plain", path.read_text()))
+
+
+async def test_unencrypted_history_is_refused_by_an_encrypting_converter(caplog: pytest.LogCaptureFixture) -> None:
+    path = history("plain_unencrypted")
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=WORKFLOW_RUNNER)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json("replay-plain", path.read_text()), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    # The failure itself is encrypted; the worker's log names the refusal.
+    refusals = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], PlaintextPayloadError)]
+    assert refusals
+    assert "refused an unencrypted payload (encoding 'json/plain')" in str(refusals[0].exc_info[1])  # type: ignore[index]
 
 
 async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
