@@ -26,7 +26,7 @@ from activities.secrets import SecretStore
 from starter.apply import apply_changes, plan_changes
 from starter.client import Ductape, connect_client, open_session_store, resolve_keyring
 from starter.devserver import DevServerError, DevServerOptions
-from starter.encryption import EncryptionCodec, Keyring, KeyringError, load_or_create_keyring
+from starter.encryption import Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import JobPlanner
 from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
@@ -196,7 +196,7 @@ async def _dev(args: argparse.Namespace) -> int:
 async def _codec_server(args: argparse.Namespace) -> int:
     # Imported here, not at the top: aiohttp's server side costs a `ductape-jobs worker` ~10 MB of
     # resident memory it never uses (the worker's budget is 150 MB with 10,000 sleeping jobs).
-    from starter.codec_server import CodecServer, build_codec_app
+    from starter.codec_server import CodecServer, build_codec_app, viewer_codec
 
     settings = _settings(args)
     keyring = resolve_keyring(settings)
@@ -205,7 +205,7 @@ async def _codec_server(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("DUCTAPE_CODEC_TOKEN")
     if not token:
         raise ConfigError("the codec server needs a token: --token or DUCTAPE_CODEC_TOKEN")
-    app = build_codec_app(EncryptionCodec(keyring), token=token, allowed_origins=args.allow_origin)
+    app = build_codec_app(viewer_codec(keyring), token=token, allowed_origins=args.allow_origin)
     async with CodecServer(app, host=args.host, port=args.port) as server:
         print(f"Codec server on {server.url}; CORS for {', '.join(args.allow_origin)}", flush=True)
         await _until_signalled(_wait)
@@ -235,6 +235,7 @@ async def _worker(args: argparse.Namespace) -> int:
             session_store=store,
             max_cached_workflows=settings.max_cached_workflows,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            proxies=settings.proxies,
         )
 
     await _until_signalled(run)
@@ -317,7 +318,9 @@ async def _replay(args: argparse.Namespace) -> int:
     if args.query:
         reports = await replay_query(await connect_client(settings, keyring), args.query, limit=args.limit)
     else:
-        reports = await replay_files(args.files, data_converter=converter_for(keyring))
+        reports = await replay_files(
+            args.files, data_converter=converter_for(keyring, accept_plaintext=settings.plaintext)
+        )
     for report in reports:
         print(f"{'FAIL' if report.error else 'ok  '} {report.workflow_id} ({report.source})")
         if report.error:

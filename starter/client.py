@@ -61,8 +61,9 @@ def open_session_store(settings: Settings, data_dir: Path = Path(".data")) -> Se
 
 
 async def connect_client(settings: Settings, keyring: Keyring | None, telemetry: Telemetry | None = None) -> Client:
-    """A Temporal client with the project's data converter, encrypting with ``keyring`` if given, and
-    with the process's metrics runtime and tracing interceptors if given.
+    """A Temporal client with the project's data converter, encrypting with ``keyring`` if given (and
+    then refusing unencrypted payloads unless ``settings.plaintext``), and with the process's metrics
+    runtime and tracing interceptors if given.
 
     Raises:
         RuntimeError: the server cannot be reached (from ``Client.connect``).
@@ -73,7 +74,9 @@ async def connect_client(settings: Settings, keyring: Keyring | None, telemetry:
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=settings.tls or settings.api_key is not None,
-        data_converter=DATA_CONVERTER if keyring is None else encrypted_converter(keyring),
+        data_converter=(
+            DATA_CONVERTER if keyring is None else encrypted_converter(keyring, accept_plaintext=settings.plaintext)
+        ),
         runtime=telemetry.runtime,
         interceptors=telemetry.interceptors,
     )

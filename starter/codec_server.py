@@ -4,6 +4,12 @@ It holds the keys, so it answers only with the token: ``Authorization: Bearer <t
 ``--codec-auth``, or the UI passing its access token), or the token as a path prefix
 ``/t/<token>/decode`` (how ``ductape-jobs dev`` wires the local, unauthenticated UI). Browsers get CORS
 headers only for the allowed UI origins. Bind it to loopback or put it behind your own auth.
+
+Unencrypted payloads: ``/decode`` hands them back as they are (``viewer_codec``). The codec server
+only serves eyes (the Web UI, ``temporal workflow show``): such a payload is already stored in clear,
+so showing it reveals nothing, while refusing would fail the UI's whole batch and hide the encrypted
+payloads next to it. The refusal that matters is in the clients and workers, which act on what they
+read (``starter.encryption``); ``/encode`` always encrypts.
 """
 
 from __future__ import annotations
@@ -16,9 +22,15 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from starter.encryption import KeyringError
+from starter.encryption import EncryptionCodec, Keyring, KeyringError
 
 Coder = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+def viewer_codec(keyring: Keyring) -> EncryptionCodec:
+    """The codec behind the codec server: encrypts with the active key, decrypts with any, and shows
+    unencrypted payloads as they are (see the module's note)."""
+    return EncryptionCodec(keyring, accept_plaintext=True)
 
 
 def build_codec_app(codec: PayloadCodec, *, token: str, allowed_origins: Collection[str]) -> web.Application:

@@ -18,10 +18,10 @@ from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
 from starter.client import connect_client
-from starter.codec_server import CodecServer, build_codec_app
+from starter.codec_server import CodecServer, build_codec_app, viewer_codec
 from starter.devserver import DevServer, DevServerOptions
 from starter.echo_target import EchoTarget
-from starter.encryption import EncryptionCodec, Keyring
+from starter.encryption import Keyring
 from starter.settings import Settings
 from starter.worker import run_worker
 
@@ -75,7 +75,7 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
     token = load_or_create_token(options.data_dir / "codec.token")
     origins = [f"http://localhost:{options.ui_port}", f"http://127.0.0.1:{options.ui_port}"]
     codec = CodecServer(
-        build_codec_app(EncryptionCodec(stack.keyring), token=token, allowed_origins=origins),
+        build_codec_app(viewer_codec(stack.keyring), token=token, allowed_origins=origins),
         port=stack.codec_port,
     )
     codec_url = f"http://127.0.0.1:{stack.codec_port}"
@@ -106,6 +106,7 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
                     secrets=stack.secrets,
                     stop=stop,
                     session_store=stack.session_store,
+                    proxies=stack.settings.proxies,
                 )
             finally:
                 if echo is not None:

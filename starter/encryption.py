@@ -4,6 +4,17 @@ in clear. Search attributes, IDs and type names stay readable by design: they ne
 
 Keys are a ``Keyring``: ``kid:base64key`` pairs; the first is used to encrypt, all of them decrypt
 (rotation: put the new key first, keep the old ones until their histories are gone).
+
+No silent downgrade: a process that encrypts refuses a payload that is not encrypted
+(``PlaintextPayloadError``), since such a payload was written by a client, worker or tool without the
+keys, and reading it would let that client feed data in clear into encrypted jobs unnoticed. Only an
+explicit ``accept_plaintext`` (``DUCTAPE_PLAINTEXT=1`` next to the keys: a migration to encryption)
+reads them. What the server or the Web UI writes on its own never reaches this codec as a payload:
+search attributes, IDs, schedule notes, termination and cancellation reasons, the server's own
+failures (timeouts, termination) are plain fields, not payloads, and headers are not encoded (the SDK's
+default). Input a person sends from the Web UI or the ``temporal`` CLI is encrypted by the codec
+server's ``/encode`` when they use it (``--codec-endpoint``; ``ductape-jobs dev`` wires its UI to it),
+and refused otherwise, like any other payload in clear.
 """
 
 from __future__ import annotations
@@ -32,6 +43,10 @@ _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 class KeyringError(ValueError):
     """The key material is missing or malformed (the message never contains key bytes)."""
+
+
+class PlaintextPayloadError(KeyringError):
+    """An unencrypted payload reached a process that encrypts, and plaintext was not accepted."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,11 +117,15 @@ def load_or_create_keyring(path: Path) -> Keyring:
 
 
 class EncryptionCodec(PayloadCodec):
-    """AES-256-GCM over the whole serialised payload (its original encoding travels inside)."""
+    """AES-256-GCM over the whole serialised payload (its original encoding travels inside).
 
-    def __init__(self, keyring: Keyring) -> None:
+    ``accept_plaintext`` lets ``decode`` pass unencrypted payloads through; off, it refuses them.
+    """
+
+    def __init__(self, keyring: Keyring, *, accept_plaintext: bool = False) -> None:
         self._keyring = keyring
         self._aead = {kid: AESGCM(key) for kid, key in keyring.keys.items()}
+        self._accept_plaintext = accept_plaintext
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         kid = self._keyring.active
@@ -118,11 +137,21 @@ class EncryptionCodec(PayloadCodec):
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Raises: KeyringError for a payload sealed with an unknown key, or tampered with."""
+        """Raises:
+        PlaintextPayloadError: an unencrypted payload, unless plaintext is accepted.
+        KeyringError: a payload sealed with an unknown key, or tampered with.
+        """
         out = []
         for payload in payloads:
-            if payload.metadata.get("encoding") != ENCODING:
-                out.append(payload)  # written before encryption was on: readable as is
+            encoding = payload.metadata.get("encoding")
+            if encoding != ENCODING:
+                if not self._accept_plaintext:
+                    raise PlaintextPayloadError(
+                        f"refused an unencrypted payload (encoding {(encoding or b'none').decode(errors='replace')!r}):"
+                        " it was written by a client, worker or tool without the payload encryption keys; set"
+                        " DUCTAPE_PLAINTEXT=1 on this process to accept unencrypted payloads"
+                    )
+                out.append(payload)
                 continue
             kid = payload.metadata.get(KEY_ID, b"").decode()
             aead = self._aead.get(kid)
@@ -136,10 +165,11 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
-def encrypted_converter(keyring: Keyring) -> DataConverter:
-    """The project's converter with the codec and encoded failure attributes (messages and stacks)."""
+def encrypted_converter(keyring: Keyring, *, accept_plaintext: bool = False) -> DataConverter:
+    """The project's converter with the codec and encoded failure attributes (messages and stacks);
+    unencrypted payloads are refused unless ``accept_plaintext``."""
     return dataclasses.replace(
         DATA_CONVERTER,
-        payload_codec=EncryptionCodec(keyring),
+        payload_codec=EncryptionCodec(keyring, accept_plaintext=accept_plaintext),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -29,8 +29,10 @@ class ReplayReport:
     """None when the history replays; otherwise why not (a NondeterminismError names the event)."""
 
 
-def converter_for(keyring: Keyring | None) -> DataConverter:
-    return DATA_CONVERTER if keyring is None else encrypted_converter(keyring)
+def converter_for(keyring: Keyring | None, *, accept_plaintext: bool = False) -> DataConverter:
+    """The converter histories written with ``keyring`` replay with (unencrypted payloads refused
+    unless ``accept_plaintext``)."""
+    return DATA_CONVERTER if keyring is None else encrypted_converter(keyring, accept_plaintext=accept_plaintext)
 
 
 async def replay_files(paths: Iterable[Path], *, data_converter: DataConverter) -> list[ReplayReport]:
@@ -69,12 +71,17 @@ async def replay_query(client: Client, query: str, *, limit: int = 1000) -> list
     return reports
 
 
-async def assert_histories_replay(directory: str | Path, *, keyring: Keyring | None = None) -> int:
-    """For users' test suites: every ``*.json`` history in ``directory`` replays on the current code.
+async def assert_histories_replay(
+    directory: str | Path, *, keyring: Keyring | None = None, accept_plaintext: bool = False
+) -> int:
+    """For users' test suites: every ``*.json`` history in ``directory`` replays on the current code
+    (with ``keyring``, histories holding unencrypted payloads need ``accept_plaintext``).
 
     Returns how many replayed. Raises: AssertionError listing each history that does not.
     """
-    reports = await replay_files(_histories_in(Path(directory)), data_converter=converter_for(keyring))
+    reports = await replay_files(
+        _histories_in(Path(directory)), data_converter=converter_for(keyring, accept_plaintext=accept_plaintext)
+    )
     failures = [f"{r.workflow_id} ({r.source}): {r.error}" for r in reports if r.error]
     assert not failures, "histories that no longer replay:\n" + "\n".join(failures)
     return len(reports)

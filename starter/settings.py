@@ -47,13 +47,18 @@ class Settings:
     jobs come in herds may set 4 (bench, with the earlier HTTP pool: the herd's p99 about 0.7 s better,
     end-to-end throughput about 12% lower)."""
     plaintext: bool = False
-    """Explicitly run without payload encryption (``DUCTAPE_PLAINTEXT=1``): history holds data in clear."""
+    """Explicitly allow payloads in clear (``DUCTAPE_PLAINTEXT=1``). Without keys: run without payload
+    encryption (history holds data in clear). With keys: still encrypt everything written, and also
+    read unencrypted payloads, which are otherwise refused (a migration to encryption)."""
     metrics_address: str | None = None
     """``host:port`` of a Prometheus ``/metrics`` endpoint (``DUCTAPE_METRICS_ADDRESS``); off when unset."""
     otlp_endpoint: str | None = None
     """OTLP/HTTP collector for traces (``OTEL_EXPORTER_OTLP_ENDPOINT``, e.g. ``http://127.0.0.1:4318``)."""
     log_format: str = "text"
     """``text`` or ``json`` (``DUCTAPE_LOG_FORMAT``): one JSON object per line for log shippers."""
+    proxies: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The worker's outgoing HTTP proxies (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``,
+    either case, as httpx honours them): ``{"http": url, "https": url, "all": url, "no": hosts}``."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -89,6 +94,7 @@ class Settings:
             values["max_concurrent_workflow_tasks"] = int(environ["DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS"])
         if environ.get("DUCTAPE_PLAINTEXT", "").lower() in {"1", "true", "yes"}:
             values["plaintext"] = True
+        values["proxies"] = proxy_environment(environ)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("config_path", "secrets_file", "encryption_key_file"):
             if isinstance(values.get(key), str):
@@ -98,3 +104,26 @@ class Settings:
     def session_store_url(self, data_dir: Path = Path(".data")) -> str:
         """The configured session store, else a SQLite file in ``data_dir``."""
         return self.session_store or f"sqlite+aiosqlite:///{data_dir / 'sessions.sqlite'}"
+
+
+_PROXY_SCHEMES = ("http", "https", "all", "no")
+
+
+def proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The proxy variables of ``environ`` as ``urllib.request.getproxies_environment`` reads them from
+    the process environment (what httpx uses on Linux): ``*_proxy`` in either case, the lowercase one
+    winning; an empty lowercase one unsets; ``HTTP_PROXY`` ignored in a CGI request (httpoxy).
+    """
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if value and name[-6:].lower() == "_proxy":
+            found[name[:-6].lower()] = value
+    if "REQUEST_METHOD" in environ:
+        found.pop("http", None)
+    for name, value in environ.items():
+        if name[-6:] == "_proxy":
+            if value:
+                found[name[:-6].lower()] = value
+            else:
+                found.pop(name[:-6].lower(), None)
+    return {scheme: found[scheme] for scheme in _PROXY_SCHEMES if scheme in found}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -66,14 +66,16 @@ async def job_worker(
     fail_workflow_on_bug: bool = False,
     max_cached_workflows: int = Settings().max_cached_workflows,
     max_concurrent_workflow_tasks: int | None = None,
+    proxies: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
 
     ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
+    ``proxies``: the proxy environment (``Settings.proxies``) every activity's HTTP call honours.
     """
     async with (
-        worker_http_client() as http,
+        worker_http_client(proxies=proxies) as http,
         open_activities(config, secrets, http, session_store) as activities,
     ):
         # Collect pending garbage first: a finalizer that imports (a ResourceWarning) while the sandbox
@@ -109,6 +111,7 @@ async def run_worker(
     session_store: SessionStore | None = None,
     max_cached_workflows: int = Settings().max_cached_workflows,
     max_concurrent_workflow_tasks: int | None = None,
+    proxies: Mapping[str, str] | None = None,
 ) -> None:
     """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
@@ -124,6 +127,7 @@ async def run_worker(
         session_store=session_store,
         max_cached_workflows=max_cached_workflows,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        proxies=proxies,
     ):
         log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
         await stop.wait()

@@ -14,15 +14,16 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
 from starter import Ductape, JobFailedError
-from starter.client import resolve_keyring
-from starter.codec_server import CodecServer, build_codec_app
+from starter.client import connect_client, resolve_keyring
+from starter.codec_server import CodecServer, build_codec_app, viewer_codec
 from starter.devserver import temporal_binary
-from starter.encryption import EncryptionCodec, Keyring, KeyringError, encrypted_converter
+from starter.encryption import EncryptionCodec, Keyring, KeyringError, PlaintextPayloadError, encrypted_converter
 from starter.settings import Settings
 from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY, TEST_KEYRING, product_config_for
@@ -51,7 +52,11 @@ async def test_codec_round_trip_rotation_and_tampering() -> None:
     tampered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
     with pytest.raises(KeyringError, match="failed authentication"):
         await old.decode([tampered])
-    assert await old.decode([PLAIN]) == [PLAIN]  # unencrypted history stays readable
+    with pytest.raises(
+        PlaintextPayloadError, match=r"unencrypted payload \(encoding 'json/plain'\).*DUCTAPE_PLAINTEXT"
+    ):
+        await old.decode([sealed, PLAIN])  # no silent downgrade to data in clear
+    assert await EncryptionCodec(keyring("k1"), accept_plaintext=True).decode([sealed, PLAIN]) == [PLAIN, PLAIN]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +90,7 @@ def test_keys_are_found_in_order_or_refused(tmp_path: Path) -> None:
 
 @pytest.fixture
 async def codec_url() -> AsyncIterator[str]:
-    app = build_codec_app(EncryptionCodec(TEST_KEYRING), token=TOKEN, allowed_origins=["http://localhost:8233"])
+    app = build_codec_app(viewer_codec(TEST_KEYRING), token=TOKEN, allowed_origins=["http://localhost:8233"])
     async with CodecServer(app, port=0) as server:
         yield server.url
 
@@ -104,6 +109,10 @@ async def test_codec_server_needs_the_token_and_decodes_with_it(codec_url: str) 
             answer = await http.post(url, content=body, headers=headers)
             assert answer.status_code == 200
             assert list(json_format.Parse(answer.text, Payloads()).payloads) == [PLAIN]
+        # For the Web UI's eyes only: a payload stored in clear is shown as it is, next to decrypted ones.
+        mixed = json_format.MessageToJson(Payloads(payloads=[sealed, PLAIN]))
+        answer = await http.post(f"{codec_url}/t/{TOKEN}/decode", content=mixed)
+        assert list(json_format.Parse(answer.text, Payloads()).payloads) == [PLAIN, PLAIN]
         allowed = await http.options(f"{codec_url}/decode", headers={"Origin": "http://localhost:8233"})
         assert allowed.headers["access-control-allow-origin"] == "http://localhost:8233"
         assert "authorization" in allowed.headers["access-control-allow-headers"]
@@ -210,3 +219,41 @@ async def test_temporal_cli_decodes_through_the_codec_server(
     assert "decoded-through-codec" not in await show()
     decoded = await show("--codec-endpoint", codec_url, "--codec-auth", f"Bearer {TOKEN}")
     assert "decoded-through-codec" in decoded
+
+
+async def _first_failed_workflow_task(client: Client, job_id: str) -> BaseException:
+    """The decoded failure of the workflow's first failed workflow task (waits for it)."""
+    async for event in client.get_workflow_handle(job_id).fetch_history_events(wait_new_event=True):
+        if event.HasField("workflow_task_failed_event_attributes"):
+            return await client.data_converter.decode_failure(event.workflow_task_failed_event_attributes.failure)
+    raise AssertionError("the workflow closed without a failed workflow task")
+
+
+async def test_a_job_written_in_clear_is_refused_unless_plaintext_is_allowed(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    """A client without keys starts a job: an encrypting worker and client refuse to read it (nothing
+    runs, the reason is in the worker's failed workflow task); allowed explicitly, both read it."""
+    address = dev_env.client.service_client.config.target_host
+    plain = await connect_client(Settings(address=address, plaintext=True), None)
+    allowing = await connect_client(Settings(address=address, plaintext=True), TEST_KEYRING)
+    strict = await connect_client(Settings(address=address), TEST_KEYRING)
+    config = product_config_for(http_target.url)
+    job = await Ductape(plain, task_queue=task_queue, config=config).processor.job.schedule(
+        {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": "send_welcome_email",
+         "input": {"body": {"marker": "written-in-clear"}}}
+    )  # fmt: skip
+    async with job_worker(strict, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
+        async with asyncio.timeout(30):
+            refusal = await _first_failed_workflow_task(strict, job.job_id)
+    assert "refused an unencrypted payload (encoding 'json/plain')" in str(refusal)
+    assert "DUCTAPE_PLAINTEXT=1" in str(refusal)
+    with pytest.raises(PlaintextPayloadError):
+        await Ductape(strict, task_queue=task_queue).jobs.get(job.job_id)
+    assert http_target.calls("/v1/welcome") == []
+
+    async with job_worker(allowing, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
+        await Ductape(allowing, task_queue=task_queue).jobs.result(job.job_id)
+    (call,) = http_target.calls("/v1/welcome")
+    assert call.body == {"marker": "written-in-clear"}
+    assert (await Ductape(allowing, task_queue=task_queue).jobs.get(job.job_id)).status == "completed"

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
@@ -22,6 +24,9 @@ from starter import Ductape, JobFailedError
 from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
+from tests.webhook_receivers import WebhookReceivers, always
+from workflows.management_contracts import JobEvent, JobEventDeliveries, JobEventJob, WebhookOutcome
+from workflows.names import JOB_EVENT_WORKFLOW
 
 HOOK_SECRET = "webhook-signing-secret-0123456789"
 
@@ -160,3 +165,59 @@ async def test_pause_resume_cancel_of_a_recurring_job_are_announced(stack: Stack
         await ductape.jobs.resume(result.job_id)
         await ductape.jobs.cancel(result.job_id)
         await eventually(lambda: receiver.names(result.job_id) == ["job.cancelled", "job.paused", "job.resumed"])
+
+
+async def test_each_webhook_is_delivered_or_given_up_on_its_own(
+    ts_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    """``healthy`` answers 204, ``down`` 500 every time, ``broken`` lacks its signing secret (given up
+    at once): the run ends only once ``down`` has had all its attempts, and reports each webhook."""
+    receivers = WebhookReceivers(rules={"/down": always(500)})
+    await receivers.start()
+    completed_only = ["job.completed"]
+    hooks = {
+        "healthy": {"url": f"{receivers.url}/healthy", "secret": "$Secret{HOOK_SECRET}"},
+        "down": {"url": f"{receivers.url}/down", "secret": "$Secret{HOOK_SECRET}", "events": completed_only},
+        "broken": {"url": f"{receivers.url}/broken", "secret": "$Secret{NOT_SET}", "events": completed_only},
+    }
+    config = product_config_for(http_target.url, webhooks=hooks)
+    secrets = SecretStore({**SECRETS, "HOOK_SECRET": HOOK_SECRET})
+
+    def event(name: Any) -> JobEvent:
+        return JobEvent(
+            event=name, timestamp=int(time.time() * 1000), delivery_id=f"job-1/{name}",
+            job=JobEventJob(id="job-1", status=name.removeprefix("job."), product="my-product", env="dev"),
+        )  # fmt: skip
+
+    try:
+        async with job_worker(ts_env.client, task_queue=task_queue, config=config, secrets=secrets,
+                              fail_workflow_on_bug=True):  # fmt: skip
+            handle = await ts_env.client.start_workflow(
+                JOB_EVENT_WORKFLOW, event("job.completed"), id="deliveries-completed", task_queue=task_queue
+            )
+            with pytest.raises(WorkflowFailureError) as failed:
+                await handle.result()
+            started = await ts_env.client.execute_workflow(
+                JOB_EVENT_WORKFLOW, event("job.started"), id="deliveries-started", task_queue=task_queue,
+                result_type=JobEventDeliveries,
+            )  # fmt: skip
+    finally:
+        await receivers.stop()
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "WEBHOOK_NOT_DELIVERED"
+    assert cause.message.startswith("2 of 3 webhooks not delivered: ")
+    outcomes = {o.webhook: o for o in JobEventDeliveries.model_validate(cause.details[0]).deliveries}
+    assert outcomes["healthy"] == WebhookOutcome(webhook="healthy", delivered=True, status=204)
+    assert outcomes["down"] == WebhookOutcome(
+        webhook="down", delivered=False,
+        error="SERVER_ERROR: webhook 'down' answered HTTP 500 (gave up after 25 attempts)",
+    )  # fmt: skip
+    assert not outcomes["broken"].delivered
+    assert outcomes["broken"].error == (
+        "SECRET_MISSING: secret 'NOT_SET' is not set in the worker's environment or secrets file (not retryable)"
+    )
+    # Not cut short by the broken webhook's immediate failure: every attempt was made.
+    assert receivers.attempts["/down"] == 25
+    assert [e["event"] for e in receivers.events["/healthy"]] == ["job.completed", "job.started"]
+    assert started.deliveries == [WebhookOutcome(webhook="healthy", delivered=True, status=204)]

@@ -238,3 +238,22 @@ class WebhookDelivery(BaseModel):
 
 class WebhookDeliveryResult(BaseModel):
     status: int
+
+
+class WebhookOutcome(BaseModel):
+    """How the delivery of one event to one webhook ended."""
+
+    webhook: str
+    delivered: bool
+    status: int | None = None
+    """The receiver's HTTP status, when delivered."""
+    error: str | None = None
+    """Why not, when not delivered: ``"<error type>: <message> (<why it stopped>)"``."""
+
+
+class JobEventDeliveries(BaseModel):
+    """``JobEventWorkflow``'s result: the subscribed webhooks and, since deliveries run independently,
+    each one's outcome (empty for runs recorded before that)."""
+
+    names: list[str]
+    deliveries: list[WebhookOutcome] = Field(default_factory=list)

@@ -33,8 +33,10 @@ from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
 from tests.test_notification_channels import ORDER_INPUT, config_for
 from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
 from tests.test_routing_jobs import routing_config
+from tests.webhook_receivers import WebhookReceivers, always
 from workflows.contracts import JobState
-from workflows.names import JOB_WORKFLOW, SEARCH_ATTRIBUTES
+from workflows.management_contracts import JobEvent, JobEventJob
+from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
 TASK_QUEUE = "replay-recording"
@@ -131,6 +133,8 @@ async def main() -> None:
                 await _record(env.client, name, data, now=now, target=target, config=config)
         if not ONLY or "notification" in ONLY:
             await _record_notification(env)
+        if not ONLY or EVENT_DELIVERIES in ONLY:
+            await _record_event_deliveries(env, target)
         if not ONLY or "controlled" in ONLY:
             await _record_controlled(target)
         if not ONLY or "armed" in ONLY:
@@ -168,6 +172,52 @@ async def _record_notification(env: WorkflowEnvironment) -> None:
             print(f"wrote {path}")
     finally:
         smtp.stop()
+        await receivers.stop()
+
+
+EVENT_DELIVERIES = "independent"
+"""File ``job_event_workflow_<this>.json``: the recording of the current code. ``abandoned`` is the
+same run recorded before ``INDEPENDENT_DELIVERIES`` (kept, not re-recorded)."""
+
+
+async def _record_event_deliveries(env: WorkflowEnvironment, target: HttpTarget) -> None:
+    """One event to two webhooks: ``down`` answers 500 until its 25 attempts are spent; ``late``
+    answers 503 to its first 24 and takes its 25th only once ``down`` was given up (held 2 s more),
+    so ``late`` is still being delivered when ``down`` has failed for good (before the patch, the run
+    failed there; since, it waits for ``late`` to be delivered)."""
+    receivers = WebhookReceivers()
+
+    async def late(attempt: int) -> int:
+        if attempt < 25:
+            return 503
+        await receivers.wait_for("/down", 25)
+        await asyncio.sleep(2)
+        return 204
+
+    receivers.rules = {"/down": always(500), "/late": late}
+    await receivers.start()
+    hooks = {name: {"url": f"{receivers.url}/{name}", "secret": "$Secret{HOOK_SECRET}"} for name in ("down", "late")}
+    config = product_config_for(target.url, webhooks=hooks)
+    secrets = SecretStore({**SECRETS, "HOOK_SECRET": "recording-hook-secret"})
+    event = JobEvent(
+        event="job.completed", timestamp=1_700_000_000_000, delivery_id="replay-job/run/job.completed",
+        job=JobEventJob(id="replay-job", status="completed", product="my-product", env="dev"),
+    )  # fmt: skip
+    try:
+        async with job_worker(env.client, task_queue="replay-events", config=config, secrets=secrets):
+            handle = await env.client.start_workflow(
+                JOB_EVENT_WORKFLOW,
+                event,
+                id=f"replay-job_event_workflow_{EVENT_DELIVERIES}",
+                task_queue="replay-events",
+            )
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()
+            await asyncio.sleep(3)  # the late delivery's answer, which may come after the workflow closed
+            path = HISTORIES / f"job_event_workflow_{EVENT_DELIVERIES}.json"
+            path.write_text((await handle.fetch_history()).to_json())
+            print(f"wrote {path} (attempts: {dict(receivers.attempts)})")
+    finally:
         await receivers.stop()
 
 

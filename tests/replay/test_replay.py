@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from starter.converter import DATA_CONVERTER
+from starter.encryption import PlaintextPayloadError, encrypted_converter
 from starter.worker import WORKFLOWS
 from starter.workflow_runner import WORKFLOW_RUNNER
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, TEST_KEYRING
 from workflows.contracts import JobEventType
+from workflows.job_event_workflow import JobEventWorkflow
 from workflows.names import (
+    DELIVER_JOB_EVENT,
     EVENT_ACTIVITIES,
     PREPARE_NOTIFICATION,
     RESOLVE_PLACEHOLDERS,
@@ -33,6 +36,7 @@ from workflows.names import (
 )
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+PLAINTEXT_ACCEPTED = encrypted_converter(TEST_KEYRING, accept_plaintext=True)
 RUN_ACTION = EVENT_ACTIVITIES[JobEventType.ACTION]
 
 
@@ -63,6 +67,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_controlled", "job_workflow_delayed_v1_sleep", "job_workflow_with_events", "job_event_workflow",
         "job_workflow_function", "job_workflow_feature", "job_workflow_fallback", "job_workflow_notification",
         "job_workflow_armed", "job_workflow_armed_rescued", "job_workflow_armed_cron",
+        "job_event_workflow_abandoned", "job_event_workflow_independent",
     }  # fmt: skip
 
 
@@ -78,7 +83,9 @@ RUNNERS = {"worker_runner": WORKFLOW_RUNNER, "stock_sandbox": STOCK_SANDBOX}
 @pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_on_the_current_code(path: Path, runner: WorkflowRunner) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=runner)
+    # An encrypting converter refuses payloads in clear unless told (DUCTAPE_PLAINTEXT=1).
+    converter = PLAINTEXT_ACCEPTED if path.stem.endswith("_unencrypted") else CONVERTER
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=runner)
     # The recorder's workflow IDs: the job workflow derives its event children's IDs from its own.
     workflow_id = "replay-" + path.stem.removeprefix("job_workflow_")
     await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, path.read_text()))
@@ -219,6 +226,19 @@ async def test_unencrypted_history_replays_with_the_plain_converter() -> None:
     await replayer.replay_workflow(WorkflowHistory.from_json("replay-plain", path.read_text()))
 
 
+async def test_unencrypted_history_is_refused_by_an_encrypting_converter(caplog: pytest.LogCaptureFixture) -> None:
+    path = history("plain_unencrypted")
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=WORKFLOW_RUNNER)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json("replay-plain", path.read_text()), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    # The failure itself is encrypted; the worker's log names the refusal.
+    refusals = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], PlaintextPayloadError)]
+    assert refusals
+    assert "refused an unencrypted payload (encoding 'json/plain')" in str(refusals[0].exc_info[1])  # type: ignore[index]
+
+
 async def test_encrypted_history_does_not_replay_without_the_keys() -> None:
     path = history("plain")
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
@@ -259,3 +279,56 @@ def test_notification_history_sends_each_channel_as_its_own_activity() -> None:
     retried = [e["activityTaskStartedEventAttributes"].get("attempt", 1) for e in events(path, "ACTIVITY_TASK_STARTED")]
     assert sorted(retried)[-1] == 2  # the SMS provider failed once: only that channel ran twice
     assert event_types(path)[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+EVENT_HISTORIES = Path(__file__).parent / "histories"
+
+
+def _delivery_ends(path: Path) -> dict[int, str]:
+    """Scheduled-event ID of each delivery activity -> how it ended (``COMPLETED``/``FAILED``/``open``)."""
+    ends = {
+        int(e["eventId"]): "open"
+        for e in events(path, "ACTIVITY_TASK_SCHEDULED")
+        if e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == DELIVER_JOB_EVENT
+    }
+    for kind in ("COMPLETED", "FAILED"):
+        for e in events(path, f"ACTIVITY_TASK_{kind}"):
+            scheduled = int(e[f"activityTask{kind.title()}EventAttributes"]["scheduledEventId"])
+            if scheduled in ends:
+                ends[scheduled] = kind
+    return ends
+
+
+def test_old_event_history_gave_up_a_delivery_still_in_progress() -> None:
+    """Recorded before ``INDEPENDENT_DELIVERIES``: ``down`` spent its 25 attempts and the run failed
+    at once, abandoning ``late`` (never ended): the commands the patch changes."""
+    path = EVENT_HISTORIES / "job_event_workflow_abandoned.json"
+    assert sorted(_delivery_ends(path).values()) == ["FAILED", "open"]
+    attempts = [
+        e["activityTaskStartedEventAttributes"].get("attempt", 1) for e in events(path, "ACTIVITY_TASK_STARTED")
+    ]
+    assert attempts == [1, 25]  # the targets lookup, then the delivery that gave up
+    assert "MARKER_RECORDED" not in event_types(path)
+    assert event_types(path)[-1] == "WORKFLOW_EXECUTION_FAILED"
+
+
+def test_new_event_history_ends_every_delivery_before_the_run() -> None:
+    path = EVENT_HISTORIES / "job_event_workflow_independent.json"
+    assert sorted(_delivery_ends(path).values()) == ["COMPLETED", "FAILED"]
+    types = event_types(path)
+    assert "MARKER_RECORDED" in types
+    assert types.index("ACTIVITY_TASK_COMPLETED", types.index("MARKER_RECORDED")) < types.index(
+        "WORKFLOW_EXECUTION_FAILED"
+    )
+
+
+async def test_old_event_history_needs_the_patch_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new code without its guard (``INDEPENDENT_DELIVERIES``) waits for ``late`` where the old run
+    failed: replaying the old history must refuse it (so that history does exercise the change)."""
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    replayer = Replayer(
+        workflows=[JobEventWorkflow], data_converter=CONVERTER, workflow_runner=UnsandboxedWorkflowRunner()
+    )
+    path = EVENT_HISTORIES / "job_event_workflow_abandoned.json"
+    with pytest.raises(workflow.NondeterminismError, match="WorkflowExecutionFailed"):
+        await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
