@@ -1,99 +1,197 @@
-"""The activity side of arming ahead (``workflows.arming``): an armed event activity waits here,
-heartbeating, until its ``not_before`` instant, then runs its event.
+"""The activity side of a job's event: its heartbeats, an armed job's wait and claim, and a shield.
 
-An interceptor, so every event type's activity gets the same wait without knowing about it. The
-wait is a sleeping coroutine: a thousand armed jobs cost a thousand timers on the worker's event
-loop, not a thousand workflow tasks at the instant.
+Every event activity (``EVENT_ACTIVITIES``, a notification channel's send) runs through this
+worker interceptor, so no event type has to know about any of it:
+
+- It heartbeats while it works (the workflow gives it a heartbeat timeout), so the job of a worker
+  that died moves to another worker within that timeout.
+- Once its work started, a cancel request does not cut it short: a job whose event started runs
+  it to the end and reports how it ended (the caller was told the cancel came too late). A job
+  reported cancelled never had its target called, not even half-way.
+- An armed one (``not_before`` set, ``workflows.arming``) first waits for its instant on a sleeping
+  coroutine (a thousand armed jobs cost a thousand timers, not a thousand workflow tasks at the
+  instant), heartbeating, then *claims* the event: one heartbeat of its own whose answer says
+  whether the workflow cancelled it meanwhile. Refused, it ends ``DISARMED`` and nothing was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import (
-    ActivityInboundInterceptor,
-    ExecuteActivityInput,
-    Interceptor,
-)
+from temporalio.client import AsyncActivityCancelledError, AsyncActivityHandle
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from workflows.arming import ARM_HEARTBEAT, ARMED, INTERRUPTED, STARTED
+from workflows.arming import ARM_BEAT, ARMED, CLAIMING, DISARMED, INTERRUPTED, STARTED
 from workflows.contracts import EventActivityInput
 from workflows.job_metrics import LATENESS
-from workflows.names import EVENT_ACTIVITIES
+from workflows.names import CHECKPOINT, EVENT_ACTIVITIES, SEND_NOTIFICATION
 
+EVENT_ACTIVITY_NAMES = frozenset({*EVENT_ACTIVITIES.values(), SEND_NOTIFICATION})
+"""The activities that perform a job's event (its target is called from them)."""
 _EVENT_TYPE_OF = {name: event_type.value for event_type, name in EVENT_ACTIVITIES.items()}
-# The SDK sends at most one heartbeat per 0.8 of the timeout (the latest details), but encodes every
-# call: twice per such window keeps one always pending without encoding a thousand a second in a herd.
-_BEAT_EVERY = ARM_HEARTBEAT.total_seconds() * 0.4
 _WATCH_CLEANUP = 5.0
+_CLAIM_TRIES = 5
+"""A claim the server does not answer is tried this often (backing off), then the attempt is given
+back unstarted (``INTERRUPTED``): an event never starts without the server's word."""
+_RPC_TIMEOUT = timedelta(seconds=5)
+
+
+@activity.defn(name=CHECKPOINT)
+async def checkpoint() -> None:
+    """Nothing: the workflow task that follows reads the server's clock (``workflows.armed_event``)."""
 
 
 class ArmedStartInterceptor(Interceptor):
-    """Worker interceptor: event activities with a ``not_before`` wait for it (see module doc)."""
+    """Worker interceptor for every event activity (see the module's docstring)."""
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _ArmedStart(next)
+        return _EventGuard(next)
 
 
-class _ArmedStart(ActivityInboundInterceptor):
+class _EventGuard(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        if info.activity_type not in EVENT_ACTIVITY_NAMES:
+            return await self.next.execute_activity(input)
         request = input.args[0] if input.args else None
-        if not isinstance(request, EventActivityInput) or request.not_before is None:
-            return await self.next.execute_activity(input)
-        phase = [ARMED]
-        beating = asyncio.create_task(_heartbeat(phase))
-        try:
-            delay = _until(request.not_before)
-            if delay > 0:
-                await _sleep_armed(delay)
-            phase[0] = STARTED  # sent with the next heartbeat: a thousand sends at the instant would delay the work
+        armed = isinstance(request, EventActivityInput) and request.not_before is not None
+        if isinstance(request, EventActivityInput) and request.not_before is not None:
+            await _wait_and_claim(request.not_before)
             _record_lateness(request)
-            return await self.next.execute_activity(input)
-        finally:
+        return await _run_event(self.next.execute_activity(input), beat_after=_beat_interval(armed))
+
+
+def _beat_interval(armed: bool) -> float | None:
+    """How often the event's work heartbeats: twice per heartbeat timeout (the SDK sends at most one
+    per 0.8 of it), None when the workflow set no timeout (a run started by an older release)."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        return None
+    return ARM_BEAT.total_seconds() if armed else timeout.total_seconds() * 0.4
+
+
+async def _wait_and_claim(not_before: datetime) -> None:
+    """Wait until ``not_before`` on the server's clock, heartbeating, then claim the event.
+
+    The wait is counted from this attempt's start as the server stamped it (the task reaches us
+    within milliseconds): a worker's clock skew does not move the instant, and the claim never
+    reaches the server before it. A cancel that reaches the wait through a heartbeat's answer
+    ends it the same way a refused claim does.
+
+    Raises:
+        ApplicationError: ``DISARMED`` (the workflow cancelled the attempt first, or it is gone),
+            ``INTERRUPTED`` (this worker is stopping, or the server did not answer the claim).
+    """
+    info = activity.info()
+    handle = activity.client().get_async_activity_handle(task_token=info.task_token)
+    loop = asyncio.get_running_loop()
+    instant = loop.time() + (not_before - info.started_time).total_seconds()
+    # A stopping worker hands its armed jobs back at once rather than after its grace period.
+    stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+    try:
+        while (left := instant - loop.time()) > 0:
+            # The SDK sends these at most once per 0.8 of the heartbeat timeout (and times the
+            # attempt out locally without them); the claim is the one beat that must be answered.
+            activity.heartbeat(ARMED)
+            done, _ = await asyncio.wait([stopping], timeout=min(left, ARM_BEAT.total_seconds()))
+            if done:
+                raise _interrupted("the worker stopped while the job was armed")
+        activity.heartbeat(CLAIMING)  # what the SDK sends next, whatever was pending
+        await _claim(handle)
+    except asyncio.CancelledError:
+        details = activity.cancellation_details()
+        if details is not None and details.worker_shutdown:
+            raise _interrupted("the worker stopped while the job was armed") from None
+        if details is not None and (details.cancel_requested or details.not_found or details.paused):
+            # Cancelled by the workflow, or the attempt (or the whole run) is gone: never started.
+            raise _disarmed("the job was changed or cancelled before its event started") from None
+        raise
+    finally:
+        if stopping.done():
+            stopping.cancel()
+        else:
+            # Ending the watch is left for after the herd's requests (a thousand cancellations at
+            # the instant measurably delayed them).
+            loop.call_later(_WATCH_CLEANUP, stopping.cancel)
+
+
+async def _claim(handle: AsyncActivityHandle) -> None:
+    """The claim: one heartbeat whose answer says whether the workflow cancelled the attempt.
+
+    Raises:
+        ApplicationError: ``DISARMED`` when it did (or the attempt is gone); ``INTERRUPTED`` when the
+            server did not answer.
+    """
+    delay = 0.2
+    for attempt in range(1, _CLAIM_TRIES + 1):
+        try:
+            await handle.heartbeat(CLAIMING, rpc_timeout=_RPC_TIMEOUT)
+            return
+        except AsyncActivityCancelledError:
+            raise _disarmed("the job was changed or cancelled before its event started") from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise _disarmed("the job's armed attempt is gone before its event started") from None
+            if attempt == _CLAIM_TRIES:
+                raise _interrupted(f"the server did not confirm the claim ({err.status.name})") from None
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+# Both end an attempt that never started its event, as designed: benign, so the SDK does not log
+# them as activity failures.
+def _disarmed(message: str) -> ApplicationError:
+    return ApplicationError(message, type=DISARMED, non_retryable=True, category=ApplicationErrorCategory.BENIGN)
+
+
+def _interrupted(message: str) -> ApplicationError:
+    return ApplicationError(message, type=INTERRUPTED, category=ApplicationErrorCategory.BENIGN)
+
+
+async def _run_event(work: Awaitable[Any], *, beat_after: float | None) -> Any:
+    """Run the event's work to its end, heartbeating; a cancel request does not interrupt it, a
+    stopping worker or an attempt the server gave up on does."""
+    task = asyncio.ensure_future(work)
+    beating = asyncio.create_task(_heartbeat(beat_after)) if beat_after else None
+    try:
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if _only_cancel_requested():
+                    continue
+                task.cancel()
+                raise
+    finally:
+        if beating is not None:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
 
 
-def _until(instant: datetime) -> float:
-    """Seconds until ``instant`` on the server's clock, counted from this attempt's start as the server
-    stamped it (the task reaches us within milliseconds): a worker's clock skew does not move it."""
-    return (instant - activity.info().started_time).total_seconds()
+def _only_cancel_requested() -> bool:
+    details = activity.cancellation_details()
+    return bool(
+        details is not None
+        and details.cancel_requested
+        and not (details.worker_shutdown or details.not_found or details.timed_out or details.reset)
+    )
 
 
-async def _sleep_armed(delay: float) -> None:
-    """Sleep until the instant. A cancel of the job arrives as a heartbeat response and ends it; so
-    does this worker stopping, which is reported as ``INTERRUPTED`` so that the workflow gives the
-    attempt back (the event never started) and another worker runs it."""
-    # A stopping worker hands its armed jobs back at once rather than after its grace period.
-    stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
-    try:
-        done, _ = await asyncio.wait([stopping], timeout=delay)
-    except asyncio.CancelledError:
-        stopping.cancel()
-        details = activity.cancellation_details()
-        if details is None or not details.worker_shutdown:
-            raise
-    else:
-        if not done:
-            # The instant came. Ending the watch is left for after the herd's requests (a thousand
-            # cancellations at the instant measurably delayed them).
-            asyncio.get_running_loop().call_later(_WATCH_CLEANUP, stopping.cancel)
-            return
-    raise ApplicationError("the worker stopped while the job was armed", type=INTERRUPTED)
-
-
-async def _heartbeat(phase: list[str]) -> None:
-    """Heartbeats for as long as the activity lives: the armed attempt has a heartbeat timeout, which
-    also covers the event's own work after the wait."""
+async def _heartbeat(every: float) -> None:
+    """The first beat waits a period: the attempt's start (or the claim) just reset the server's
+    heartbeat clock, and a herd's thousand beats at the instant would delay its work."""
     while True:
-        activity.heartbeat(phase[0])
-        await asyncio.sleep(_BEAT_EVERY)
+        await asyncio.sleep(every)
+        activity.heartbeat(STARTED)
 
 
 def _record_lateness(request: EventActivityInput) -> None:

@@ -10,6 +10,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.armed_start import checkpoint
 from activities.function_activity import FunctionActivities
 from activities.http_action import ActionActivities
 from activities.job_events import JobEventActivities
@@ -47,6 +48,7 @@ async def open_activities(
             *_notifications(config, secrets, http),
             _functions(config, secrets, http).run_function,
             RouteActivities(config).resolve_route,
+            checkpoint,
             *_event_activities(JobEventActivities(config, secrets, http)),
         ]
     finally:

@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import (
     Client,
@@ -22,7 +22,9 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id, is_companion
@@ -38,12 +40,15 @@ from starter.job_records import (
     schedule_status,
 )
 from starter.recurring_arming import armed_runs, nominal
-from workflows.contracts import JobInputError, JobOutcome, parse_instant, to_epoch_ms
+from workflows.contracts import JobInputError, JobOutcome, JobState, parse_instant, to_epoch_ms
 from workflows.management_contracts import JobHistory, JobMemo, JobPage, JobRecord, JobRun, JobStats, JobStatus
-from workflows.names import JOB_WORKFLOW
+from workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW
 
 STATS_SAMPLE = 200
-CANCEL_WAIT = timedelta(seconds=5)
+CANCEL_WAIT = timedelta(seconds=30)
+"""How long a cancelled run may take to close once its cancel is decided (a run from before exact
+management may still be taking an armed attempt back)."""
+CancelOutcome = Literal["cancelled", "refused", "finished"]
 _WORKFLOW_STATUS = {
     "completed": ["Completed"], "failed": ["Failed", "TimedOut"], "cancelled": ["Canceled", "Terminated"],
     "scheduled": ["Running"], "queued": ["Running"], "running": ["Running"], "paused": ["Running"],
@@ -193,17 +198,28 @@ class JobQueries:
             sampled=first_try + after_retry,
         )
 
-    async def _cancel_and_wait(self, workflow_id: str) -> None:
+    async def cancel_run(self, workflow_id: str) -> CancelOutcome:
+        """Ask a job run to cancel and wait for its word: ``cancelled`` (its event never starts),
+        ``refused`` (its event had started; it runs to its end) or ``finished`` (it ended first)."""
         handle = self.client.get_workflow_handle(workflow_id)
         try:
             await handle.cancel()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                return
+                return "finished"
             raise
-        # The worker acts on the request asynchronously; wait a moment so the record says `cancelled`.
-        with contextlib.suppress(WorkflowFailureError, TimeoutError):
+        with contextlib.suppress(WorkflowUpdateFailedError, RPCError):
+            state = await handle.execute_update(CANCEL_OUTCOME, result_type=JobState)
+            if state.cancel == "refused":
+                return "refused"
+        # Decided (or a run from before exact management): the run closes at once when cancelled.
+        try:
             await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
+        except WorkflowFailureError as err:
+            return "cancelled" if isinstance(err.cause, CancelledError) else "finished"
+        except TimeoutError:
+            return "refused"
+        return "finished"
 
     async def _cancel_armed(self, job_id: str, spec: ScheduleSpec | None = None) -> None:
         """Cancel a recurring job's runs armed ahead of their time (``starter.recurring_arming``): a
@@ -212,10 +228,14 @@ class JobQueries:
         desc = await self.describe_schedule(job_id)
         if desc is None:
             return
-        running = {getattr(r, "workflow_id", None) for r in desc.info.running_actions}
-        for workflow_id in armed_runs(desc.info.recent_actions, spec or desc.schedule.spec, self.clock()):
-            if workflow_id in running:
-                await self._cancel_and_wait(workflow_id)
+        running = {getattr(r, "workflow_id", "") for r in desc.info.running_actions}
+        spec = spec or desc.schedule.spec
+        # Every run started early is asked, whatever this process's clock says of its instant: its
+        # own answer tells whether its event had started (then it runs to its end).
+        for run in desc.info.recent_actions:
+            workflow_id = getattr(run.action, "workflow_id", "")
+            if workflow_id in running and nominal(run.scheduled_at, spec) > run.scheduled_at:
+                await self.cancel_run(workflow_id)
 
     async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
         try:

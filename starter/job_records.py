@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 
 from starter.recurring_arming import armed_runs, nominal
 from workflows import names
+from workflows.arming import DISARMED, INTERRUPTED
 from workflows.contracts import DISPATCH_NAMESPACE_OF, to_epoch_ms
 from workflows.management_contracts import JobMemo, JobRecord, JobStatus
 
@@ -55,7 +56,12 @@ class JobNotFoundError(LookupError):
 
 
 class JobStateError(RuntimeError):
-    """The job is not in a state that allows the call (e.g. rescheduling a job that already ran)."""
+    """The job is not in a state that allows the call (e.g. rescheduling a job that already ran);
+    ``phase`` says where the job is when known (``running``: its event started; ``done``)."""
+
+    def __init__(self, message: str, *, phase: str | None = None) -> None:
+        super().__init__(message)
+        self.phase = phase
 
 
 class JobFailedError(RuntimeError):
@@ -112,6 +118,13 @@ async def schedule_memo(converter: DataConverter, desc: ScheduleDescription) -> 
 def workflow_status(status: WorkflowExecutionStatus | None, pending: Any, memo: JobMemo, now: datetime) -> JobStatus:
     if status in CLOSED:
         return CLOSED[status]
+    # An attempt being taken back (a pause or reschedule of an armed job) and the disarm's clock
+    # reading are not the job's work.
+    pending = [
+        p for p in pending
+        if p.activity_type.name != names.CHECKPOINT
+        and p.state != PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+    ]  # fmt: skip
     if pending and memo.scheduled_at > to_epoch_ms(now) and all(p.attempt == 1 for p in pending):
         return "scheduled"  # armed: its activity waits for the instant (workflows.arming)
     if any(p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or p.attempt > 1 for p in pending):
@@ -124,19 +137,39 @@ def workflow_status(status: WorkflowExecutionStatus | None, pending: Any, memo: 
 
 
 def run_details(events: list[Any]) -> tuple[int | None, int | None]:
-    """(started_at, retry_count) of a run's event activity, from its history events."""
-    started = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-    scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-    if not started or not scheduled:
+    """(started_at, retry_count) of a run's event, from its history events.
+
+    The event's attempts are the event activities scheduled after the last one taken back (an
+    armed attempt cancelled by a pause or reschedule): the armed attempt, then the retries that
+    follow it, or the one activity that ran every attempt."""
+    chain: list[Any] = []
+    attempts: dict[int, int] = {}
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = e.activity_task_scheduled_event_attributes.activity_type.name
+            if name not in (names.CHECKPOINT, names.RESOLVE_PLACEHOLDERS):
+                chain.append(e)
+        elif (taken_back := _taken_back(e)) is not None:
+            chain = [s for s in chain if s.event_id > taken_back]
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = e.activity_task_started_event_attributes
+            attempts[started.scheduled_event_id] = started.attempt
+    ran = [s for s in chain if s.event_id in attempts]
+    if not ran:
         return None, None
-    # The event activity is the last one scheduled (resolution, if any, comes first).
-    last = scheduled[-1].event_id
-    mine = [e for e in started if e.activity_task_started_event_attributes.scheduled_event_id == last]
-    if not mine:
-        return None, None
-    attempt = mine[-1].activity_task_started_event_attributes.attempt
-    at = scheduled[-1].event_time.ToDatetime().replace(tzinfo=UTC)
-    return to_epoch_ms(at), max(attempt - 1, 0)
+    at = ran[0].event_time.ToDatetime().replace(tzinfo=UTC)
+    return to_epoch_ms(at), max(sum(attempts[s.event_id] for s in ran) - 1, 0)
+
+
+def _taken_back(event: Any) -> int | None:
+    """The scheduled event ID of an attempt that ended before its event started, else None."""
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+        return int(event.activity_task_canceled_event_attributes.scheduled_event_id)
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+        failed = event.activity_task_failed_event_attributes
+        if failed.failure.application_failure_info.type in (DISARMED, INTERRUPTED):
+            return int(failed.scheduled_event_id)
+    return None
 
 
 def workflow_record(
@@ -170,7 +203,7 @@ def latest_run(desc: ScheduleDescription) -> ScheduleActionExecutionStartWorkflo
 def schedule_status(*, paused: bool, note: str | None, running: bool, upcoming: bool) -> JobStatus:
     """The status rule of a recurring job."""
     if paused and (note or "").startswith(CANCELLED_NOTE):
-        return "cancelled"
+        return "running" if running else "cancelled"  # a run whose event started runs to its end
     if paused:
         return "paused"
     if running:

@@ -24,6 +24,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id
@@ -128,7 +129,14 @@ class Jobs(JobQueries):
         if workflow is not None:
             if workflow.status != WorkflowExecutionStatus.RUNNING:
                 return await self.get(job_id)
-            await self._cancel_and_wait(job_id)
+            outcome = await self.cancel_run(job_id)
+            if outcome != "cancelled":
+                phase = "running" if outcome == "refused" else "done"
+                raise JobStateError(
+                    f"cannot cancel job {job_id}: its event already started (the job is {phase}); "
+                    "it runs to its end and reports how it ended",
+                    phase=phase,
+                )
             return await self._announce("job.cancelled", await self.get(job_id))
         schedule = await self.require_schedule(job_id)
 
@@ -142,9 +150,10 @@ class Jobs(JobQueries):
         companion = await describe_companion(self.client, job_id)
         await self.client.get_schedule_handle(job_id).update(lambda u: changed(u, stop))
         await update_companion(self.client, job_id, stop)
+        # A run whose event started runs to its end (the record says running until it does).
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
-                await self._cancel_and_wait(getattr(running, "workflow_id", ""))
+                await self.cancel_run(getattr(running, "workflow_id", ""))
         return await self._announce("job.cancelled", await self.get(job_id))
 
     async def cancel_many(self, **filters: Any) -> int:
@@ -307,7 +316,7 @@ class Jobs(JobQueries):
             await self.client.get_schedule_handle(companion_id(job_id)).delete()
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
-                await self._cancel_and_wait(getattr(running, "workflow_id", ""))
+                await self.cancel_run(getattr(running, "workflow_id", ""))
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -319,10 +328,13 @@ class Jobs(JobQueries):
             else:
                 state = await handle.execute_update(name, arg, result_type=JobState)
         except WorkflowUpdateFailedError as err:
-            raise JobStateError(f"cannot {name} job {job_id}: {getattr(err.cause, 'message', err)}") from None
+            cause = err.cause
+            details = cause.details if isinstance(cause, ApplicationError) else ()
+            phase = details[0].get("phase") if details and isinstance(details[0], dict) else None
+            raise JobStateError(f"cannot {name} job {job_id}: {getattr(cause, 'message', err)}", phase=phase) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:  # the workflow already finished
-                raise JobStateError(f"cannot {name} job {job_id}: it already finished") from None
+                raise JobStateError(f"cannot {name} job {job_id}: it already finished", phase="done") from None
             raise
         return state
 

@@ -72,18 +72,12 @@ async def until_armed(ductape: Ductape, job_id: str) -> None:
     raise AssertionError(f"{job_id} never armed")
 
 
-async def test_an_armed_job_starts_at_its_instant_and_refuses_a_late_pause(
-    ductape: Ductape, http_target: HttpTarget
-) -> None:
+async def test_an_armed_job_starts_at_its_instant(ductape: Ductape, http_target: HttpTarget) -> None:
     start_at = datetime.now(UTC) + timedelta(seconds=6)
     job_id = job_id_with_lead("armed", timedelta(seconds=20))
     await ductape.processor.job.schedule(welcome(job_id=job_id, start_at=start_at.isoformat()))
     await until_armed(ductape, job_id)
     assert (await ductape.jobs.get(job_id)).status == "scheduled"
-    with pytest.raises(JobStateError, match="armed"):
-        await ductape.jobs.pause(job_id)
-    with pytest.raises(JobStateError, match="armed"):
-        await ductape.jobs.reschedule(job_id, start_at=(start_at + timedelta(hours=1)).isoformat())
 
     await ductape.jobs.result(job_id)
     (call,) = http_target.calls("/v1/welcome")
@@ -92,6 +86,31 @@ async def test_an_armed_job_starts_at_its_instant_and_refuses_a_late_pause(
     history = [e async for e in ductape.client.get_workflow_handle(job_id).fetch_history_events()]
     (scheduled,) = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     assert scheduled.event_time.ToDatetime(UTC) <= start_at - timedelta(seconds=3)
+
+
+async def test_an_armed_job_takes_a_pause_and_a_reschedule_at_once(ductape: Ductape, http_target: HttpTarget) -> None:
+    """The armed attempt is taken back within a fraction of a second (no heartbeat throttle), and the
+    job waits again: paused, then moved, then resumed, it runs once, at its new time."""
+    start_at = datetime.now(UTC) + timedelta(seconds=12)
+    job_id = job_id_with_lead("armed-hold", timedelta(seconds=20))
+    await ductape.processor.job.schedule(welcome(job_id=job_id, start_at=start_at.isoformat()))
+    await until_armed(ductape, job_id)
+    began = time.monotonic()
+    assert (await ductape.jobs.pause(job_id)).status == "paused"
+    assert time.monotonic() - began < 1.5
+    assert (await state(ductape, job_id)).phase == "paused"
+    moved_to = start_at + timedelta(seconds=3)
+    await ductape.jobs.reschedule(job_id, start_at=moved_to.isoformat())
+    await asyncio.sleep(start_at.timestamp() + 1 - time.time())
+    assert http_target.calls("/v1/welcome") == []  # its old instant passed: paused, nothing ran
+    assert (await ductape.jobs.get(job_id)).status == "paused"
+    await ductape.jobs.resume(job_id)
+    await ductape.jobs.result(job_id)
+    (call,) = http_target.calls("/v1/welcome")
+    assert moved_to.timestamp() <= call.at <= moved_to.timestamp() + 1.5
+    with pytest.raises(JobStateError, match="already") as late:
+        await ductape.jobs.pause(job_id)
+    assert late.value.phase == "done"
 
 
 async def test_cancelling_an_armed_job_stops_it_before_its_instant(ductape: Ductape, http_target: HttpTarget) -> None:

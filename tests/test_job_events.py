@@ -180,7 +180,7 @@ async def test_each_webhook_is_delivered_or_given_up_on_its_own(
         "down": {"url": f"{receivers.url}/down", "secret": "$Secret{HOOK_SECRET}", "events": completed_only},
         "broken": {"url": f"{receivers.url}/broken", "secret": "$Secret{NOT_SET}", "events": completed_only},
     }
-    config = product_config_for(http_target.url, webhooks=hooks)
+    config = product_config_for(http_target.url, webhooks=hooks, secrets=["HOOK_SECRET", "NOT_SET"])
     secrets = SecretStore({**SECRETS, "HOOK_SECRET": HOOK_SECRET})
 
     def event(name: Any) -> JobEvent:

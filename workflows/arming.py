@@ -5,7 +5,16 @@ cannot all have their workflow task at that instant. Instead each job wakes ``le
 ``start_at`` (a lead spread by a hash of the job ID, so a herd arms over a minute, not at once),
 schedules its event activity then with ``not_before = start_at``, and the activity waits on a cheap
 sleeping coroutine until that instant (``activities.armed_start``). While armed, the activity
-heartbeats: a worker crash is noticed within ``ARM_HEARTBEAT`` and a cancel reaches the wait.
+heartbeats: a worker crash is noticed within ``ARM_HEARTBEAT``.
+
+Management holds until the event starts. The event starts when the armed activity *claims* it: at
+the instant, one heartbeat whose answer says whether the workflow asked to cancel the activity
+meanwhile. The server orders that heartbeat and the workflow's cancel request, so exactly one of
+them wins. A pause, reschedule, trigger or cancel of an armed job cancels its activity; once that
+request is recorded, the workflow reads the server's clock (``workflow.now()`` of its next task):
+more than ``CLAIM_MARGIN`` before the instant, no claim can have come first and the change holds at
+once; nearer, the activity's own answer decides (refused claim: ``DISARMED``; anything else: the
+event started and the change is refused).
 
 Deterministic (the workflow imports it): no clock, no I/O.
 """
@@ -25,14 +34,31 @@ ARM_AHEAD = timedelta(seconds=60)
 one worker to arm a herd of about a thousand jobs (it runs a few dozen workflow tasks a second)."""
 
 ARM_HEARTBEAT = timedelta(seconds=10)
-"""Heartbeat timeout of an armed activity (the SDK sends its heartbeats every 0.8 of it at most)."""
+"""Heartbeat timeout of an armed activity: a worker that died while a job was armed is noticed this
+soon, and the job armed again on another worker (it beats every ``ARM_BEAT``)."""
+ARM_BEAT = timedelta(seconds=4)
+"""How often an armed activity heartbeats while it waits (each beat is one call to the server)."""
+
+EVENT_HEARTBEAT = timedelta(seconds=20)
+"""Heartbeat timeout of every other event activity: the job of a killed worker moves to another
+worker within this, not after its start-to-close timeout."""
+
+CLAIM_MARGIN = timedelta(seconds=1)
+"""A change recorded more than this before the instant is sure to precede the claim (which the
+activity sends at the instant as the server's clock counts it). The margin covers a server clock
+stepping back while the job is armed."""
 
 ARMED = "armed"
 """Heartbeat detail while the activity waits for ``not_before``: the event has not started."""
+CLAIMING = "claiming"
+"""Heartbeat detail of the claim: from here on the event may have started."""
 STARTED = "started"
 """Heartbeat detail once the event's work began."""
 INTERRUPTED = "ARMED_WAIT_INTERRUPTED"
 """Error type of an armed attempt whose worker stopped during the wait: the event never started."""
+DISARMED = "DISARMED"
+"""Error type of an armed attempt whose claim was refused (the workflow cancelled it): the event
+never started."""
 
 ARMED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES)
 """Types whose event is one activity: they can be armed (orchestrated types wake at the instant)."""

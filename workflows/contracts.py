@@ -351,6 +351,9 @@ class JobState(BaseModel):
 
     phase: Literal["waiting", "paused", "armed", "running", "done"]
     start_at: AwareDatetime | None = None
+    cancel: Literal["cancelled", "refused"] | None = None
+    """How a cancel request ended: ``cancelled`` (the event never starts), ``refused`` (it had
+    started and runs to its end); None while none came, or while it is being decided."""
 
 
 class RescheduleRequest(BaseModel):

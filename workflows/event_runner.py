@@ -25,7 +25,8 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.arming import ARM_HEARTBEAT, ARMED, INTERRUPTED
+    from workflows.armed_event import retryable
+    from workflows.arming import ARM_HEARTBEAT, ARMED, EVENT_HEARTBEAT, INTERRUPTED
     from workflows.contracts import EventActivityInput, JobContext, JobEventType, JobWorkflowInput, RetrySettings
     from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
     from workflows.notification_contracts import (
@@ -63,12 +64,14 @@ async def call_activity(
     retry: RetryPolicy,
     summary: str,
     armed: bool = False,
+    heartbeat: timedelta | None = None,
 ) -> Any:
     """Run one activity; its final failure fails the job with the activity's error type and message.
 
-    ``armed``: the activity waits for its ``not_before`` and heartbeats. When its worker died during
-    that wait, the attempt the timeout cost is given back (the event never started), up to
-    ``ARMED_RESCUES`` times: a crash never fails a job that allows a single attempt.
+    ``armed`` (runs started before exact management): the activity waits for its ``not_before``
+    and heartbeats. When its worker died during that wait, the attempt the timeout cost is given
+    back (the event never started), up to ``ARMED_RESCUES`` times: a crash never fails a job that
+    allows a single attempt. ``heartbeat``: the attempt's heartbeat timeout (event activities).
     """
     rescues = ARMED_RESCUES if armed else 0
     while True:
@@ -78,7 +81,7 @@ async def call_activity(
                 arg,
                 result_type=result_type,
                 start_to_close_timeout=attempt_timeout,
-                heartbeat_timeout=ARM_HEARTBEAT if armed else None,
+                heartbeat_timeout=ARM_HEARTBEAT if armed else heartbeat,
                 retry_policy=retry,
                 summary=summary,
             )
@@ -88,8 +91,13 @@ async def call_activity(
             if rescues and _died_while_armed(err):
                 rescues -= 1
                 continue
-            kind, reason = _cause(err)
-            raise ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True) from err
+            raise failure(summary, err) from err
+
+
+def failure(summary: str, err: ActivityError | ChildWorkflowError) -> ApplicationError:
+    """The job's failure for an activity (or child) that failed for good: its error type and message."""
+    kind, reason = _cause(err)
+    return ApplicationError(f"{summary} failed: {reason}", type=kind, non_retryable=True)
 
 
 ARMED_RESCUES = 3
@@ -116,11 +124,68 @@ def _cause(err: ActivityError | ChildWorkflowError) -> tuple[str, str]:
 
 
 class EventRunner:
-    """Runs the events of one job run with the job's retry settings and timeout."""
+    """Runs the events of one job run with the job's retry settings and timeout.
 
-    def __init__(self, job: JobWorkflowInput, context: JobContext) -> None:
+    ``exact`` (every run started since exact management): event activities heartbeat (a dead
+    worker's job moves on within ``EVENT_HEARTBEAT``) and an armed event is one claimed attempt
+    (``arm``), its retries run after it (``after_armed``)."""
+
+    def __init__(self, job: JobWorkflowInput, context: JobContext, *, exact: bool = False) -> None:
         self._job = job
         self._context = context
+        self._heartbeat = EVENT_HEARTBEAT if exact else None
+
+    def arm(self, payload: dict[str, Any], not_before: datetime) -> workflow.ActivityHandle[Any]:
+        """Hand the job's own event to its activity now; it waits for ``not_before``, claims the event
+        and runs it: one attempt, whose cancel waits for the activity's answer (``armed_event``)."""
+        name, summary = self._single(self._job.event_type, self._context)
+        attempt_timeout = timedelta(milliseconds=self._job.timeout_ms) + max(not_before - workflow.now(), timedelta(0))
+        return workflow.start_activity(
+            name,
+            EventActivityInput(job=self._context, input=payload, not_before=not_before),
+            start_to_close_timeout=attempt_timeout,
+            heartbeat_timeout=ARM_HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=1),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
+        )
+
+    async def after_armed(self, payload: dict[str, Any], err: ActivityError) -> Any:
+        """The armed attempt started the event and failed: the remaining attempts, with the backoff
+        the server would have applied, or the job's failure when none remains."""
+        settings = self._job.retry
+        name, summary = self._single(self._job.event_type, self._context)
+        if settings.maximum_attempts <= 1 or not retryable(err, settings.non_retryable_errors):
+            raise failure(summary, err) from err
+        first = min(settings.initial_delay_ms, settings.max_delay_ms)
+        await workflow.sleep(timedelta(milliseconds=first), summary="retry backoff")
+        rest = settings.model_copy(
+            update={
+                "maximum_attempts": settings.maximum_attempts - 1,
+                "initial_delay_ms": min(int(first * settings.backoff_multiplier), settings.max_delay_ms),
+            }
+        )
+        return await call_activity(
+            name,
+            EventActivityInput(job=self._context, input=payload),
+            result_type=None,
+            attempt_timeout=timedelta(milliseconds=self._job.timeout_ms),
+            retry=retry_policy(rest),
+            summary=summary,
+            heartbeat=self._heartbeat,
+        )
+
+    def _single(self, event_type: JobEventType, context: JobContext) -> tuple[str, str]:
+        """The activity and summary of a type whose event is one activity."""
+        name = EVENT_ACTIVITIES.get(event_type)
+        if name is None:
+            raise ApplicationError(
+                f"event type {event_type.value!r} is not supported by this worker",
+                type="UNSUPPORTED_EVENT_TYPE",
+                non_retryable=True,
+            )
+        target = f"{context.app}/{context.event}" if context.app else context.event
+        return name, f"{event_type.value} {target}"
 
     async def run(self, payload: dict[str, Any], *, not_before: datetime | None = None) -> Any:
         """The job's own event; with ``not_before`` (an armed job) its activity waits for that instant."""
@@ -151,14 +216,7 @@ class EventRunner:
             if plan.kind == "feature":
                 return await self._feature(context, plan, payload)
             return await self._options(context, plan, payload)
-        activity_name = EVENT_ACTIVITIES.get(event_type)
-        if activity_name is None:
-            raise ApplicationError(
-                f"event type {event_type.value!r} is not supported by this worker",
-                type="UNSUPPORTED_EVENT_TYPE",
-                non_retryable=True,
-            )
-        target = f"{context.app}/{context.event}" if context.app else context.event
+        activity_name, summary = self._single(event_type, context)
         if not_before is not None:
             # The first attempt's clock runs during the wait too.
             attempt_timeout += max(not_before - workflow.now(), timedelta(0))
@@ -168,8 +226,9 @@ class EventRunner:
             result_type=None,
             attempt_timeout=attempt_timeout,
             retry=retry_policy(self._job.retry),
-            summary=f"{event_type.value} {target}",
+            summary=summary,
             armed=not_before is not None,
+            heartbeat=self._heartbeat,
         )
 
     async def _notify(
@@ -205,6 +264,7 @@ class EventRunner:
                 ChannelSendInput(job=context, delivery=delivery),
                 result_type=ChannelReport,
                 start_to_close_timeout=attempt_timeout,
+                heartbeat_timeout=self._heartbeat,
                 retry_policy=retry_policy(self._job.retry),
                 summary=f"notification {delivery.channel} {context.app}/{context.event}",
             )

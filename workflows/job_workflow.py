@@ -3,49 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.armed_event import ArmedAttempt, Disarmed, gave_back
     from workflows.arming import armed_nominal
-    from workflows.contracts import (
-        DISPATCH_NAMESPACE_OF,
-        ErrorRules,
-        JobContext,
-        JobOutcome,
-        JobState,
-        JobWorkflowInput,
-        RescheduleRequest,
-        ResolveRequest,
-        ResolveResult,
-        to_epoch_ms,
-    )
-    from workflows.event_runner import EventRunner, call_activity
+    from workflows.contracts import JobOutcome, JobState, JobWorkflowInput, RescheduleRequest, to_epoch_ms
+    from workflows.event_runner import ARMED_RESCUES, EventRunner, failure
     from workflows.job_metrics import record_end, record_start
-    from workflows.management_contracts import JobEvent, JobEventJob
-    from workflows.names import (
-        JOB_EVENT_WORKFLOW,
-        JOB_WORKFLOW,
-        RESOLVE_PLACEHOLDERS,
-        SCHEDULED_AT,
-        SCHEDULED_START,
-    )
-    from workflows.placeholders import has_placeholders
+    from workflows.job_steps import emit_job_event, job_context, joined, resolved_input
+    from workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START
 
-RESOLVE_TIMEOUT = timedelta(seconds=30)
-# Resolution only fails transiently when the worker itself is unhealthy; bad tokens are non-retryable.
-RESOLVE_RETRY = RetryPolicy(maximum_attempts=3)
+EXACT_MANAGEMENT = "exact-management"
+"""Patch: management holds until the event starts (``workflows.armed_event``), a cancel never cuts a
+started event short, every event activity heartbeats. Runs started before it replay as they ran."""
+NOT_WAITING = "JOB_NOT_WAITING"
+
+Phase = Literal["waiting", "paused", "armed", "running", "done"]
 
 
 @workflow.defn(name=JOB_WORKFLOW)
 class JobWorkflow:
-    """Waits until ``start_at`` (pausable, reschedulable, triggerable), resolves placeholders if any,
-    runs the event's activity."""
+    """Waits until ``start_at`` (pausable, reschedulable, triggerable, cancellable until its event
+    starts, armed or not), resolves placeholders if any, runs the event's activity."""
 
     @workflow.init
     def __init__(self, job: JobWorkflowInput) -> None:
@@ -55,33 +40,110 @@ class JobWorkflow:
         self._paused = False
         self._trigger = False
         self._changes = 0
-        self._phase: Literal["waiting", "paused", "armed", "running", "done"] = "waiting"
+        self._phase: Phase = "waiting"
         self._arm_lead = timedelta(milliseconds=job.arm_lead_ms) if job.arm_lead_ms else timedelta(0)
+        self._exact = workflow.patched(EXACT_MANAGEMENT)
+        self._armed: ArmedAttempt | None = None
+        self._cancel: Literal["cancelled", "refused"] | None = None
 
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
-        await self._wait_until_due()
+        if not self._exact:
+            return await self._run_as_before(job)
+        while True:
+            try:
+                await self._wait_until_due()
+            except asyncio.CancelledError:
+                await self._end_cancelled()
+                raise
+            work = asyncio.create_task(self._run_event(job))
+            try:
+                return await self._refusing_late_cancel(work)
+            except Disarmed:
+                self._phase, self._armed = "waiting", None
+
+    async def _refusing_late_cancel(self, work: asyncio.Task[JobOutcome]) -> JobOutcome:
+        """The run's outcome. A cancel request holds only while the event has not started: it takes
+        an armed attempt back (the job ends cancelled), or is refused and the event runs to its end."""
+        while True:
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                if not work.done():
+                    armed = self._armed
+                    if not (self._phase == "armed" and (armed is None or await armed.disarm())):
+                        self._cancel = "refused"
+                        continue
+                    work.cancel()
+                elif not isinstance(work.exception(), Disarmed):
+                    return work.result()  # it ended as the cancel came: it stands
+                await self._end_cancelled()  # taken back before its event started
+                raise
+
+    async def _end_cancelled(self) -> None:
+        self._cancel = "cancelled"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _run_event(self, job: JobWorkflowInput) -> JobOutcome:
         # Armed: the event activity is scheduled now and waits for the instant itself, so a herd of
         # jobs due together does not queue behind this worker's workflow tasks at that instant.
-        # Only jobs dispatched with a lead arm (older histories replay as they ran); a trigger runs now.
-        # A recurring run is armed when its schedule fires early (``starter.recurring_arming``).
+        # Only jobs dispatched with a lead arm; a trigger runs now. A recurring run is armed when
+        # its schedule fires early (``starter.recurring_arming``).
         nominal = self._start_at or self._schedule_nominal()
         armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
         not_before = nominal if armed and nominal and nominal > workflow.now() else None
         self._phase = "armed" if not_before else "running"
-        record_start(job, nominal, armed=not_before is not None)
-        started = self._emit(job, "job.started", "running")
+        seen = self._changes
+        started = None
+        if not_before is None:
+            record_start(job, nominal)
+            started = self._event(job, "job.started", "running")
         try:
-            outcome = await self._execute(job, not_before)
+            payload = await resolved_input(job)
+            runner = EventRunner(job, job_context(job), exact=True)
+            if not_before is None:
+                result = await runner.run(payload)
+            elif self._changes != seen:
+                raise Disarmed  # changed while its placeholders resolved: nothing was armed yet
+            else:
+                result = await self._armed_event(job, runner, payload, not_before)
         except ApplicationError as err:
-            record_end(job, failed=True)
-            await _joined(started, self._emit(job, "job.failed", "failed", f"{err.type}: {err.message}"))
-            raise
-        finally:
             self._phase = "done"
+            record_end(job, failed=True)
+            await joined(started, self._event(job, "job.failed", "failed", f"{err.type}: {err.message}"))
+            raise
+        self._phase = "done"
         record_end(job, failed=False)
-        await _joined(started, self._emit(job, "job.completed", "completed"))
-        return outcome
+        await joined(started, self._event(job, "job.completed", "completed"))
+        return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
+
+    async def _armed_event(
+        self, job: JobWorkflowInput, runner: EventRunner, payload: dict[str, Any], not_before: datetime
+    ) -> Any:
+        """One claimed attempt at the instant; armed again (same instant) when it ended before its
+        event started (its worker stopped or died), up to ``ARMED_RESCUES`` times."""
+        rescues = ARMED_RESCUES
+        while True:
+            attempt = ArmedAttempt(runner.arm(payload, not_before), not_before)
+            self._armed = attempt
+            await workflow.wait_condition(lambda attempt=attempt: attempt.settled)  # type: ignore[misc]
+            if attempt.disarmed:
+                raise Disarmed
+            try:
+                result = await attempt.handle
+            except ActivityError as err:
+                never_started = gave_back(err, not_before)
+                if never_started and rescues:
+                    rescues -= 1
+                    continue
+                self._phase = "running"
+                record_start(job, not_before, armed=True)
+                if never_started:
+                    raise failure(f"armed {job.event_type.value} {job.event}", err) from err
+                return await runner.after_armed(payload, err)
+            self._phase = "running"
+            record_start(job, not_before, armed=True)
+            return result
 
     def _schedule_nominal(self) -> datetime | None:
         """The nominal time of a run its armed schedule started early, else None (not armed, a
@@ -92,35 +154,10 @@ class JobWorkflow:
             return None
         return armed_nominal(scheduled, shift, workflow.memo_value("cron", None, type_hint=str))
 
-    def _emit(
+    def _event(
         self, job: JobWorkflowInput, name: str, status: str, error: str | None = None
     ) -> asyncio.Task[Any] | None:
-        """Start a ``JobEventWorkflow`` for ``name`` when the product has webhooks; it is abandoned,
-        so delivering never delays or fails the job (only the start is awaited, before closing)."""
-        if not job.notify:
-            return None
-        info = workflow.info()
-        delivery_id = f"{info.workflow_id}/{info.run_id}/{name}"
-        event = JobEvent(
-            event=name,
-            timestamp=to_epoch_ms(workflow.now()),
-            delivery_id=delivery_id,
-            job=JobEventJob(
-                id=job.job_id, status=status, namespace=DISPATCH_NAMESPACE_OF.get(job.event_type),
-                product=job.product, env=job.env, error=error,
-                scheduled_at=to_epoch_ms(self._start_at) if self._start_at else None,
-            ),
-        )  # fmt: skip
-        return asyncio.create_task(
-            workflow.start_child_workflow(
-                JOB_EVENT_WORKFLOW,
-                event,
-                id=f"job-event:{delivery_id}",
-                task_queue=info.task_queue,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{name} {job.job_id}",
-            )
-        )
+        return emit_job_event(job, name, status, scheduled_at=self._start_at, error=error)
 
     async def _wait_until_due(self) -> None:
         while not self._trigger:
@@ -142,95 +179,136 @@ class JobWorkflow:
             except TimeoutError:
                 return
 
+    # --- management ------------------------------------------------------------------------
+
     @workflow.query(name="state")
     def state(self) -> JobState:
-        return JobState(phase="paused" if self._paused else self._phase, start_at=self._start_at)
-
-    def _waiting(self) -> None:
-        if self._phase == "armed" and self._start_at is not None:
-            raise ApplicationError(
-                f"the job is armed: its event starts at {self._start_at.isoformat()} and can only be cancelled",
-                type="JOB_NOT_WAITING",
-            )
-        if self._phase != "waiting":
-            raise ApplicationError(f"the job is {self._phase}, not waiting to start", type="JOB_NOT_WAITING")
+        phase = self._phase
+        if phase == "armed" and self._armed is not None and self._armed.disarmed:
+            phase = "waiting"  # taken back; the run loop has not looped yet
+        if self._paused and phase == "waiting":
+            phase = "paused"
+        return JobState(phase=phase, start_at=self._start_at, cancel=self._cancel)
 
     @workflow.update(name="reschedule")
-    def reschedule(self, request: RescheduleRequest) -> JobState:
-        self._start_at = request.start_at
-        self._changed({"scheduled_at": to_epoch_ms(request.start_at or workflow.now())})
-        if request.start_at is not None:
-            workflow.upsert_search_attributes([SCHEDULED_AT.value_set(request.start_at)])
-        return self.state()
+    async def reschedule(self, request: RescheduleRequest) -> JobState:
+        def apply() -> None:
+            self._start_at = request.start_at
+            self._changed({"scheduled_at": to_epoch_ms(request.start_at or workflow.now())})
+            if request.start_at is not None:
+                workflow.upsert_search_attributes([SCHEDULED_AT.value_set(request.start_at)])
+
+        return await self._hold("reschedule", apply)
 
     @reschedule.validator
     def _check_reschedule(self, request: RescheduleRequest) -> None:
-        self._waiting()
+        self._check("reschedule")
 
     @workflow.update(name="pause")
-    def pause(self) -> JobState:
-        self._paused = True
-        self._changed({"paused": True})
-        return self.state()
+    async def pause(self) -> JobState:
+        def apply() -> None:
+            self._paused = True
+            self._changed({"paused": True})
+
+        return await self._hold("pause", apply)
 
     @pause.validator
     def _check_pause(self) -> None:
-        self._waiting()
+        self._check("pause")
 
     @workflow.update(name="resume")
-    def resume(self) -> JobState:
-        self._paused = False
-        self._changed({"paused": None})
-        return self.state()
+    async def resume(self) -> JobState:
+        if self._exact and not self._paused:
+            return self.state()  # nothing to undo (and a paused job is never armed)
+
+        def apply() -> None:
+            self._paused = False
+            self._changed({"paused": None})
+
+        return await self._hold("resume", apply)
 
     @resume.validator
     def _check_resume(self) -> None:
-        self._waiting()
+        self._check("resume")
 
     @workflow.update(name="trigger")
-    def trigger(self) -> JobState:
-        self._trigger = True
-        self._changed({"paused": None, "scheduled_at": to_epoch_ms(workflow.now())})
-        return self.state()
+    async def trigger(self) -> JobState:
+        def apply() -> None:
+            self._trigger = True
+            self._changed({"paused": None, "scheduled_at": to_epoch_ms(workflow.now())})
+
+        return await self._hold("trigger", apply)
 
     @trigger.validator
     def _check_trigger(self) -> None:
-        self._waiting()
+        self._check("trigger")
+
+    @workflow.update(name=CANCEL_OUTCOME)
+    async def cancel_outcome(self) -> JobState:
+        """Waits until a cancel request (sent just before) has been decided: ``state.cancel``."""
+        if self._exact:
+            await workflow.wait_condition(lambda: self._cancel is not None or self._phase == "done")
+        return self.state()
+
+    def _check(self, what: str) -> None:
+        """Validator: refuse a change the job can no longer take, before it reaches history."""
+        if not self._exact:
+            self._waiting_as_before()
+        elif self._cancel == "cancelled":
+            raise ApplicationError(f"cannot {what}: the job was cancelled", {"phase": "done"}, type=NOT_WAITING)
+        elif self._phase in ("running", "done"):
+            raise _started(what, self._phase)
+
+    async def _hold(self, what: str, apply: Callable[[], None]) -> JobState:
+        """Apply a change unless the event started; an armed attempt is taken back first."""
+        armed = self._armed
+        if self._phase == "armed" and armed is not None:
+            if not await armed.disarm(apply):
+                raise _started(what, "running")
+        elif self._phase in ("running", "done"):
+            raise _started(what, self._phase)
+        else:
+            apply()
+        return self.state()
 
     def _changed(self, memo: dict[str, Any]) -> None:
         self._changes += 1
         workflow.upsert_memo(memo)
 
-    async def _execute(self, job: JobWorkflowInput, not_before: datetime | None) -> JobOutcome:
-        payload = job.input
-        # A plain job adds no history events for resolution: only call it when there is work to do.
-        if job.session is not None or has_placeholders(job.input):
-            resolved = await call_activity(
-                RESOLVE_PLACEHOLDERS,
-                ResolveRequest(product=job.product, env=job.env, session=job.session, input=job.input),
-                result_type=ResolveResult,
-                attempt_timeout=RESOLVE_TIMEOUT,
-                retry=RESOLVE_RETRY,
-                summary="resolve session placeholders",
-            )
-            payload = resolved.input
+    # --- runs started before exact management (``EXACT_MANAGEMENT``) ----------------------------
 
-        context = JobContext(
-            job_id=job.job_id,
-            product=job.product,
-            env=job.env,
-            event=job.event,
-            app=job.app,
-            errors=ErrorRules(
-                retryable_errors=job.retry.retryable_errors,
-                non_retryable_errors=job.retry.non_retryable_errors,
-            ),
-        )
-        result = await EventRunner(job, context).run(payload, not_before=not_before)
+    def _waiting_as_before(self) -> None:
+        if self._phase == "armed" and self._start_at is not None:
+            raise ApplicationError(
+                f"the job is armed: its event starts at {self._start_at.isoformat()} and can only be cancelled",
+                type=NOT_WAITING,
+            )
+        if self._phase != "waiting":
+            raise ApplicationError(f"the job is {self._phase}, not waiting to start", type=NOT_WAITING)
+
+    async def _run_as_before(self, job: JobWorkflowInput) -> JobOutcome:
+        await self._wait_until_due()
+        nominal = self._start_at or self._schedule_nominal()
+        armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
+        not_before = nominal if armed and nominal and nominal > workflow.now() else None
+        self._phase = "armed" if not_before else "running"
+        record_start(job, nominal, armed=not_before is not None)
+        started = self._event(job, "job.started", "running")
+        try:
+            payload = await resolved_input(job)
+            result = await EventRunner(job, job_context(job)).run(payload, not_before=not_before)
+        except ApplicationError as err:
+            record_end(job, failed=True)
+            await joined(started, self._event(job, "job.failed", "failed", f"{err.type}: {err.message}"))
+            raise
+        finally:
+            self._phase = "done"
+        record_end(job, failed=False)
+        await joined(started, self._event(job, "job.completed", "completed"))
         return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
 
 
-async def _joined(*tasks: asyncio.Task[Any] | None) -> None:
-    for task in tasks:
-        if task is not None:
-            await task
+def _started(what: str, phase: str) -> ApplicationError:
+    return ApplicationError(
+        f"cannot {what}: the job's event already started (the job is {phase})", {"phase": phase}, type=NOT_WAITING
+    )

@@ -16,6 +16,13 @@ DEFAULT_TASK_QUEUE = "ductape-jobs"
 RESOLVE_PLACEHOLDERS = "ductape.resolve_placeholders"
 """Verifies the job's session token and resolves ``$Session{...}`` and ``$Now()`` in its input."""
 
+CHECKPOINT = "ductape.checkpoint"
+"""Does nothing: the workflow task after it reads the server's clock later than everything the task
+before it recorded (``workflows.armed_event``)."""
+
+CANCEL_OUTCOME = "cancel_outcome"
+"""Update of ``JobWorkflow`` answering how a cancel request sent just before was decided."""
+
 JOB_EVENT_WORKFLOW = "JobEventWorkflow"
 JOB_EVENT_TARGETS = "ductape.job_event_targets"
 DELIVER_JOB_EVENT = "ductape.deliver_job_event"

@@ -34,7 +34,8 @@ from tests.test_notification_channels import ORDER_INPUT, config_for
 from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
 from tests.test_routing_jobs import routing_config
 from tests.webhook_receivers import WebhookReceivers, always
-from workflows.contracts import JobState
+from workflows.arming import arm_lead_ms
+from workflows.contracts import JobEventType, JobState
 from workflows.management_contracts import JobEvent, JobEventJob
 from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
@@ -141,6 +142,8 @@ async def main() -> None:
             await _record_armed(target)
         if not ONLY or "armed_cron" in ONLY:
             await _record_armed_cron(target)
+        if not ONLY or EXACT in ONLY:
+            await _record_exact(target)
     await target.stop()
 
 
@@ -197,7 +200,7 @@ async def _record_event_deliveries(env: WorkflowEnvironment, target: HttpTarget)
     receivers.rules = {"/down": always(500), "/late": late}
     await receivers.start()
     hooks = {name: {"url": f"{receivers.url}/{name}", "secret": "$Secret{HOOK_SECRET}"} for name in ("down", "late")}
-    config = product_config_for(target.url, webhooks=hooks)
+    config = product_config_for(target.url, webhooks=hooks, secrets=["HOOK_SECRET"])
     secrets = SecretStore({**SECRETS, "HOOK_SECRET": "recording-hook-secret"})
     event = JobEvent(
         event="job.completed", timestamp=1_700_000_000_000, delivery_id="replay-job/run/job.completed",
@@ -303,6 +306,50 @@ async def _record_armed_cron(target: HttpTarget) -> None:
             run_id = run.workflow_id
             await env.client.get_workflow_handle(run_id).result()
             _write("armed_cron", await env.client.get_workflow_handle(run_id).fetch_history())
+
+
+EXACT = "exact"
+"""Files ``job_workflow_exact_*.json``: runs since ``EXACT_MANAGEMENT`` (management holds until the
+event starts). The files recorded before it stay as they are: they replay on the old path."""
+
+
+async def _record_exact(target: HttpTarget) -> None:
+    """Armed jobs taken back and changed, cancelled, and retried after their armed attempt failed,
+    and a plain job (its event activity heartbeats), on the dev server (armed waits are real time)."""
+    target.script("/flaky", [500, 200])
+    async with _dev_server() as env:
+        config = product_config_for(target.url)
+        ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+
+        async def armed(job_id: str, event: str = "send_welcome_email", **fields: Any) -> str:
+            lead = timedelta(milliseconds=arm_lead_ms(job_id, JobEventType.ACTION) or 0)
+            due = (datetime.now(UTC) + lead + timedelta(seconds=4)).isoformat()  # arms 4 s from now
+            job = await ductape.processor.job.schedule(_job(event, start_at=due, job_id=job_id, **fields))
+            handle = env.client.get_workflow_handle(job.job_id)
+            for _ in range(700):
+                if (await handle.query("state", result_type=JobState)).phase == "armed":
+                    return job.job_id
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"{job_id} never armed")
+
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            plain = await ductape.processor.job.schedule(_job("send_welcome_email", job_id="replay-exact-plain"))
+            await ductape.jobs.result(plain.job_id)
+            _write("exact_plain", await env.client.get_workflow_handle(plain.job_id).fetch_history())
+            held, cancelled, retried = await asyncio.gather(
+                armed("replay-exact-armed-held"),
+                armed("replay-exact-armed-cancelled"),
+                armed("replay-exact-armed-retried", event="flaky", retries=2, retry={"initialDelay": 500}),
+            )
+            await ductape.jobs.pause(held)
+            await ductape.jobs.reschedule(held, start_at=(datetime.now(UTC) + timedelta(seconds=2)).isoformat())
+            await ductape.jobs.resume(held)
+            await ductape.jobs.cancel(cancelled)
+            for job_id in (held, retried):
+                await ductape.jobs.result(job_id)
+            await asyncio.sleep(1)  # the taken-back attempt's own end, which comes after the workflow moved on
+            for name, job_id in (("held", held), ("cancelled", cancelled), ("retried", retried)):
+                _write(f"exact_armed_{name}", await env.client.get_workflow_handle(job_id).fetch_history())
 
 
 def _write(name: str, history: WorkflowHistory) -> None:

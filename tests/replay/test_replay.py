@@ -26,7 +26,9 @@ from starter.workflow_runner import WORKFLOW_RUNNER
 from tests.conftest import CONVERTER, TEST_KEYRING
 from workflows.contracts import JobEventType
 from workflows.job_event_workflow import JobEventWorkflow
+from workflows.job_workflow import EXACT_MANAGEMENT
 from workflows.names import (
+    CHECKPOINT,
     DELIVER_JOB_EVENT,
     EVENT_ACTIVITIES,
     PREPARE_NOTIFICATION,
@@ -68,6 +70,8 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_function", "job_workflow_feature", "job_workflow_fallback", "job_workflow_notification",
         "job_workflow_armed", "job_workflow_armed_rescued", "job_workflow_armed_cron",
         "job_event_workflow_abandoned", "job_event_workflow_independent",
+        "job_workflow_exact_plain", "job_workflow_exact_armed_held", "job_workflow_exact_armed_cancelled",
+        "job_workflow_exact_armed_retried",
     }  # fmt: skip
 
 
@@ -332,3 +336,63 @@ async def test_old_event_history_needs_the_patch_guard(monkeypatch: pytest.Monke
     path = EVENT_HISTORIES / "job_event_workflow_abandoned.json"
     with pytest.raises(workflow.NondeterminismError, match="WorkflowExecutionFailed"):
         await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+# Runs since exact management (``EXACT_MANAGEMENT``); the files above were recorded before it and
+# replay on the old path: the patch marker is what tells the two apart.
+
+
+def _scheduled(path: Path) -> list[dict[str, Any]]:
+    return [e["activityTaskScheduledEventAttributes"] for e in events(path, "ACTIVITY_TASK_SCHEDULED")]
+
+
+def _patched(path: Path) -> bool:
+    return any(
+        EXACT_MANAGEMENT.encode() in base64.b64decode(payload.get("data", ""))
+        for marker in events(path, "MARKER_RECORDED")
+        for payload in marker["markerRecordedEventAttributes"]["details"].get("patch-data", {}).get("payloads", [])
+    )
+
+
+def test_only_the_exact_histories_carry_the_patch() -> None:
+    assert {p.stem for p in HISTORIES if p.stem.startswith("job_workflow") and _patched(p)} == {
+        p.stem for p in HISTORIES if p.stem.startswith("job_workflow_exact_")
+    }
+
+
+def test_exact_plain_job_heartbeats() -> None:
+    (scheduled,) = _scheduled(history("exact_plain"))
+    assert (scheduled["activityType"]["name"], scheduled["heartbeatTimeout"]) == (RUN_ACTION, "20s")
+
+
+def test_exact_armed_job_taken_back_then_run_at_its_new_time() -> None:
+    path = history("exact_armed_held")
+    names = [a["activityType"]["name"] for a in _scheduled(path)]
+    assert names == [RUN_ACTION, CHECKPOINT, RUN_ACTION]
+    types = event_types(path)
+    # The cancel of the armed attempt and the checkpoint go out together; the change holds after.
+    assert types.count("ACTIVITY_TASK_CANCEL_REQUESTED") == 1
+    assert types.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 3  # pause, reschedule, resume
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+    armed = _scheduled(path)[0]
+    assert (armed["heartbeatTimeout"], armed["retryPolicy"]["maximumAttempts"]) == ("10s", 1)
+
+
+def test_exact_armed_job_cancelled_before_its_instant() -> None:
+    path = history("exact_armed_cancelled")
+    types = event_types(path)
+    assert [a["activityType"]["name"] for a in _scheduled(path)] == [RUN_ACTION, CHECKPOINT]
+    assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types
+    assert types.count("ACTIVITY_TASK_COMPLETED") == 1  # the checkpoint; the event never ran
+    assert types[-1] == "WORKFLOW_EXECUTION_CANCELED"
+
+
+def test_exact_armed_attempt_then_its_retries() -> None:
+    path = history("exact_armed_retried")
+    armed, rest = _scheduled(path)
+    assert (armed["retryPolicy"]["maximumAttempts"], armed["heartbeatTimeout"]) == (1, "10s")
+    assert (rest["retryPolicy"]["maximumAttempts"], rest["heartbeatTimeout"]) == (2, "20s")
+    types = event_types(path)
+    backoff = len(types) - 1 - types[::-1].index("TIMER_STARTED")  # the retry's backoff, after the wait's timer
+    assert types.index("ACTIVITY_TASK_FAILED") < backoff < len(types) - 1
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
