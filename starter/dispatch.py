@@ -26,8 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import COMPANION_SUFFIX, is_companion
 from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout, restored_companion
-from starter.job_plan import JobPlan, Recurrence
+from starter.job_plan import JobPlan
 from starter.preview import next_runs
+from starter.recurrence import Recurrence
 from starter.recurring_arming import arm_shift, nominal, recurring_lead_s, shifted_calendars
 from workflows.contracts import JobInputError, to_epoch_ms
 from workflows.dispatch_contracts import IDispatchResult

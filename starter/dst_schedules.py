@@ -28,8 +28,8 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id, split_limit
-from starter.job_plan import Recurrence
 from starter.job_records import CANCELLED_NOTE, schedule_memo
+from starter.recurrence import Recurrence
 from workflows.management_contracts import JobMemo
 
 COMPANION_NOTE = "DST policy runs of "

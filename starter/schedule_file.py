@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from starter.client import Ductape
+from starter.event_inference import config_definition
 from starter.job_inputs import DISPATCH_NAMESPACES
 from starter.job_plan import JobPlanner
-from workflows.contracts import JobInputError
+from workflows.contracts import JobEventType, JobInputError
 from workflows.dispatch_contracts import IDispatchResult
 
 CONCURRENCY = 16
@@ -43,16 +44,18 @@ def split_items(data: object) -> list[tuple[str | None, Mapping[str, Any]]]:
 
 
 def validate_items(planner: JobPlanner, items: list[tuple[str | None, Mapping[str, Any]]], listed: bool) -> None:
-    """Plan every item offline (a ``type: job`` item needs the server and is checked when sent).
+    """Plan every item offline (a ``type: job`` item whose definition is not in the config needs the
+    server and is checked when sent).
 
     Raises:
         JobInputError: the first bad item, its field prefixed with ``[index].`` for a list.
     """
     for index, (namespace, item) in enumerate(items):
-        if namespace is None and str(item.get("type", "")).lower() == "job":
-            continue
         try:
-            planner.plan(namespace, item)
+            job = planner.normalise(namespace, item)
+            if job.event_type is JobEventType.JOB and config_definition(planner.config, job.product, job.event) is None:
+                continue  # a definition made through the API: read from the server when the item is sent
+            planner.plan_normalised(job)
         except JobInputError as err:
             if not listed:
                 raise

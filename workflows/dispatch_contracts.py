@@ -217,7 +217,7 @@ class IJobProcessorInput(_JobOptions):
     repeat: IJobRepeatOptions | None = None
     """Recurrence; absent for a one-off job."""
     type: EventTypeField | None = Field(None, validation_alias=AliasChoices("type", "event_type"))
-    """Extension: the event type; inferred (``app`` set means ``action``) when absent."""
+    """Extension: the event type; when absent, ``starter.event_inference`` infers it (README "Which event type?")."""
 
     @field_validator("repeat", mode="before")
     @classmethod

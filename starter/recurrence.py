@@ -1,0 +1,82 @@
+"""A recurring job's timing in Temporal's terms: ``repeat``/``schedule`` options compiled into a ``Recurrence``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio.client import ScheduleCalendarSpec
+
+from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
+from workflows.contracts import JobInputError
+from workflows.cron import CompiledCron, CronError, parse_cron
+from workflows.dispatch_contracts import IJobRepeatOptions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recurrence:
+    """How a recurring job repeats, in Temporal's terms."""
+
+    calendars: list[ScheduleCalendarSpec]
+    every: timedelta | None
+    time_zone: str
+    limit: int | None
+    end_at: datetime | None
+    description: str
+    catchup: timedelta = timedelta(seconds=60)
+    jitter: timedelta | None = None
+    cron: CompiledCron | None = None
+    """The compiled cron (None: ``every``)."""
+    dst: DstLayout | None = None
+    """The DST policy's layout (transition days the main schedule skips, the companion's runs), or None
+    when the policy does not apply (``every``, an hour that is ``*`` or a step, a zone without DST)."""
+
+
+def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) -> Recurrence:
+    """Compile validated repeat options into Temporal terms.
+
+    Raises:
+        JobInputError: ``<field>.cron`` that cannot be compiled, ``<field>.endDate`` not after ``start``.
+    """
+    if repeat.end_date is not None and repeat.end_date <= start:
+        raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
+    calendars: list[ScheduleCalendarSpec] = []
+    every = None
+    layout = None
+    compiled = None
+    if repeat.cron is not None:
+        try:
+            compiled = parse_cron(repeat.cron)
+        except CronError as err:
+            raise JobInputError.one(f"{field}.cron", str(err)) from None
+        calendars = compiled.calendars(repeat.cron)
+        layout = dst_layout(
+            compiled, repeat.tz or "UTC", repeat.dst or DEFAULT_POLICY, start=start, end=repeat.end_date
+        )
+        description = f"cron {repeat.cron}" + (f" {repeat.tz}" if repeat.tz else "")
+    else:
+        assert repeat.every is not None
+        every = timedelta(milliseconds=repeat.every)
+        description = f"every {_human(every)}"
+    if repeat.limit is not None:
+        description += f" · {repeat.limit}x"
+    return Recurrence(
+        calendars=calendars,
+        every=every,
+        time_zone=repeat.tz or "UTC",
+        limit=repeat.limit,
+        end_at=repeat.end_date,
+        description=description,
+        catchup=timedelta(milliseconds=repeat.catchup or 60_000),
+        jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
+        dst=layout,
+        cron=compiled,
+    )
+
+
+def _human(every: timedelta) -> str:
+    seconds = int(every.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
