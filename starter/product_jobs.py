@@ -21,7 +21,7 @@ from starter.job_plan import JobPlan, JobPlanner
 from starter.jobs import Jobs
 from starter.recurring_arming import recurring_lead_s
 from workflows.contracts import JobInputError
-from workflows.dispatch_contracts import IProductJob
+from workflows.dispatch_contracts import IDispatchResult, IProductJob
 from workflows.management_contracts import JobMemo
 
 PREFIX = "jobdef"
@@ -102,11 +102,22 @@ class ProductBuilder:
         Raises:
             JobInputError: invalid definition, or the tag already exists (use ``update_job``).
         """
+        return (await self.create_job_with_result(data, source=source))[0]
+
+    async def create_job_with_result(
+        self, data: Mapping[str, Any] | IProductJob, *, source: Literal["api", "config"] = "api"
+    ) -> tuple[IProductJob, IDispatchResult]:
+        """``create_job``, also returning the DispatchResult of the definition's schedule (its first
+        and next run), as ``ductape-jobs schedule`` prints it.
+
+        Raises:
+            JobInputError: as ``create_job``.
+        """
         job = validated_definition(data)
         if await self._jobs.describe_schedule(definition_id(self.product, job.tag)) is not None:
             raise JobInputError.one("tag", f"job {job.tag!r} already exists in {self.product!r}; use update_job")
-        await start_job(self._client, await self._plan(job, source), task_queue=self._planner.task_queue)
-        return job
+        result = await start_job(self._client, await self._plan(job, source), task_queue=self._planner.task_queue)
+        return job, result
 
     async def fetch_job(self, tag: str) -> IProductJob:
         """Raises: JobNotFoundError."""
