@@ -41,7 +41,7 @@ from workflows.dispatch_contracts import (
     IRetryConfig,
 )
 from workflows.management_contracts import JobMemo
-from workflows.placeholders import has_placeholders
+from workflows.placeholders import has_placeholders, session_placeholders
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
@@ -95,7 +95,8 @@ def plan_job(
     Raises:
         JobInputError: an event type that cannot be inferred (``starter.event_inference``) or is not
             supported, a job definition the config does not hold, an event or app the config does not know, an input
-            referencing a secret its product does not declare, a session token that is invalid, already
+            referencing a secret its product does not declare, a ``$Session{...}`` without a ``session``
+            (naming the input field), a session token that is invalid, already
             expired or of an unsupported algorithm, a bad cron, an ``endDate`` not after the
             start.
     """
@@ -116,6 +117,9 @@ def plan_job(
         )
     if job.session is not None:
         _check_session(job, now=now, config=config, secrets=secrets)
+    elif found := list(session_placeholders(job.input, "input")):
+        # It would fail every run with SESSION_REQUIRED: refuse it now, before anything starts.
+        raise JobInputError([(path, f"{text} needs the job's `session`, and it has none") for path, text in found])
 
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)

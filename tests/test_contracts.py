@@ -405,3 +405,26 @@ def test_valid_session_passes_and_a_bad_signature_passes_without_the_key(config:
     assert token.split(".")[2] not in repr(planned)
     if not config:
         plan(job(session=f"user-session:{_token(key='not-the-key-at-all-0123456789')}"), config=False, now=real_now)
+
+
+@pytest.mark.parametrize("config", [True, False])
+def test_session_placeholder_without_a_session_is_refused_at_dispatch_naming_the_field(config: bool) -> None:
+    placeholders = {
+        "body": {"userId": "$Session{details}{id}", "to": ["a@example.com", "cc: $Session{details}{email}"]}
+    }
+    err = refused(job(input=placeholders), config=config)
+    assert err.problems == [
+        ("input.body.userId", "$Session{details}{id} needs the job's `session`, and it has none"),
+        ("input.body.to.1", "$Session{details}{email} needs the job's `session`, and it has none"),
+    ]
+    empties: list[object] = [{}, ""]
+    for empty in empties:  # an empty session is no session
+        assert refused(job(input=placeholders, session=empty), config=config).field == "input.body.userId"
+    dispatch = {**ACTION, "product": "my-product", "input": {"userId": "$Session{details}{id}"}}
+    with pytest.raises(JobInputError) as from_dispatch:
+        plan_job(normalise_dispatch("actions", dispatch), now=NOW, task_queue="tq", config=CONFIG, secrets=None)
+    assert from_dispatch.value.field == "input.userId"
+    # With a session it is accepted, and `$Now()` alone needs none.
+    real_now, token = datetime.now(UTC), _token(data={"details": {"id": 7}})
+    plan(job(input=placeholders, session={"tag": "user-session", "token": token}), config=config, now=real_now)
+    plan(job(input={"body": {"at": "$Now()", "price": "$Session"}}), config=config)
