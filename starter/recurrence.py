@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from temporalio.client import ScheduleCalendarSpec
 
 from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
+from starter.preview import next_runs
 from workflows.contracts import JobInputError
-from workflows.cron import CompiledCron, CronError, parse_cron
+from workflows.cron import CompiledCron, CronError, CronNeverFires, parse_cron
 from workflows.dispatch_contracts import IJobRepeatOptions
 
 
@@ -33,22 +34,21 @@ class Recurrence:
 
 
 def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) -> Recurrence:
-    """Compile validated repeat options into Temporal terms.
+    """Compile validated repeat options into Temporal terms. With both ``cron`` and ``every``, the
+    cron rules; ``every`` takes over when the cron has no run in the job's window (``_cron_in_force``).
 
     Raises:
-        JobInputError: ``<field>.cron`` that cannot be compiled, ``<field>.endDate`` not after ``start``.
+        JobInputError: ``<field>.cron`` that cannot be compiled (or never fires, without ``every``),
+            ``<field>.endDate`` not after ``start``.
     """
     if repeat.end_date is not None and repeat.end_date <= start:
         raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
     calendars: list[ScheduleCalendarSpec] = []
     every = None
     layout = None
-    compiled = None
-    if repeat.cron is not None:
-        try:
-            compiled = parse_cron(repeat.cron)
-        except CronError as err:
-            raise JobInputError.one(f"{field}.cron", str(err)) from None
+    compiled = _cron_in_force(repeat, field=field, start=start)
+    if compiled is not None:
+        assert repeat.cron is not None
         calendars = compiled.calendars(repeat.cron)
         layout = dst_layout(
             compiled, repeat.tz or "UTC", repeat.dst or DEFAULT_POLICY, start=start, end=repeat.end_date
@@ -57,7 +57,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
     else:
         assert repeat.every is not None
         every = timedelta(milliseconds=repeat.every)
-        description = f"every {_human(every)}"
+        description = f"every {_human(every)}" + (f" (cron {repeat.cron} has no run)" if repeat.cron else "")
     if repeat.limit is not None:
         description += f" · {repeat.limit}x"
     return Recurrence(
@@ -72,6 +72,32 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         dst=layout,
         cron=compiled,
     )
+
+
+def _cron_in_force(repeat: IJobRepeatOptions, *, field: str, start: datetime) -> CompiledCron | None:
+    """The compiled cron, or None when ``every`` rules: no cron, or (both given) a cron with no run
+    between ``start`` and ``endDate`` (or the end of 2100, as far as Temporal computes).
+
+    Raises:
+        JobInputError: ``<field>.cron`` that is not valid cron, or that never fires and has no ``every``.
+    """
+    if repeat.cron is None:
+        return None
+    try:
+        compiled = parse_cron(repeat.cron)
+    except CronNeverFires as err:
+        if repeat.every is not None:
+            return None
+        raise JobInputError.one(f"{field}.cron", str(err)) from None
+    except CronError as err:
+        raise JobInputError.one(f"{field}.cron", str(err)) from None
+    if repeat.every is None:
+        return compiled
+    first = next_runs(
+        compiled.calendars(), time_zone=repeat.tz or "UTC", after=start - timedelta(seconds=1), count=1,
+        end_at=repeat.end_date,
+    )  # fmt: skip
+    return compiled if first else None
 
 
 def _human(every: timedelta) -> str:

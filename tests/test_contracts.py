@@ -428,3 +428,31 @@ def test_session_placeholder_without_a_session_is_refused_at_dispatch_naming_the
     real_now, token = datetime.now(UTC), _token(data={"details": {"id": 7}})
     plan(job(input=placeholders, session={"tag": "user-session", "token": token}), config=config, now=real_now)
     plan(job(input={"body": {"at": "$Now()", "price": "$Session"}}), config=config)
+
+
+CRON_AND_EVERY = [
+    # (id, repeat, which rules: "cron" or "every")
+    ("the cron has runs", {"cron": "0 9 * * *", "every": 60_000}, "cron"),
+    ("the cron never fires", {"cron": "0 0 31 2 *", "every": 60_000}, "every"),
+    ("no cron run before endDate", {"cron": "0 0 1 1 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "every"),
+    ("a cron run before endDate", {"cron": "0 0 25 11 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "cron"),
+    ("with a DST policy", {"cron": "30 2 * * *", "tz": "Europe/Amsterdam", "every": 60_000, "dst": {}}, "cron"),
+]
+
+
+@pytest.mark.parametrize(("repeat", "rules"), params(CRON_AND_EVERY))
+def test_cron_and_every_together_the_cron_rules_unless_it_has_no_run_in_the_window(
+    repeat: dict[str, Any], rules: str
+) -> None:
+    recurrence = plan(job(repeat=repeat)).recurrence
+    assert recurrence is not None
+    if rules == "cron":
+        assert (recurrence.every, recurrence.cron is not None, bool(recurrence.calendars)) == (None, True, True)
+    else:
+        assert (recurrence.every, recurrence.cron, recurrence.calendars) == (timedelta(minutes=1), None, [])
+        assert f"(cron {repeat['cron']} has no run)" in recurrence.description
+
+
+def test_cron_and_every_a_malformed_cron_is_still_refused() -> None:
+    assert refused(job(**cron("0 9 * * MON#6", every=60_000))).field == "repeat.cron"
+    assert refused(job(**cron("0 0 31 2 *"))).reason.endswith("(it would never fire)")  # no `every` to take over

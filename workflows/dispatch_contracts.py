@@ -69,7 +69,8 @@ class IDstPolicy(StrictInput):
 
 
 class IJobRepeatOptions(StrictInput):
-    """Seed 001's ``repeat``: a cron expression or an interval, bounded by ``limit``/``endDate``."""
+    """Seed 001's ``repeat``: a cron expression or an interval (or both: ``every`` when the cron has
+    no run), bounded by ``limit``/``endDate``."""
 
     cron: str | None = None
     """Five-field cron expression, evaluated in ``tz`` (UTC by default)."""
@@ -100,7 +101,7 @@ class IJobRepeatOptions(StrictInput):
     @field_validator("dst")
     @classmethod
     def _dst_needs_cron(cls, value: IDstPolicy | None, info: ValidationInfo) -> IDstPolicy | None:
-        if value is not None and info.data.get("every") is not None:
+        if value is not None and info.data.get("every") is not None and info.data.get("cron") is None:
             raise ValueError("applies to `cron` jobs only (`every` keeps its real-time cadence)")
         return value
 
@@ -131,10 +132,10 @@ class IJobRepeatOptions(StrictInput):
 
     @model_validator(mode="after")
     def _cron_or_every(self) -> IJobRepeatOptions:
+        # Both together: `cron` rules, `every` takes over when the cron has no run in the job's window
+        # (seed 001: "`every` if `cron` fails"); starter.recurrence decides which.
         if self.cron is None and self.every is None:
             raise ValueError("needs either `cron` or `every`")
-        if self.cron is not None and self.every is not None:
-            raise ValueError("set either `cron` or `every`, not both")
         return self
 
 
