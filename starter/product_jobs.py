@@ -194,7 +194,7 @@ class ProductBuilder:
 
 
 _FIELDS_AS_WRITTEN = {"repeat.every": "intervals", "repeat.limit": "executions", "event": "event_tag",
-                      "type": "event_type", "start_at": "start_at"}  # fmt: skip
+                      "type": "event_type"}  # fmt: skip
 """A definition's fields as the planner names them (it plans a ``job.schedule`` input), and as the
 user wrote them."""
 

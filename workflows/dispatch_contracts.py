@@ -355,3 +355,20 @@ class IProductJob(StrictInput):
     """Extension: the event's input."""
     retries: int = Field(0, ge=0, le=1000)
     """Extension: retries of each run."""
+
+    @field_validator("executions", mode="before")
+    @classmethod
+    def _executions(cls, value: object) -> object:
+        return _strict_count(value, "must be a whole number of runs (0 = unlimited)")
+
+    @field_validator("intervals", mode="before")
+    @classmethod
+    def _intervals(cls, value: object) -> object:
+        return _strict_count(value, "must be a number of milliseconds")
+
+    @field_validator("intervals")
+    @classmethod
+    def _whole_seconds(cls, value: int) -> int:
+        if value < 1000 or value % 1000:
+            raise ValueError("must be a whole number of seconds in milliseconds (at least 1000)")
+        return value
