@@ -89,6 +89,7 @@ class JobEventType(StrEnum):
     FEATURE = "feature"
     NOTIFICATION = "notification"
     DB_ACTION = "database_action"
+    DATABASE_ACTION = "database_action"  # seed 004's name for the same member (an alias of DB_ACTION)
     JOB = "job"
     STORAGE = "storage"
     PUBLISH = "publish"
