@@ -236,7 +236,11 @@ async def _create_schedule(
         # A run still going when the next is due makes the next one skip (DESIGN.md).
         # Runs missed while the server was down start late only within the catch-up window, and
         # SKIP makes the first late run hold off the others: at most one late run by default.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=recurrence.catchup),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=recurrence.catchup,
+            pause_on_failure=recurrence.pause_on_failure,
+        ),
         state=timing.state,
     )
     # The main schedule's own memo says it has a companion (``list`` reads it, see JobMemo).

@@ -28,6 +28,8 @@ class Recurrence:
     jitter: timedelta | None = None
     cron: CompiledCron | None = None
     """The compiled cron (None: ``every``)."""
+    pause_on_failure: bool = False
+    """A failed run pauses the schedule (Temporal's ``pause_on_failure``)."""
     dst: DstLayout | None = None
     """The DST policy's layout (transition days the main schedule skips, the companion's runs), or None
     when the policy does not apply (``every``, an hour that is ``*`` or a step, a zone without DST)."""
@@ -71,6 +73,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
         dst=layout,
         cron=compiled,
+        pause_on_failure=repeat.pause_on_failure,
     )
 
 

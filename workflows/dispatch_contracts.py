@@ -90,6 +90,9 @@ class IJobRepeatOptions(StrictInput):
     dst: IDstPolicy | None = None
     """Extension: DST policy of a cron job whose hour field is fixed (default ``shift`` + ``first``);
     jobs whose hour is ``*`` or a step, and ``every`` jobs, keep their real-time cadence."""
+    pause_on_failure: bool = False
+    """Extension: a run that fails (after its retries) pauses the job, instead of the next runs
+    coming as scheduled; ``jobs.get`` shows the error, ``jobs.resume`` goes on."""
 
     @field_validator("cron")
     @classmethod
@@ -153,6 +156,7 @@ class IDispatchSchedule(StrictInput):
     catchup: int | None = None
     jitter: int | None = None
     dst: Any = None
+    pause_on_failure: Any = None
 
     def repeat(self) -> dict[str, Any] | None:
         """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
@@ -162,7 +166,15 @@ class IDispatchSchedule(StrictInput):
             "catchup": self.catchup, "jitter": self.jitter, "dst": self.dst,
         }  # fmt: skip
         present = {k: v for k, v in fields.items() if v is not None}
+        if present and self.pause_on_failure is not None:
+            present["pause_on_failure"] = self.pause_on_failure
         return present or None
+
+    @model_validator(mode="after")
+    def _pause_needs_recurrence(self) -> IDispatchSchedule:
+        if self.pause_on_failure is not None and self.repeat() is None:
+            raise ValueError("`pause_on_failure` applies to recurring jobs (give `cron` or `every`)")
+        return self
 
 
 # --------------------------------------------------------------------------------------------
