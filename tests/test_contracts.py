@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import ValidationError
 
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
@@ -429,96 +428,3 @@ def test_session_placeholder_without_a_session_is_refused_at_dispatch_naming_the
     real_now, token = datetime.now(UTC), _token(data={"details": {"id": 7}})
     plan(job(input=placeholders, session={"tag": "user-session", "token": token}), config=config, now=real_now)
     plan(job(input={"body": {"at": "$Now()", "price": "$Session"}}), config=config)
-
-
-CRON_AND_EVERY = [
-    # (id, repeat, which rules: "cron" or "every")
-    ("the cron has runs", {"cron": "0 9 * * *", "every": 60_000}, "cron"),
-    ("the cron never fires", {"cron": "0 0 31 2 *", "every": 60_000}, "every"),
-    ("no cron run before endDate", {"cron": "0 0 1 1 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "every"),
-    ("a cron run before endDate", {"cron": "0 0 25 11 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "cron"),
-    ("with a DST policy", {"cron": "30 2 * * *", "tz": "Europe/Amsterdam", "every": 60_000, "dst": {}}, "cron"),
-]
-
-
-@pytest.mark.parametrize(("repeat", "rules"), params(CRON_AND_EVERY))
-def test_cron_and_every_together_the_cron_rules_unless_it_has_no_run_in_the_window(
-    repeat: dict[str, Any], rules: str
-) -> None:
-    recurrence = plan(job(repeat=repeat)).recurrence
-    assert recurrence is not None
-    if rules == "cron":
-        assert (recurrence.every, recurrence.cron is not None, bool(recurrence.calendars)) == (None, True, True)
-    else:
-        assert (recurrence.every, recurrence.cron, recurrence.calendars) == (timedelta(minutes=1), None, [])
-        assert f"(cron {repeat['cron']} has no run)" in recurrence.description
-
-
-def test_cron_and_every_a_malformed_cron_is_still_refused() -> None:
-    assert refused(job(**cron("0 9 * * MON#6", every=60_000))).field == "repeat.cron"
-    assert refused(job(**cron("0 0 31 2 *"))).reason.endswith("(it would never fire)")  # no `every` to take over
-
-
-def _seed_shapes() -> list[Any]:
-    from workflows import dispatch_contracts as d
-    from workflows import notification_contracts as n
-    from workflows.contracts import IActionRequest
-
-    dispatch = {"env": "dev", "product": "my-product", "event": "e", "input": {}}
-    return [
-        # (model, a valid input without the optional fields)
-        (d.IJobProcessorInput, {"env": "dev", "product_tag": "my-product", "event": "e", "input": {}}),
-        (d.IActionDispatchInput, dispatch | {"app": "a"}),
-        (d.IWorkflowDispatchInput, {"env": "dev", "product": "p", "workflow": "w"}),
-        (d.INotificationDispatchInput, dispatch | {"notification": "n"}),
-        (d.IStorageDispatchInput, dispatch | {"storage": "s"}),
-        (d.IPublishDispatchInput, dispatch | {"broker": "b"}),
-        (d.IDatabaseDispatchInput, dispatch | {"database": "d"}),
-        (d.IGraphDispatchInput, dispatch | {"graph": "g"}),
-        (d.IJobRepeatOptions, {"every": 60_000}),
-        (d.IDispatchSchedule, {}),
-        (d.IRetryConfig, {}),
-        (d.IDstPolicy, {}),
-        (d.IProductJob, {"name": "n", "tag": "t", "event_type": "ACTION", "event_tag": "e", "intervals": 60_000}),
-        (IActionRequest, {}),
-        (n.INotificationRequest, {"push_notification": {"device_token": "d"}}),
-        (n.IPushInput, {"device_token": "d"}),
-        (n.IEmailInput, {"recipients": ["a@example.com"]}),
-        (n.ISmsInput, {"recipients": ["+31600000000"]}),
-        (n.ICallbackInput, {}),
-    ]
-
-
-@pytest.mark.parametrize(("model", "base"), _seed_shapes(), ids=lambda v: getattr(v, "__name__", ""))
-def test_every_optional_field_of_the_seed_shapes_given_as_empty_object_is_absent(model: Any, base: Any) -> None:
-    optional = [name for name, field in model.model_fields.items() if not field.is_required() and name not in base]
-    assert optional
-    without = model.model_validate(base)
-    for name in optional:
-        field = model.model_fields[name]
-        spellings = {name, *getattr(field.validation_alias, "choices", [])} - {None}
-        for spelling in spellings:
-            assert model.model_validate(base | {spelling: {}}) == without, f"{model.__name__}.{spelling}: {{}}"
-    for name, field in model.model_fields.items():  # a required field's {} is kept: refused, or {} itself
-        if field.is_required():
-            assert _empty_kept(model, base, name), f"{model.__name__}.{name}"
-
-
-def _empty_kept(model: Any, base: dict[str, Any], name: str) -> bool:
-    try:
-        return bool(getattr(model.model_validate(base | {name: {}}), name) == {})
-    except ValidationError as err:
-        return any(e["loc"][:1] == (name,) for e in err.errors())
-
-
-def test_the_seeds_empty_cache_and_app_plan_like_omitted_ones() -> None:
-    empty = plan(job(cache={}, app={}, session={}, repeat={}, retry={}, type={}, job_id={}))
-    omitted = plan(job(app=DROP))
-    assert empty.workflow_input.app == omitted.workflow_input.app == "email-service"
-    assert (empty.cache_ttl, empty.recurrence, empty.caller_chose_id) == (None, None, False)
-    nested = plan(job(repeat={"every": 60_000, "limit": {}, "endDate": {}, "tz": {}, "cron": {}}))
-    assert nested.recurrence is not None
-    assert (nested.recurrence.limit, nested.recurrence.end_at, nested.recurrence.every) == (
-        None, None, timedelta(minutes=1),
-    )  # fmt: skip
-    assert refused(job(env={})).field == "env"  # required: {} is no value for it
