@@ -138,8 +138,29 @@ class DatabaseActivities:
             engine = self._engines.get(key)
             if engine is None:
                 engine = _create_engine(str(raw), db_env, job.app)
-                self._engines[key] = engine
+                await _run_setup(engine, db_env, job.app)
+                self._engines[key] = engine  # only once set up: a failed setup is tried again by the retry
         return engine_key, engine
+
+
+async def _run_setup(engine: AsyncEngine, db_env: DatabaseEnv, tag: str) -> None:
+    """The env's ``setup`` statements, in one transaction.
+
+    Raises:
+        JobFailure: classified like a job's own statement (a lost connection is retried).
+    """
+    if not db_env.setup:
+        return
+    try:
+        async with engine.begin() as conn:
+            for statement in db_env.setup:
+                await conn.execute(sa.text(statement))
+    except Exception as err:
+        await engine.dispose()
+        failure = classify(err, f"{tag} setup")
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _create_engine(raw: str, db_env: DatabaseEnv, tag: str) -> AsyncEngine:

@@ -54,6 +54,9 @@ class DatabaseEnv(_Strict):
     """Connections kept open per worker (server engines; SQLAlchemy's default, 5, when absent)."""
     connect_timeout_ms: int = Field(10_000, ge=1)
     """Extension: how long to wait for a connection before the attempt fails with TIMEOUT."""
+    setup: list[str] = Field(default_factory=list)
+    """Extension: SQL statements each worker runs once, before its first job on this database, in one
+    transaction (``CREATE TABLE IF NOT EXISTS ...``, for a local example database that starts empty)."""
 
     @field_validator("url")
     @classmethod

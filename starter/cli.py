@@ -33,7 +33,7 @@ from starter.jobs_cli import add_jobs_parser, run_jobs_command
 from starter.log_setup import RedactingFilter, configure_logging
 from starter.preview import preview_cron
 from starter.replay import converter_for, replay_files, replay_query
-from starter.schedule_file import send_items, split_items, validate_items
+from starter.schedule_file import as_json, send_items, split_items, validate_items
 from starter.settings import Settings
 from starter.telemetry import build_telemetry
 from starter.worker import run_worker
@@ -256,7 +256,7 @@ async def _schedule(args: argparse.Namespace) -> int:
     client = await connect_client(settings, resolve_keyring(settings))
     ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
     results = await send_items(ductape, items, Console(stderr=True))
-    _print([r.model_dump(mode="json") for r in results] if isinstance(data, list) else results[0])
+    _print([as_json(r) for r in results] if isinstance(data, list) else as_json(results[0]))
     return 0
 
 

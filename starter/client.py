@@ -16,14 +16,16 @@ from activities.session_store import SessionStore
 from starter.converter import DATA_CONVERTER
 from starter.dispatch import start_job
 from starter.encryption import Keyring, KeyringError, encrypted_converter
+from starter.event_inference import resolve_definitions
 from starter.job_events import JobEventEmitter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
-from starter.product_jobs import ProductBuilder, resolve_job_event
+from starter.product_jobs import ProductBuilder
 from starter.sessions import Sessions
 from starter.settings import Settings
 from starter.telemetry import Telemetry
 from workflows.arming import ARM_AHEAD
+from workflows.contracts import JobEventType
 from workflows.dispatch_contracts import IDispatchResult
 
 DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
@@ -82,11 +84,6 @@ async def connect_client(settings: Settings, keyring: Keyring | None, telemetry:
     )
 
 
-def _is_job_type(data: Mapping[str, Any]) -> bool:
-    kind = data.get("type", data.get("event_type"))
-    return isinstance(kind, str) and kind.strip().lower() == "job"
-
-
 class _Submitter:
     """Plans a job, then starts it on this client; shared by every namespace object."""
 
@@ -97,17 +94,17 @@ class _Submitter:
         self.jobs = jobs
 
     async def submit(self, namespace: str | None, data: object) -> IDispatchResult:
-        if namespace is None and isinstance(data, Mapping) and _is_job_type(data):
-            product = str(data.get("product_tag") or data.get("product") or "")
-            builder = ProductBuilder(product, env=None, client=self.client, planner=self.planner, jobs=self.jobs)
-            data = await resolve_job_event(data, builder)
-        plan = self.planner.plan(namespace, data)
+        job = self.planner.normalise(namespace, data)
+        if job.event_type is JobEventType.JOB:  # given, or inferred from the config's job definitions
+            builder = ProductBuilder(job.product, env=None, client=self.client, planner=self.planner, jobs=self.jobs)
+            job = await resolve_definitions(job, builder.find_definition)
+        plan = self.planner.plan_normalised(job)
         result = await start_job(self.client, plan, task_queue=self.planner.task_queue)
         if plan.workflow_input.notify and not result.cached:
-            job = plan.workflow_input
+            started = plan.workflow_input
             await self.events.emit(
-                "job.scheduled", job_id=result.job_id, status=result.status, product=job.product, env=job.env,
-                event_type=job.event_type.value, scheduled_at=result.scheduled_at,
+                "job.scheduled", job_id=result.job_id, status=result.status, product=started.product,
+                env=started.env, event_type=started.event_type.value, scheduled_at=result.scheduled_at,
             )  # fmt: skip
         return result
 

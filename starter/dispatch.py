@@ -26,8 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import COMPANION_SUFFIX, is_companion
 from starter.dst_schedules import create_companion, describe_companion, next_action, pair_layout, restored_companion
-from starter.job_plan import JobPlan, Recurrence
+from starter.job_plan import JobPlan
 from starter.preview import next_runs
+from starter.recurrence import Recurrence
 from starter.recurring_arming import arm_shift, nominal, recurring_lead_s, shifted_calendars
 from workflows.contracts import JobInputError, to_epoch_ms
 from workflows.dispatch_contracts import IDispatchResult
@@ -235,7 +236,11 @@ async def _create_schedule(
         # A run still going when the next is due makes the next one skip (DESIGN.md).
         # Runs missed while the server was down start late only within the catch-up window, and
         # SKIP makes the first late run hold off the others: at most one late run by default.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=recurrence.catchup),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=recurrence.catchup,
+            pause_on_failure=recurrence.pause_on_failure,
+        ),
         state=timing.state,
     )
     # The main schedule's own memo says it has a companion (``list`` reads it, see JobMemo).

@@ -28,8 +28,8 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.dst_policy import companion_id, split_limit
-from starter.job_plan import Recurrence
 from starter.job_records import CANCELLED_NOTE, schedule_memo
+from starter.recurrence import Recurrence
 from workflows.management_contracts import JobMemo
 
 COMPANION_NOTE = "DST policy runs of "
@@ -101,7 +101,11 @@ async def create_companion(
         action=companion_action(action, job_id),
         spec=pair.companion,
         # The same overlap and catch-up rules as the main schedule (see starter.dispatch).
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=pair.main.catchup),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=pair.main.catchup,
+            pause_on_failure=pair.main.pause_on_failure,
+        ),
         state=_state(note, pair.companion_limit, paused=paused),
     )
     # A retried dispatch of a caller-chosen ID: the companion already exists.

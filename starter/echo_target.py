@@ -1,12 +1,14 @@
 """A local HTTP echo target for ``ductape-jobs dev``, so the example app actions work out of the box.
 
 Every request is answered with 200 and a JSON echo of it (method, path, query, body), and
-``/status/<code>`` answers with that status, to watch retries and failures. It listens on
+``/status/<code>`` answers with that status, to watch retries and failures. A path ending in
+``/messages:send`` also gets FCM's ``name``, so the example push notifications can target it. It listens on
 loopback only and never echoes request headers, which may carry credentials.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("ductape.echo")
+_numbers = itertools.count(1)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -31,15 +34,16 @@ class _Handler(BaseHTTPRequestHandler):
         segments = parts.path.strip("/").split("/")
         if len(segments) == 2 and segments[0] == "status" and segments[1].isdigit():
             status = int(segments[1])
-        payload = json.dumps(
-            {
-                "method": self.command,
-                "path": parts.path,
-                "query": parse_qs(parts.query),
-                "body": body,
-                "idempotency_key": self.headers.get("idempotency-key"),
-            }
-        ).encode()
+        echo: dict[str, object] = {
+            "method": self.command,
+            "path": parts.path,
+            "query": parse_qs(parts.query),
+            "body": body,
+            "idempotency_key": self.headers.get("idempotency-key"),
+        }
+        if parts.path.endswith("/messages:send"):  # FCM's send answers with the message's name
+            echo["name"] = f"{parts.path.removesuffix(':send')}/{next(_numbers)}"
+        payload = json.dumps(echo).encode()
         log.info("echo: %s %s -> %d", self.command, parts.path, status)
         self.send_response(status)
         self.send_header("content-type", "application/json")

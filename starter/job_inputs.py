@@ -49,6 +49,9 @@ class NormalisedJob:
     cache: str | None = None
     component_field: str = "app"
     """The input field naming the component (``app``, ``database``, ``broker``...), for error messages."""
+    type_given: bool = True
+    """False while ``event_type`` is a placeholder: the input gave no ``type`` and
+    ``starter.event_inference`` decides it."""
 
 
 # namespace -> (model, event type, field naming the component, field naming the event)
@@ -85,10 +88,11 @@ def normalise_job(data: object) -> NormalisedJob:
     """
     job: IJobProcessorInput = _validate(IJobProcessorInput, data)
     return NormalisedJob(
-        # Without `type`, a job names an app action: the config finds its app when `app` is absent.
         product=job.product_tag,
         env=job.env,
+        # Without `type`, starter.event_inference decides it (from the config, else the input's shape).
         event_type=job.type or JobEventType.ACTION,
+        type_given=job.type is not None,
         event=job.event,
         app=job.app,
         input=job.input,

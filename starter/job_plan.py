@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import ScheduleCalendarSpec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.broker_config import check_publish, check_subscribe
@@ -27,20 +26,22 @@ from activities.secrets import SecretStore, undeclared_secrets
 from activities.session_crypto import TokenRejected
 from activities.session_tokens import check_algorithm, check_unverified, verify_session
 from activities.storage_config import check_storage
-from starter.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
+from starter.event_inference import resolve_config_definitions, settle_event_type
 from starter.job_events import wants_events
 from starter.job_inputs import NormalisedJob, normalise_dispatch, normalise_job
+
+# Re-exported: callers imported them from here before they moved to starter.recurrence.
+from starter.recurrence import Recurrence as Recurrence
+from starter.recurrence import recurrence_for as recurrence_for
 from starter.routing_checks import check_feature, check_function, check_route
 from workflows import names
 from workflows.arming import ARM_AHEAD, arm_lead_ms
 from workflows.contracts import JobEventType, JobInputError, JobWorkflowInput, RetrySettings, to_epoch_ms
-from workflows.cron import CompiledCron, CronError, parse_cron
 from workflows.dispatch_contracts import (
-    IJobRepeatOptions,
     IRetryConfig,
 )
 from workflows.management_contracts import JobMemo
-from workflows.placeholders import has_placeholders
+from workflows.placeholders import has_placeholders, session_placeholders
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
@@ -50,27 +51,14 @@ ComponentCheck = Callable[[ProductDef, str, "str | None", str, str], "str | None
 against the product config and returns the component that runs it (found from the event when the
 caller named none). Raises ``JobInputError`` naming ``component_field``, ``event`` or ``env``."""
 
+_NEEDS_COMPONENT = frozenset(
+    {JobEventType.ACTION, JobEventType.NOTIFICATION, JobEventType.DB_ACTION, JobEventType.STORAGE,
+     JobEventType.PUBLISH, JobEventType.SUBSCRIBE, JobEventType.GRAPH}
+)  # fmt: skip
+"""Types whose activity needs the component (``app``); without the config nothing can find it for them."""
+
 COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {}
 """The config check of each event type other than ``action``; a type without one is not checked here."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Recurrence:
-    """How a recurring job repeats, in Temporal's terms."""
-
-    calendars: list[ScheduleCalendarSpec]
-    every: timedelta | None
-    time_zone: str
-    limit: int | None
-    end_at: datetime | None
-    description: str
-    catchup: timedelta = timedelta(seconds=60)
-    jitter: timedelta | None = None
-    cron: CompiledCron | None = None
-    """The compiled cron (None: ``every``)."""
-    dst: DstLayout | None = None
-    """The DST policy's layout (transition days the main schedule skips, the companion's runs), or None
-    when the policy does not apply (``every``, an hour that is ``*`` or a step, a zone without DST)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,11 +93,14 @@ def plan_job(
     arms up to ``arm_ahead`` before its start, ``workflows.arming``; zero turns arming off).
 
     Raises:
-        JobInputError: an unsupported event type, an event or app the config does not know, an input
-            referencing a secret its product does not declare, a session token that is invalid, already
+        JobInputError: an event type that cannot be inferred (``starter.event_inference``) or is not
+            supported, a job definition the config does not hold, an event or app the config does not know, an input
+            referencing a secret its product does not declare, a ``$Session{...}`` without a ``session``
+            (naming the input field), a session token that is invalid, already
             expired or of an unsupported algorithm, a bad cron, an ``endDate`` not after the
             start.
     """
+    job = resolve_config_definitions(settle_event_type(job, config), config)
     app = job.app
     timeout_ms = DEFAULT_ACTIVITY_TIMEOUT_MS
     if job.event_type not in names.SUPPORTED_EVENT_TYPES:
@@ -119,12 +110,16 @@ def plan_job(
         )
     if config is not None:
         app, timeout_ms = _check_against_config(job, config)
-    elif job.event_type is JobEventType.ACTION and app is None:
+    elif job.event_type in _NEEDS_COMPONENT and app is None:
         raise JobInputError.one(
-            "app", "is required for an action (or connect with a product config that defines the event)"
+            job.component_field,
+            f"is required for this {job.event_type.value} job (or connect with a product config defining the event)",
         )
     if job.session is not None:
         _check_session(job, now=now, config=config, secrets=secrets)
+    elif found := list(session_placeholders(job.input, "input")):
+        # It would fail every run with SESSION_REQUIRED: refuse it now, before anything starts.
+        raise JobInputError([(path, f"{text} needs the job's `session`, and it has none") for path, text in found])
 
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
@@ -286,56 +281,6 @@ def _recurrence(job: NormalisedJob, *, start: datetime) -> Recurrence | None:
     return None if job.repeat is None else recurrence_for(job.repeat, field=job.repeat_field, start=start)
 
 
-def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) -> Recurrence:
-    """Compile validated repeat options into Temporal terms.
-
-    Raises:
-        JobInputError: ``<field>.cron`` that cannot be compiled, ``<field>.endDate`` not after ``start``.
-    """
-    if repeat.end_date is not None and repeat.end_date <= start:
-        raise JobInputError.one(f"{field}.endDate", f"must be after the start ({start.isoformat()})")
-    calendars: list[ScheduleCalendarSpec] = []
-    every = None
-    layout = None
-    compiled = None
-    if repeat.cron is not None:
-        try:
-            compiled = parse_cron(repeat.cron)
-        except CronError as err:
-            raise JobInputError.one(f"{field}.cron", str(err)) from None
-        calendars = compiled.calendars(repeat.cron)
-        layout = dst_layout(
-            compiled, repeat.tz or "UTC", repeat.dst or DEFAULT_POLICY, start=start, end=repeat.end_date
-        )
-        description = f"cron {repeat.cron}" + (f" {repeat.tz}" if repeat.tz else "")
-    else:
-        assert repeat.every is not None
-        every = timedelta(milliseconds=repeat.every)
-        description = f"every {_human(every)}"
-    if repeat.limit is not None:
-        description += f" · {repeat.limit}x"
-    return Recurrence(
-        calendars=calendars,
-        every=every,
-        time_zone=repeat.tz or "UTC",
-        limit=repeat.limit,
-        end_at=repeat.end_date,
-        description=description,
-        catchup=timedelta(milliseconds=repeat.catchup or 60_000),
-        jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
-        dst=layout,
-        cron=compiled,
-    )
-
-
-def _human(every: timedelta) -> str:
-    seconds = int(every.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _arm_lead(job: NormalisedJob, job_id: str, arm_ahead: timedelta) -> int | None:
     """A one-off job's arming lead (``workflows.arming``), or ``None`` where arming would change what
     the job does: placeholders and sessions resolve at the start (``$Now()`` is the start's instant)."""
@@ -368,7 +313,23 @@ class JobPlanner:
         Raises:
             JobInputError: naming the field and the reason.
         """
+        return self.plan_normalised(self.normalise(namespace, data))
+
+    def normalise(self, namespace: str | None, data: object) -> NormalisedJob:
+        """The input's shape checked, its event type settled (``starter.event_inference``).
+
+        Raises:
+            JobInputError: naming the field and the reason.
+        """
         normalised = normalise_job(data) if namespace is None else normalise_dispatch(namespace, data)
+        return settle_event_type(normalised, self.config)
+
+    def plan_normalised(self, normalised: NormalisedJob) -> JobPlan:
+        """Plan an already normalised job.
+
+        Raises:
+            JobInputError: naming the field and the reason.
+        """
         return plan_job(
             normalised,
             now=self.clock(),

@@ -10,7 +10,7 @@ from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, Sch
 
 from starter.dispatch import schedule_timing
 from starter.dst_schedules import changed, describe_companion, pair_layout, replace_companion
-from starter.job_plan import Recurrence
+from starter.recurrence import Recurrence
 from starter.recurring_arming import recurring_lead_s
 from workflows.contracts import to_epoch_ms
 from workflows.dispatch_contracts import IJobRepeatOptions

@@ -2,7 +2,8 @@
 
 A definition is a Temporal Schedule with the ID ``jobdef:<product>:<tag>`` that runs its event every
 ``intervals`` ms, ``executions`` times (0 = unlimited), from ``start_at``; the definition itself is kept
-in the schedule action's memo. A job of type ``job`` runs a definition's event once, by tag.
+in the schedule action's memo. A job of type ``job`` runs a definition's event once, by tag; a
+definition of type ``job`` runs another definition's event (``starter.event_inference``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pydantic import ValidationError
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 
 from starter.dispatch import schedule_timing, start_job
+from starter.event_inference import config_definition, resolve_definitions
 from starter.job_plan import JobPlan, JobPlanner
 from starter.jobs import Jobs
 from starter.recurring_arming import recurring_lead_s
 from workflows.contracts import JobInputError
-from workflows.dispatch_contracts import IProductJob
+from workflows.dispatch_contracts import IDispatchResult, IProductJob
 from workflows.management_contracts import JobMemo
 
 PREFIX = "jobdef"
@@ -57,7 +59,7 @@ class ProductBuilder:
             raise JobInputError.one("env", "is required (or connect with a product config that lists the envs)")
         return found.envs[0]
 
-    def _plan(self, job: IProductJob, source: Literal["api", "config"]) -> JobPlan:
+    async def _plan(self, job: IProductJob, source: Literal["api", "config"]) -> JobPlan:
         data = {
             "product_tag": self.product, "env": self._env_of(job), "event": job.event_tag, "type": job.event_type,
             "input": job.input, "retries": job.retries, "job_id": definition_id(self.product, job.tag),
@@ -65,7 +67,13 @@ class ProductBuilder:
         }  # fmt: skip
         if job.app:
             data["app"] = job.app
-        plan = self._planner.plan(None, data)
+        try:
+            normalised = self._planner.normalise(None, data)
+            # A definition of type `job` runs another definition's event (read now, at create/update).
+            normalised = await resolve_definitions(normalised, self.find_definition, field="event_tag")
+            plan = self._planner.plan_normalised(normalised)
+        except JobInputError as err:
+            raise JobInputError([(_as_written(f), r) for f, r in err.problems]) from None
         memo = plan.memo.model_copy(
             update={
                 "definition": job.model_dump(mode="json", exclude_none=True),
@@ -75,6 +83,17 @@ class ProductBuilder:
         )
         return dataclasses.replace(plan, memo=memo, summary=memo.summary)
 
+    async def find_definition(self, tag: str) -> IProductJob | None:
+        """The definition ``tag``: made through the API or applied (on the server), else in the config.
+
+        Raises:
+            JobInputError: the config's definition is invalid.
+        """
+        try:
+            return await self.fetch_job(tag)
+        except LookupError:
+            return config_definition(self._planner.config, self.product, tag)
+
     async def create_job(
         self, data: Mapping[str, Any] | IProductJob, *, source: Literal["api", "config"] = "api"
     ) -> IProductJob:
@@ -83,11 +102,22 @@ class ProductBuilder:
         Raises:
             JobInputError: invalid definition, or the tag already exists (use ``update_job``).
         """
+        return (await self.create_job_with_result(data, source=source))[0]
+
+    async def create_job_with_result(
+        self, data: Mapping[str, Any] | IProductJob, *, source: Literal["api", "config"] = "api"
+    ) -> tuple[IProductJob, IDispatchResult]:
+        """``create_job``, also returning the DispatchResult of the definition's schedule (its first
+        and next run), as ``ductape-jobs schedule`` prints it.
+
+        Raises:
+            JobInputError: as ``create_job``.
+        """
         job = validated_definition(data)
         if await self._jobs.describe_schedule(definition_id(self.product, job.tag)) is not None:
             raise JobInputError.one("tag", f"job {job.tag!r} already exists in {self.product!r}; use update_job")
-        await start_job(self._client, self._plan(job, source), task_queue=self._planner.task_queue)
-        return job
+        result = await start_job(self._client, await self._plan(job, source), task_queue=self._planner.task_queue)
+        return job, result
 
     async def fetch_job(self, tag: str) -> IProductJob:
         """Raises: JobNotFoundError."""
@@ -116,7 +146,7 @@ class ProductBuilder:
         """
         memo = await self._memo(tag)
         merged = validated_definition({**(memo.definition or {}), **dict(data), "tag": tag})
-        plan = self._plan(merged, memo.source or "api")
+        plan = await self._plan(merged, memo.source or "api")
         handle = self._client.get_schedule_handle(definition_id(self.product, tag))
         described = await handle.describe()
         assert plan.recurrence is not None
@@ -163,20 +193,11 @@ class ProductBuilder:
     fetchJobs = fetch_jobs
 
 
-async def resolve_job_event(data: Mapping[str, Any], builder: ProductBuilder) -> dict[str, Any]:
-    """A ``type: job`` input rewritten to run its definition's event (the caller's options kept).
+_FIELDS_AS_WRITTEN = {"repeat.every": "intervals", "repeat.limit": "executions", "event": "event_tag",
+                      "type": "event_type"}  # fmt: skip
+"""A definition's fields as the planner names them (it plans a ``job.schedule`` input), and as the
+user wrote them."""
 
-    Raises:
-        JobInputError: ``event`` names no definition of the product.
-    """
-    try:
-        definition = await builder.fetch_job(str(data.get("event")))
-    except LookupError:
-        raise JobInputError.one("event", f"no job definition {data.get('event')!r} in {builder.product!r}") from None
-    rewritten = {k: v for k, v in data.items() if k not in ("type", "event_type")}
-    rewritten.update(
-        type=definition.event_type, event=definition.event_tag, input=data.get("input") or definition.input
-    )
-    if definition.app:
-        rewritten["app"] = definition.app
-    return rewritten
+
+def _as_written(field: str) -> str:
+    return _FIELDS_AS_WRITTEN.get(field, field)

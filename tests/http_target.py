@@ -24,7 +24,8 @@ class Received:
 
 class HttpTarget:
     """``await target.start()``; ``target.script('/flaky', [500, 500, 200])`` makes successive calls
-    answer with those statuses (the last one repeats); unscripted paths answer 200 with a JSON echo."""
+    answer with those statuses (the last one repeats); unscripted paths answer 200 with a JSON echo
+    (with FCM's ``name`` on a ``.../messages:send`` path, so push notifications can target it)."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
@@ -52,8 +53,11 @@ class HttpTarget:
         index = min(self._calls[request.path], len(statuses) - 1)
         self._calls[request.path] += 1
         status = statuses[index]
+        answer = {"ok": status < 400, "path": request.path, "echo": body, "query": dict(request.query)}
+        if request.path.endswith("/messages:send"):  # FCM's send answers with the message's name
+            answer["name"] = f"{request.path.removesuffix(':send')}/{self._calls[request.path]}"
         return web.json_response(
-            {"ok": status < 400, "path": request.path, "echo": body, "query": dict(request.query)},
+            answer,
             status=status,
             headers={"X-Request-Number": str(self._calls[request.path])},
         )

@@ -86,7 +86,6 @@ INVALID = [
     ("start_at far future", {"start_at": 10**30}, "start_at", "too far in the future"),
     ("repeat a string", {"repeat": "daily"}, "repeat", "valid dictionary"),
     ("repeat without cron or every", {"repeat": {"limit": 3}}, "repeat", "needs either `cron` or `every`"),
-    ("repeat with cron and every", cron("0 * * * *", every=1000), "repeat", "not both"),
     ("repeat unknown key", every(colour="red"), "repeat.colour", "is not a known field"),
     ("cron minute 61", cron("61 * * * *"), "repeat.cron", "minute field"),
     ("cron with 3 fields", cron("* * *"), "repeat.cron", "needs 5 fields"),
@@ -119,8 +118,8 @@ INVALID = [
     ("unknown key", {"retires": 3}, "retires", "is not a known field"),
     ("unknown event type", {"type": "teleport"}, "type", "unknown event type 'teleport'"),
     ("event type not a string", {"type": 5}, "type", "must be a string"),
-    ("job type through the job input", {"type": "job"}, "type", "not supported yet"),
-    ("job type, seed spelling", {"type": "JOB"}, "type", "not supported yet"),
+    ("job type, no such definition", {"type": "job"}, "event", "no job definition 'send_welcome_email'"),
+    ("job type, seed spelling", {"type": "JOB"}, "event", "no job definition 'send_welcome_email'"),
     ("session without colon", {"session": "nocolon"}, "session", "'tag:token'"),
     ("session with empty tag", {"session": ":token"}, "session", "'tag:token'"),
     ("session without token", {"session": {"tag": "user-session"}}, "session.token", "is required"),
@@ -135,9 +134,12 @@ INVALID = [
     ("unknown product", {"product_tag": "nope"}, "product_tag", "not in the product config"),
     ("env not in the product", {"env": "stg"}, "env", "not one of"),
     ("env the app has no settings for", {"env": "prd"}, "env", "has no settings for env 'prd'"),
-    ("unknown app", {"app": "sms-service"}, "app", "not in product"),
-    ("unknown action", {"event": "launch_rocket"}, "event", "has no action 'launch_rocket'"),
-    ("no app defines the action", {"app": DROP, "event": "launch_rocket"}, "event", "no app of 'my-product'"),
+    ("unknown app", {"app": "sms-service"}, "app", "'sms-service' does not define event 'send_welcome_email'"),
+    ("unknown app, typed", {"app": "sms-service", "type": "action"}, "app", "not in product"),
+    ("unknown action", {"event": "launch_rocket"}, "event", "no section of product 'my-product' defines"),
+    ("unknown action, typed", {"event": "launch_rocket", "type": "ACTION"}, "event", "has no action 'launch_rocket'"),
+    ("no app defines the action", {"app": DROP, "event": "launch_rocket"}, "event", "no section of product"),
+    ("no app defines it, typed", {"app": DROP, "event": "launch_rocket", "type": "action"}, "event", "no app of"),
     ("unknown cache tag", {"cache": "forever"}, "cache", "not defined in product"),
 ]
 
@@ -154,7 +156,7 @@ def test_invalid_job_is_refused_naming_field_and_reason(change: dict[str, Any], 
 def test_action_without_app_needs_a_config() -> None:
     err = refused(job(app=DROP), config=False)
     assert err.field == "app"
-    assert err.reason.startswith("is required for an action")
+    assert err.reason.startswith("is required for this action job")
 
 
 @pytest.mark.parametrize("data", [[1], "job", 5, None])
@@ -403,3 +405,26 @@ def test_valid_session_passes_and_a_bad_signature_passes_without_the_key(config:
     assert token.split(".")[2] not in repr(planned)
     if not config:
         plan(job(session=f"user-session:{_token(key='not-the-key-at-all-0123456789')}"), config=False, now=real_now)
+
+
+@pytest.mark.parametrize("config", [True, False])
+def test_session_placeholder_without_a_session_is_refused_at_dispatch_naming_the_field(config: bool) -> None:
+    placeholders = {
+        "body": {"userId": "$Session{details}{id}", "to": ["a@example.com", "cc: $Session{details}{email}"]}
+    }
+    err = refused(job(input=placeholders), config=config)
+    assert err.problems == [
+        ("input.body.userId", "$Session{details}{id} needs the job's `session`, and it has none"),
+        ("input.body.to.1", "$Session{details}{email} needs the job's `session`, and it has none"),
+    ]
+    empties: list[object] = [{}, ""]
+    for empty in empties:  # an empty session is no session
+        assert refused(job(input=placeholders, session=empty), config=config).field == "input.body.userId"
+    dispatch = {**ACTION, "product": "my-product", "input": {"userId": "$Session{details}{id}"}}
+    with pytest.raises(JobInputError) as from_dispatch:
+        plan_job(normalise_dispatch("actions", dispatch), now=NOW, task_queue="tq", config=CONFIG, secrets=None)
+    assert from_dispatch.value.field == "input.userId"
+    # With a session it is accepted, and `$Now()` alone needs none.
+    real_now, token = datetime.now(UTC), _token(data={"details": {"id": 7}})
+    plan(job(input=placeholders, session={"tag": "user-session", "token": token}), config=config, now=real_now)
+    plan(job(input={"body": {"at": "$Now()", "price": "$Session"}}), config=config)

@@ -149,7 +149,7 @@ def test_declared_names_follow_the_reference_grammar(name: str) -> None:
 
 def test_the_example_config_declares_what_it_uses() -> None:
     example = load_product_config(Path(__file__).resolve().parents[1] / "examples" / "product.yaml")
-    assert example.declared_secrets() == {"EMAIL_KEY", "SESSION_KEY"}
+    assert example.declared_secrets() == {"EMAIL_KEY", "SESSION_KEY", "PUSH_TOKEN"}
 
 
 # ------------------------------------------------------------------------------------------------

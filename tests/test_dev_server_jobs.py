@@ -185,6 +185,36 @@ async def test_limit_caps_the_servers_next_runs(ductape: Ductape, dev_env: Workf
     await ductape.jobs.cancel(result.job_id)
 
 
+async def test_cron_and_every_the_cron_rules_when_it_has_a_run(ductape: Ductape, dev_env: WorkflowEnvironment) -> None:
+    result = await ductape.processor.job.schedule(
+        job("send_welcome_email", start_at=0, repeat={"cron": "0 9 * * *", "every": 60_000})
+    )
+    described = await dev_env.client.get_schedule_handle(result.job_id).describe()
+    expected = croniter("0 9 * * *", datetime.now(UTC)).get_next(datetime)
+    assert result.next_run_at == int(expected.timestamp() * 1000)
+    assert (await ductape.jobs.get(result.job_id)).next_run_at == result.next_run_at
+    assert described.schedule.spec.intervals == []
+    await ductape.jobs.delete(result.job_id)
+
+
+@pytest.mark.parametrize("window", ["cron that never fires", "no cron run before endDate"])
+async def test_cron_and_every_every_takes_over_when_the_cron_has_no_run_in_the_window(
+    ductape: Ductape, dev_env: WorkflowEnvironment, window: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    repeat: dict[str, Any] = {"cron": "0 0 31 2 *", "every": 60_000}  # 31 February
+    if window == "no cron run before endDate":
+        later = datetime.now(UTC) + timedelta(days=2)  # a cron that fires, but only after the job's end
+        repeat = {"cron": f"0 0 {later.day} {later.month} *", "every": 60_000}
+    repeat["endDate"] = (start + timedelta(minutes=3, seconds=30)).isoformat()
+    result = await ductape.processor.job.schedule(job("send_welcome_email", start_at=start.isoformat(), repeat=repeat))
+    described = await dev_env.client.get_schedule_handle(result.job_id).describe()
+    assert described.info.next_action_times == [start + timedelta(minutes=k) for k in range(4)]
+    assert (result.scheduled_at, result.next_run_at) == (int(start.timestamp() * 1000),) * 2
+    assert "has no run" in str((await ductape.jobs.get(result.job_id)).summary)
+    await ductape.jobs.delete(result.job_id)
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

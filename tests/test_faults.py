@@ -196,7 +196,7 @@ CHANGES: list[dict[str, Any]] = [
     {"start_at": "yesterday"}, {"start_at": []}, {"start_at": "2030-13-01T00:00:00Z"}, {"type": "teleport"},
     {"repeat": {"limit": 3}}, {"repeat": {"every": 1500}}, {"repeat": {"every": -1}},
     {"repeat": {"cron": "61 * * * *"}}, {"repeat": {"cron": "* * *"}},
-    {"repeat": {"cron": "0 9 * * MON", "every": 60000}},
+    {"repeat": {"cron": "0 9 * * MON#6", "every": 60000}},
     {"repeat": {"every": 60000, "limit": 0}}, {"repeat": {"every": 60000, "tz": "Mars/Olympus"}},
     {"repeat": {"every": 60000, "endDate": "2020-01-01T00:00:00Z"}}, {"repeat": {"cron": "0 9 L-40 * *"}},
     {"retry": {"initialDelay": 0}}, {"retry": {"maxDelay": 10, "initialDelay": 100}},

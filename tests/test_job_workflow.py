@@ -199,9 +199,11 @@ async def test_bad_session_at_run_time_fails_without_calling_the_target(
     issued = real_now - timedelta(hours=2) if case == "expired" else real_now
     token = issue_session_token(tag=tag, data={"details": {"id": "u-1"}}, key=key, now=issued)
     path = "nope" if case == "missing_path" else "id"
-    data = job("send_welcome_email", input={"body": {"id": f"$Session{{details}}{{{path}}}"}})
+    good = issue_session_token(tag="user-session", data={"details": {"id": "u-1"}}, key=SESSION_KEY, now=real_now)
+    data = job("send_welcome_email", input={"body": {"id": f"$Session{{details}}{{{path}}}"}},
+               session={"tag": "user-session", "token": good})  # fmt: skip
     plan = plan_job(normalise_job(data), now=real_now, task_queue=task_queue, config=product_config, secrets=None)
-    # The session is planted past the dispatch checks, as if the token went bad while the job waited.
+    # The bad session is planted past the dispatch checks, as if the token went bad while the job waited.
     run = await runner.run(
         raw=plan.workflow_input.model_copy(update={"session": ISession(tag="user-session", token=token)})
     )

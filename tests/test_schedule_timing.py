@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from starter.dispatch import schedule_timing
 from starter.job_inputs import normalise_job
 from starter.job_plan import JobPlan, plan_job
+from workflows.contracts import JobInputError
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -60,3 +64,36 @@ def test_cron_becomes_calendars_in_its_zone_and_never_a_cron_string() -> None:
     assert timing.spec.time_zone_name == "Europe/Amsterdam"
     assert timing.spec.calendars[0].day_of_week[0].start == 1
     assert timing.state.remaining_actions == 10
+
+
+CRON_AND_EVERY = [
+    # (id, repeat, which rules: "cron" or "every")
+    ("the cron has runs", {"cron": "0 9 * * *", "every": 60_000}, "cron"),
+    ("the cron never fires", {"cron": "0 0 31 2 *", "every": 60_000}, "every"),
+    ("no cron run before endDate", {"cron": "0 0 1 1 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "every"),
+    ("a cron run before endDate", {"cron": "0 0 25 11 *", "every": 60_000, "endDate": "2026-12-01T00:00:00Z"}, "cron"),
+    ("with a DST policy", {"cron": "30 2 * * *", "tz": "Europe/Amsterdam", "every": 60_000, "dst": {"skipped": "skip"}},
+     "cron"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("repeat", "rules"), [pytest.param(*row[1:], id=row[0]) for row in CRON_AND_EVERY])
+def test_cron_and_every_together_the_cron_rules_unless_it_has_no_run_in_the_window(
+    repeat: dict[str, Any], rules: str
+) -> None:
+    recurrence = plan(repeat=repeat).recurrence
+    assert recurrence is not None
+    if rules == "cron":
+        assert (recurrence.every, recurrence.cron is not None, bool(recurrence.calendars)) == (None, True, True)
+    else:
+        assert (recurrence.every, recurrence.cron, recurrence.calendars) == (timedelta(minutes=1), None, [])
+        assert f"(cron {repeat['cron']} has no run)" in recurrence.description
+
+
+def test_cron_and_every_a_malformed_cron_is_still_refused() -> None:
+    with pytest.raises(JobInputError) as malformed:
+        plan(repeat={"cron": "0 9 * * MON#6", "every": 60_000})
+    assert malformed.value.field == "repeat.cron"
+    with pytest.raises(JobInputError) as never:
+        plan(repeat={"cron": "0 0 31 2 *"})  # no `every` to take over
+    assert never.value.reason.endswith("(it would never fire)")

@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -87,6 +89,7 @@ class JobEventType(StrEnum):
     FEATURE = "feature"
     NOTIFICATION = "notification"
     DB_ACTION = "database_action"
+    DATABASE_ACTION = "database_action"  # seed 004's name for the same member (an alias of DB_ACTION)
     JOB = "job"
     STORAGE = "storage"
     PUBLISH = "publish"
@@ -203,10 +206,38 @@ NonEmptyStr = Annotated[str, Field(min_length=1)]
 # Shared pieces of the seeds
 
 
+def absent_when_empty(model: type[BaseModel], value: object) -> object:
+    """``value`` without the optional fields of ``model`` given as ``{}``: seed 001, "Optional fields
+    can be omitted or passed as empty ``{}``" (``cache: {}``, ``app: {}``, ``repeat: {}``...)."""
+    if not isinstance(value, dict) or not value:
+        return value
+    optional = _optional_keys(model)
+    return {k: v for k, v in value.items() if not (k in optional and isinstance(v, dict) and not v)}
+
+
+@cache
+def _optional_keys(model: type[BaseModel]) -> frozenset[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        keys.add(name)
+        aliases = field.validation_alias
+        choices = aliases.choices if isinstance(aliases, AliasChoices) else [aliases, field.alias]
+        keys.update(choice for choice in choices if isinstance(choice, str))
+    return frozenset(keys)
+
+
 class StrictInput(BaseModel):
-    """Base of user-facing inputs: strict about unknown keys, both field names and aliases."""
+    """Base of user-facing inputs: strict about unknown keys, both field names and aliases; an
+    optional field given as ``{}`` is absent (``absent_when_empty``)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: object) -> object:
+        return absent_when_empty(cls, value)
 
 
 class ISession(StrictInput):

@@ -72,6 +72,10 @@ class CronError(ValueError):
     """The expression is not valid cron (the message names the field and says why)."""
 
 
+class CronNeverFires(CronError):
+    """The expression is well formed but no date matches it (``0 0 31 2 *``)."""
+
+
 @dataclass(frozen=True)
 class DayRule:
     """A set of days: every field must match (one calendar's date part)."""
@@ -166,7 +170,7 @@ def parse_cron(expression: str) -> CompiledCron:
         days = dom_rules + dow_rules
     in_months = [r for d in days if (r := d.meet(DayRule(months=months))) is not None]
     if not in_months:
-        raise CronError(
+        raise CronNeverFires(
             f"day-of-month, month and day-of-week fields: no date matches {dom} {month} {dow} (it would never fire)"
         )
     return CompiledCron(

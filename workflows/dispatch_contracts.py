@@ -69,7 +69,8 @@ class IDstPolicy(StrictInput):
 
 
 class IJobRepeatOptions(StrictInput):
-    """Seed 001's ``repeat``: a cron expression or an interval, bounded by ``limit``/``endDate``."""
+    """Seed 001's ``repeat``: a cron expression or an interval (or both: ``every`` when the cron has
+    no run), bounded by ``limit``/``endDate``."""
 
     cron: str | None = None
     """Five-field cron expression, evaluated in ``tz`` (UTC by default)."""
@@ -89,6 +90,9 @@ class IJobRepeatOptions(StrictInput):
     dst: IDstPolicy | None = None
     """Extension: DST policy of a cron job whose hour field is fixed (default ``shift`` + ``first``);
     jobs whose hour is ``*`` or a step, and ``every`` jobs, keep their real-time cadence."""
+    pause_on_failure: bool = False
+    """Extension: a run that fails (after its retries) pauses the job, instead of the next runs
+    coming as scheduled; ``jobs.get`` shows the error, ``jobs.resume`` goes on."""
 
     @field_validator("cron")
     @classmethod
@@ -100,7 +104,7 @@ class IJobRepeatOptions(StrictInput):
     @field_validator("dst")
     @classmethod
     def _dst_needs_cron(cls, value: IDstPolicy | None, info: ValidationInfo) -> IDstPolicy | None:
-        if value is not None and info.data.get("every") is not None:
+        if value is not None and info.data.get("every") is not None and info.data.get("cron") is None:
             raise ValueError("applies to `cron` jobs only (`every` keeps its real-time cadence)")
         return value
 
@@ -131,10 +135,10 @@ class IJobRepeatOptions(StrictInput):
 
     @model_validator(mode="after")
     def _cron_or_every(self) -> IJobRepeatOptions:
+        # Both together: `cron` rules, `every` takes over when the cron has no run in the job's window
+        # (seed 001: "`every` if `cron` fails"); starter.recurrence decides which.
         if self.cron is None and self.every is None:
             raise ValueError("needs either `cron` or `every`")
-        if self.cron is not None and self.every is not None:
-            raise ValueError("set either `cron` or `every`, not both")
         return self
 
 
@@ -152,6 +156,7 @@ class IDispatchSchedule(StrictInput):
     catchup: int | None = None
     jitter: int | None = None
     dst: Any = None
+    pause_on_failure: Any = None
 
     def repeat(self) -> dict[str, Any] | None:
         """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
@@ -161,7 +166,15 @@ class IDispatchSchedule(StrictInput):
             "catchup": self.catchup, "jitter": self.jitter, "dst": self.dst,
         }  # fmt: skip
         present = {k: v for k, v in fields.items() if v is not None}
+        if present and self.pause_on_failure is not None:
+            present["pause_on_failure"] = self.pause_on_failure
         return present or None
+
+    @model_validator(mode="after")
+    def _pause_needs_recurrence(self) -> IDispatchSchedule:
+        if self.pause_on_failure is not None and self.repeat() is None:
+            raise ValueError("`pause_on_failure` applies to recurring jobs (give `cron` or `every`)")
+        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +230,7 @@ class IJobProcessorInput(_JobOptions):
     repeat: IJobRepeatOptions | None = None
     """Recurrence; absent for a one-off job."""
     type: EventTypeField | None = Field(None, validation_alias=AliasChoices("type", "event_type"))
-    """Extension: the event type; inferred (``app`` set means ``action``) when absent."""
+    """Extension: the event type; when absent, ``starter.event_inference`` infers it (README "Which event type?")."""
 
     @field_validator("repeat", mode="before")
     @classmethod
@@ -354,3 +367,20 @@ class IProductJob(StrictInput):
     """Extension: the event's input."""
     retries: int = Field(0, ge=0, le=1000)
     """Extension: retries of each run."""
+
+    @field_validator("executions", mode="before")
+    @classmethod
+    def _executions(cls, value: object) -> object:
+        return _strict_count(value, "must be a whole number of runs (0 = unlimited)")
+
+    @field_validator("intervals", mode="before")
+    @classmethod
+    def _intervals(cls, value: object) -> object:
+        return _strict_count(value, "must be a number of milliseconds")
+
+    @field_validator("intervals")
+    @classmethod
+    def _whole_seconds(cls, value: int) -> int:
+        if value < 1000 or value % 1000:
+            raise ValueError("must be a whole number of seconds in milliseconds (at least 1000)")
+        return value

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.contracts import JobContext
+from workflows.contracts import JobContext, absent_when_empty
 
 Channel = Literal["email", "push", "sms", "callback"]
 """The channels a notification can go out on."""
@@ -34,6 +34,11 @@ language (``{"en": "Order shipped", "fr": "Commande expédiée"}``)."""
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: object) -> object:
+        return absent_when_empty(cls, value)  # `email: {}` is no email (seed 001)
 
 
 class IPushInput(_Input):

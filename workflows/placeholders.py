@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\$Session((?:\{[^{}]*\})+)|\$Now\(\)")
@@ -46,6 +46,21 @@ def uses_session(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(uses_session(v) for v in value)
     return False
+
+
+def session_placeholders(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every ``(dotted path, placeholder)`` of a ``$Session{...}`` inside ``value`` (dict values and
+    list items at any depth, list items named by index: ``input.to.0``)."""
+    if isinstance(value, str):
+        for match in _PLACEHOLDER.finditer(value):
+            if match.group(1):
+                yield path, match.group(0)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from session_placeholders(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from session_placeholders(item, f"{path}.{index}" if path else str(index))
 
 
 def substitute(value: Any, session_data: Mapping[str, Any] | None, now_ms: int) -> Any:
