@@ -157,14 +157,18 @@ class Jobs(JobQueries):
         return await self._announce("job.cancelled", await self.get(job_id))
 
     async def cancel_many(self, **filters: Any) -> int:
-        """Cancel every job ``list(**filters)`` finds that is not finished; returns how many."""
+        """Cancel every job ``list(**filters)`` finds that is not finished; returns how many were
+        cancelled (a job whose event already started runs to its end and is not counted)."""
         count = 0
         cursor = None
         while True:
             page = await self.list(**filters, cursor=cursor)
             for record in page.jobs:
                 if record.status not in ("completed", "failed", "cancelled"):
-                    await self.cancel(record.job_id)
+                    try:
+                        await self.cancel(record.job_id)
+                    except JobStateError:
+                        continue
                     count += 1
             if page.cursor is None:
                 return count
