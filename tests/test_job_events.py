@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 HOOK_SECRET = "webhook-signing-secret-0123456789"
 

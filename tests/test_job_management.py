@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError
-from starter.worker import job_worker
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.test_cli import run_cli
+from tests.workers import job_worker
 
 
 @dataclass
