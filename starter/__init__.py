@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starter.client import Ductape
 from starter.converter import DATA_CONVERTER
-from starter.jobs import JobFailedError, JobNotFoundError, JobStateError
+from starter.jobs import JobFailedError, JobNotFoundError, JobStateError, JobTimeoutError
 from workflows.contracts import JobInputError
 from workflows.dispatch_contracts import IDispatchResult
 from workflows.management_contracts import JobRecord
@@ -18,4 +18,5 @@ __all__ = [
     "JobNotFoundError",
     "JobRecord",
     "JobStateError",
+    "JobTimeoutError",
 ]
