@@ -29,7 +29,7 @@ from activities.session_crypto import (
     unseal,
     verify,
 )
-from workflows.contracts import ISession
+from workflows.contracts import SessionRef
 
 MAX_TOKEN_LENGTH = 16_384
 """Default size limit; a session type may set its own ``max_token_bytes``."""
@@ -85,7 +85,7 @@ def _keys_for(session_tag: str, product: str, config: ProductConfig, secrets: Se
         raise JobFailure("SECRET_MISSING", f"session type {session_tag!r}: {err}") from None
 
 
-def verify_session(session: ISession, *, product: str, config: ProductConfig, secrets: SecretStore) -> SessionClaims:
+def verify_session(session: SessionRef, *, product: str, config: ProductConfig, secrets: SecretStore) -> SessionClaims:
     """Verify a session token with the keys of its session type.
 
     Raises:
@@ -117,7 +117,7 @@ def verify_session(session: ISession, *, product: str, config: ProductConfig, se
     return parsed
 
 
-def check_unverified(session: ISession, now: datetime) -> None:
+def check_unverified(session: SessionRef, now: datetime) -> None:
     """Checks a token without its key: well-formed, issued for ``session.tag``, not expired.
 
     Used at dispatch by a client that does not hold the session key.
@@ -210,7 +210,7 @@ def issue_session_token(
 
 
 def _claims(
-    session: ISession, claims: Mapping[str, Any], *, product: str | None, needs_data: bool = True
+    session: SessionRef, claims: Mapping[str, Any], *, product: str | None, needs_data: bool = True
 ) -> SessionClaims:
     tag = claims.get("tag")
     if tag != session.tag:

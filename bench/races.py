@@ -39,7 +39,9 @@ async def main(trials: int, spread: float) -> int:
         config = product_config_for(target.url)
         secrets = SecretStore(SECRETS)
         task_queue = f"races-{uuid.uuid4().hex[:8]}"
-        async with job_worker(env.client, task_queue=task_queue, config=config, secrets=secrets):
+        async with job_worker(
+            env.client, task_queue=task_queue, config=config, secrets=secrets, fail_workflow_on_bug=True
+        ):
             ductape = Ductape(env.client, task_queue=task_queue, config=config, secrets=secrets)
             # Dispatching takes ~10 ms a job here: the first start leaves room for it and Δ = 60 s.
             lead = timedelta(seconds=65 + trials * 0.02)

@@ -159,14 +159,19 @@ async def bench(args: argparse.Namespace) -> list[Row]:
         b = Bench(args, options, data_dir, settings.task_queue, ours_client, raw_client, ductape, config, url, target)
         if "dispatch" in args.only:
             rows.append(await _dispatch(b))
-        raw_worker = Worker(raw_client, task_queue=b.raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post])
-        ours_worker = job_worker(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
+        # A bug fails the workflow instead of retrying its task forever, so a broken bench stops rather
+        # than waits; it changes nothing on the measured path.
+        raw_worker = Worker(raw_client, task_queue=b.raw_queue, workflows=[RawJob, RawSleeper], activities=[raw_post],
+                            workflow_failure_exception_types=[Exception])  # fmt: skip
+        ours_worker = job_worker(ours_client, task_queue=settings.task_queue, config=config, secrets=SecretStore({}),
+                                 fail_workflow_on_bug=True)  # fmt: skip
         # The same product without payload encryption (DUCTAPE_PLAINTEXT=1), on its own queue: what
         # the encryption (and the SDK's codec path it brings) costs end to end.
         plain_client = await connect_client(settings, None)
         plain_queue = f"{settings.task_queue}-plain"
         b.plain = Ductape(plain_client, task_queue=plain_queue, config=config, secrets=SecretStore({}))
-        plain_worker = job_worker(plain_client, task_queue=plain_queue, config=config, secrets=SecretStore({}))
+        plain_worker = job_worker(plain_client, task_queue=plain_queue, config=config, secrets=SecretStore({}),
+                                  fail_workflow_on_bug=True)  # fmt: skip
         async with ours_worker, raw_worker, plain_worker:
             for name, figure in (("e2e", _end_to_end), ("history", _history), ("herd", _herd),
                                  ("recurring", _recurring)):  # fmt: skip

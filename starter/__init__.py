@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starter.client import Ductape
 from starter.converter import DATA_CONVERTER
-from starter.jobs import JobFailedError, JobNotFoundError, JobStateError
+from starter.jobs import JobFailedError, JobNotFoundError, JobStateError, JobTimeoutError
 from starter.sessions import SessionError
 from workflows.broker_contracts import IPublishRequest, ISubscribeRequest
 from workflows.contracts import IActionRequest, ISession, JobEventType, JobInputError
@@ -103,5 +103,6 @@ __all__ = [
     "JobRun",
     "JobStateError",
     "JobStats",
+    "JobTimeoutError",
     "SessionError",
 ]

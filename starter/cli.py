@@ -28,7 +28,7 @@ from starter.client import Ductape, connect_client, open_session_store, resolve_
 from starter.devserver import DevServerError, DevServerOptions
 from starter.encryption import Keyring, KeyringError, load_or_create_keyring
 from starter.job_plan import JobPlanner
-from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError
+from starter.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError, JobTimeoutError
 from starter.jobs_cli import add_jobs_parser, run_jobs_command
 from starter.log_setup import RedactingFilter, configure_logging
 from starter.preview import preview_cron
@@ -362,7 +362,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (JobInputError, ConfigError, KeyringError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (JobNotFoundError, JobFailedError, JobStateError, DevServerError) as err:
+    except (JobNotFoundError, JobFailedError, JobStateError, JobTimeoutError, DevServerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except RuntimeError as err:  # Client.connect: the server cannot be reached

@@ -74,6 +74,15 @@ class JobFailedError(RuntimeError):
         self.message = message
 
 
+class JobTimeoutError(TimeoutError):
+    """``jobs.result(job_id, timeout=...)`` stopped waiting; the job itself goes on."""
+
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        super().__init__(f"job {job_id} has no result after {timeout_s:g} s; it goes on (wait again or cancel it)")
+        self.job_id = job_id
+        self.timeout_s = timeout_s
+
+
 def failed(job_id: str, err: WorkflowFailureError) -> JobFailedError:
     cause = err.cause
     if isinstance(cause, CancelledError):

@@ -42,6 +42,7 @@ from starter.job_records import (
     JobFailedError,
     JobNotFoundError,
     JobStateError,
+    JobTimeoutError,
     latest_run,
     run_details,
     schedule_memo,
@@ -54,7 +55,7 @@ from workflows.dispatch_contracts import IJobRepeatOptions
 from workflows.management_contracts import JobEventName, JobMemo, JobRecord
 from workflows.names import JOB_WORKFLOW
 
-__all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "Jobs"]
+__all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
 class Jobs(JobQueries):
@@ -94,26 +95,54 @@ class Jobs(JobQueries):
             return await self._schedule_record(job_id, schedule)
         raise JobNotFoundError(f"no job with ID {job_id!r}")
 
-    async def result(self, job_id: str, *, poll: timedelta = timedelta(seconds=1)) -> Any:
+    # A caller's own asyncio.timeout works too, but ends in a bare CancelledError/TimeoutError naming no job.
+    async def result(
+        self,
+        job_id: str,
+        *,
+        timeout: timedelta | float | None = None,  # noqa: ASYNC109
+        poll: timedelta = timedelta(seconds=1),
+    ) -> Any:
         """Wait for the job's result (for a recurring job, its latest run's, waiting for the first).
+
+        ``timeout`` (a timedelta, or seconds) bounds the wait; ``None`` waits as long as the job takes,
+        which for a job due next week is a week.
 
         Raises:
             JobNotFoundError: no such job.
             JobFailedError: the job (or that run) failed or was cancelled.
+            JobTimeoutError: no result within ``timeout`` (a ``TimeoutError``; the job is left as it is).
+            ValueError: ``timeout`` is not positive.
         """
-        try:  # most jobs are one-off: wait on the workflow straight away, one call
-            return await self._workflow_result(job_id, None)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-        while True:
-            schedule = await self.describe_schedule(job_id)
-            if schedule is None:
-                raise JobNotFoundError(f"no job with ID {job_id!r}")
-            latest = latest_of(schedule, await describe_companion(self.client, job_id))
-            if latest is not None:
-                return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
-            await asyncio.sleep(poll.total_seconds())
+
+        async def wait() -> Any:
+            try:  # most jobs are one-off: wait on the workflow straight away, one call
+                return await self._workflow_result(job_id, None)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            while True:
+                schedule = await self.describe_schedule(job_id)
+                if schedule is None:
+                    raise JobNotFoundError(f"no job with ID {job_id!r}")
+                latest = latest_of(schedule, await describe_companion(self.client, job_id))
+                if latest is not None:
+                    return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
+                await asyncio.sleep(poll.total_seconds())
+
+        if timeout is None:
+            return await wait()
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be positive, not {seconds:g} s")
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await wait()
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # a TimeoutError of the call itself, not our deadline
+            raise JobTimeoutError(job_id, seconds) from None
 
     # --- changing --------------------------------------------------------------------------
 

@@ -47,7 +47,21 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
     change.add_argument("--cron")
     change.add_argument("--every", type=int, help="milliseconds")
     change.add_argument("--tz")
+    jobs.add_argument(
+        "--timeout", type=_positive_seconds, metavar="SECONDS",
+        help="result: stop waiting after this long (exit code 1; the job goes on); default: wait",
+    )  # fmt: skip
     connection(jobs)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return seconds
 
 
 def _ms(value: int | None) -> str:
@@ -119,6 +133,8 @@ async def run_jobs_command(args: argparse.Namespace, jobs: Jobs, console: Consol
     elif args.action == "reschedule":
         result = await jobs.reschedule(args.job_id, start_at=args.start_at, cron=args.cron, every=args.every,
                                        tz=args.tz)  # fmt: skip
+    elif args.action == "result":
+        result = await jobs.result(args.job_id, timeout=args.timeout)
     elif args.action == "history":
         result = await jobs.history(args.job_id, limit=args.limit)
     elif args.action == "delete":

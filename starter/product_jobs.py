@@ -40,6 +40,12 @@ def validated_definition(data: Mapping[str, Any] | IProductJob, field_prefix: st
         raise JobInputError.from_validation(err, prefix=field_prefix) from None
 
 
+def stored_definition(definition: Mapping[str, Any]) -> IProductJob:
+    """A definition read back from its schedule's memo. A field that a newer client wrote there is
+    ignored (a rolling deploy), where one a user writes is refused (``validated_definition``)."""
+    return IProductJob.model_validate(definition, extra="ignore")
+
+
 class ProductBuilder:
     """Job definitions of one product (``productBuilder`` in seed 004); camelCase names work too."""
 
@@ -121,7 +127,7 @@ class ProductBuilder:
 
     async def fetch_job(self, tag: str) -> IProductJob:
         """Raises: JobNotFoundError."""
-        return IProductJob.model_validate((await self._memo(tag)).definition)
+        return stored_definition((await self._memo(tag)).definition or {})
 
     async def fetch_jobs(self) -> list[IProductJob]:
         return [job for job, _ in await self.definitions()]
@@ -134,7 +140,7 @@ class ProductBuilder:
             if listed.id.startswith(definition_id(self.product, "")):
                 memo = JobMemo.model_validate(await listed.memo())
                 if memo.definition is not None:
-                    found.append((IProductJob.model_validate(memo.definition), memo.source))
+                    found.append((stored_definition(memo.definition), memo.source))
         return sorted(found, key=lambda item: item[0].tag)
 
     async def update_job(self, tag: str, data: Mapping[str, Any]) -> IProductJob:
@@ -145,7 +151,10 @@ class ProductBuilder:
             JobNotFoundError: no such definition. JobInputError: the merged definition is invalid.
         """
         memo = await self._memo(tag)
-        merged = validated_definition({**(memo.definition or {}), **dict(data), "tag": tag})
+        stored = (
+            stored_definition(memo.definition).model_dump(mode="json", exclude_none=True) if memo.definition else {}
+        )
+        merged = validated_definition({**stored, **dict(data), "tag": tag})
         plan = await self._plan(merged, memo.source or "api")
         handle = self._client.get_schedule_handle(definition_id(self.product, tag))
         described = await handle.describe()

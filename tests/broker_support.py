@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from starter import Ductape
-from starter.worker import job_worker
 from tests import services
 from tests.conftest import SECRETS
+from tests.workers import job_worker
 
 URLS = {
     "redis": "redis://127.0.0.1:6379/0",
@@ -73,5 +73,5 @@ async def ductape_for(env: WorkflowEnvironment, config: ProductConfig) -> AsyncI
     """A worker on a fresh task queue for ``config`` and a client dispatching to it."""
     queue = f"tq-{uuid.uuid4()}"
     secrets = SecretStore(TEST_SECRETS)
-    async with job_worker(env.client, task_queue=queue, config=config, secrets=secrets, fail_workflow_on_bug=True):
+    async with job_worker(env.client, task_queue=queue, config=config, secrets=secrets):
         yield Ductape(env.client, task_queue=queue, config=config, secrets=secrets)

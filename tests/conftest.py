@@ -19,7 +19,10 @@ from activities.secrets import SecretStore
 from starter.devserver import temporal_binary
 from starter.encryption import Keyring, encrypted_converter
 from tests.http_target import HttpTarget
+from tests.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
 from workflows.names import SEARCH_ATTRIBUTES
+
+pytest_plugins = ["pytester"]  # tests/test_harness.py runs small pytest sessions of its own
 
 SESSION_KEY = "test-session-key-0123456789abcdef"
 TEST_KEYRING = Keyring.parse("test-k1:" + "dGVzdC1wYXlsb2FkLWtleS0zMi1ieXRlcy0wMTIzNDU=")

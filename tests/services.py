@@ -1,8 +1,8 @@
-"""Local services the event-type tests run against: skipped on a laptop without them, failed in CI."""
+"""Local services the event-type tests run against: skipped on a laptop without them (failed under
+``CI=true``: tests/strict_ci.py)."""
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -16,16 +16,10 @@ NATS = ("127.0.0.1", 4222)
 
 
 def require_service(name: str, address: tuple[str, int]) -> None:
-    """Skip the calling test when ``address`` does not accept connections; under ``CI=true``, fail.
-
-    Raises:
-        pytest.fail.Exception: under CI, when the service is down (CI must test every engine).
-    """
+    """Skip the calling test, saying why, when ``address`` does not accept connections."""
     try:
         with socket.create_connection(address, timeout=1.0):
             return
     except OSError as err:
         reason = f"{name} is not reachable on {address[0]}:{address[1]} ({err.strerror or err})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must run this test against the real service")
     pytest.skip(reason)

@@ -25,11 +25,11 @@ from activities.secrets import SecretStore
 from starter import Ductape, JobStateError
 from starter.converter import DATA_CONVERTER
 from starter.devserver import DevServer
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.test_faults import SECRETS as FAULT_SECRETS
 from tests.test_faults import config_document, effects, job, server, start_worker
+from tests.workers import job_worker
 from workflows.arming import arm_lead_ms
 from workflows.contracts import JobEventType, JobState
 
@@ -125,6 +125,7 @@ async def test_cancelling_an_armed_job_stops_it_before_its_instant(ductape: Duct
     assert description.status == WorkflowExecutionStatus.CANCELED
 
 
+@pytest.mark.timeout(120)  # ~13 s measured; waits up to 60 s for the heartbeat timeout's retry
 async def test_a_worker_killed_while_a_job_is_armed_loses_and_doubles_nothing(
     server: DevServer, tmp_path: Path
 ) -> None:

@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError, JobInputError
-from starter.worker import job_worker
 from tests.conftest import SECRETS
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter.encryption import EncryptionCodec, Keyring
-from starter.worker import job_worker
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "ductape-jobs")

@@ -16,8 +16,8 @@ from activities.database_activity import close_database_engines
 from activities.product_config import ProductConfig, parse_product_config
 from starter import Ductape, JobFailedError, JobInputError
 from starter.job_plan import JobPlanner
-from starter.worker import job_worker
 from tests.database_engines import EngineDb, db
+from tests.workers import job_worker
 from workflows.contracts import JobEventType
 
 __all__ = ["db"]  # the parametrized fixture: one run per engine
@@ -27,9 +27,7 @@ __all__ = ["db"]  # the parametrized fixture: one run per engine
 async def running(env: WorkflowEnvironment, db: EngineDb, task_queue: str) -> AsyncIterator[Ductape]:
     config = db.config()
     try:
-        async with job_worker(
-            env.client, task_queue=task_queue, config=config, secrets=db.secrets(), fail_workflow_on_bug=True
-        ):
+        async with job_worker(env.client, task_queue=task_queue, config=config, secrets=db.secrets()):
             yield Ductape(env.client, task_queue=task_queue, config=config, secrets=db.secrets())
     finally:
         await close_database_engines()  # the worker's pools (job_worker does not close them yet)

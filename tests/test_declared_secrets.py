@@ -27,9 +27,9 @@ from starter.job_inputs import DISPATCH_NAMESPACES
 from starter.job_plan import JobPlanner
 from starter.log_setup import REDACTED, RedactingFilter
 from starter.settings import Settings
-from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows import names
 from workflows.contracts import JobEventType
 

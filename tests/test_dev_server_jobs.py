@@ -20,9 +20,9 @@ from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
 from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError
-from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows import names
 
 
@@ -35,7 +35,6 @@ async def ductape(
         task_queue=task_queue,
         config=product_config,
         secrets=SecretStore(SECRETS),
-        fail_workflow_on_bug=True,
     ):
         yield Ductape(dev_env.client, task_queue=task_queue, config=product_config, secrets=SecretStore(SECRETS))
 

@@ -25,9 +25,9 @@ from starter.codec_server import CodecServer, build_codec_app, viewer_codec
 from starter.devserver import temporal_binary
 from starter.encryption import EncryptionCodec, Keyring, KeyringError, PlaintextPayloadError, encrypted_converter
 from starter.settings import Settings
-from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows.names import SEARCH_ATTRIBUTES
 
 TOKEN = "codec-token-for-tests-0123456789"

@@ -70,6 +70,7 @@ async def hanging() -> AsyncIterator[HangingOnce]:
     await target.stop()
 
 
+@pytest.mark.timeout(180)  # about 25 s: one heartbeat timeout, plus worker starts
 async def test_a_killed_workers_running_job_moves_on_within_the_heartbeat_timeout(
     server: DevServer, hanging: HangingOnce, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import os
 import random
@@ -31,8 +32,8 @@ from activities.secrets import SecretStore
 from starter import Ductape, JobInputError
 from starter.converter import DATA_CONVERTER
 from starter.devserver import DevServer, DevServerOptions
-from starter.worker import job_worker
-from tests.http_target import HttpTarget
+from tests.http_target import HttpTarget, Received
+from tests.workers import job_worker
 
 WORKER = Path(sys.executable).parent / "ductape-jobs"
 SECRETS = {"EMAIL_KEY": "fault-secret-value"}
@@ -95,6 +96,43 @@ def effects(target: HttpTarget) -> dict[int, set[str]]:
     return keys
 
 
+SLACK_S = 1.0
+"""A request can reach the receiver just after the kill (or server stop) that cut off its sender."""
+
+
+def unexplained_repeats(target: HttpTarget, disruptions: list[tuple[float, float]]) -> dict[str, int]:
+    """``Idempotency-Key`` -> how many times a request with it was sent again with no disruption to explain it.
+
+    One key is one attempt at one effect; its request is sent again only when the worker sending it
+    died (or lost the server) before it could report the response. So between two requests with one
+    key there must be a disruption (a ``(start, end)`` wall-clock interval): otherwise the receiver got a
+    duplicate delivery, which a receiver without idempotency would apply twice."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for request in target.calls("/effects"):
+        times[request.headers["Idempotency-Key"]].append(request.at)
+
+    def explained(before: float, after: float) -> bool:
+        return any(start <= after and end >= before - SLACK_S for start, end in disruptions)
+
+    unexplained: dict[str, int] = {}
+    for key, at in times.items():
+        repeats = sum(not explained(before, after) for before, after in itertools.pairwise(sorted(at)))
+        if repeats:
+            unexplained[key] = repeats
+    return unexplained
+
+
+def test_a_request_sent_again_with_no_disruption_between_is_a_duplicate() -> None:
+    """The check above can fail: a re-sent request passes only with a kill (or stop) to explain it."""
+    target = HttpTarget()
+    for at in (100.0, 130.0):
+        target.requests.append(Received("POST", "/effects", {}, {"Idempotency-Key": "k1"}, {"n": 1}, at))
+    assert unexplained_repeats(target, []) == {"k1": 1}
+    assert unexplained_repeats(target, [(140.0, 140.0)]) == {"k1": 1}  # a kill after both explains nothing
+    assert unexplained_repeats(target, [(120.0, 120.0)]) == {}
+    assert unexplained_repeats(target, [(99.5, 99.5)]) == {}  # the first request reached the receiver after the kill
+
+
 async def wait_all(ductape: Ductape, job_ids: list[str], within: float) -> list[Any]:
     gate = asyncio.Semaphore(50)
 
@@ -113,6 +151,7 @@ async def start_worker(address: str, config_file: Path, task_queue: str) -> asyn
     )  # fmt: skip
 
 
+@pytest.mark.timeout(300)  # ~50 s measured; waits up to 150 s for the killed workers' activities
 async def test_sigkilled_workers_lose_and_double_nothing(
     server: DevServer, receiver: HttpTarget, tmp_path: Path
 ) -> None:
@@ -130,29 +169,33 @@ async def test_sigkilled_workers_lose_and_double_nothing(
         result = await ductape.processor.job.schedule(job(n, now + timedelta(seconds=2 + rng.uniform(0, 12))))
         job_ids.append(result.job_id)
 
-    kills = 0
+    kills: list[float] = []
     worker = await start_worker(server.options.address, config_file, task_queue)
     try:
-        while kills < 20:
+        while len(kills) < 20:
             await asyncio.sleep(rng.uniform(0.4, 1.2))
+            kills.append(time.time())
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
-            kills += 1
             worker = await start_worker(server.options.address, config_file, task_queue)
         # Activities the killed workers held come back after their 60 s start-to-close timeout.
         outcomes = await wait_all(ductape, job_ids, within=150)
     finally:
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
-    assert kills == 20
-    print(f"{len(receiver.calls('/effects'))} requests for 500 jobs across 20 SIGKILLs")
+    requests = len(receiver.calls("/effects"))
+    print(f"{requests} requests for 500 jobs across {len(kills)} SIGKILLs")
     assert all(o["status"] == 200 for o in outcomes)
     keys = effects(receiver)
     assert sorted(keys) == list(range(500)), "a job was lost"
     doubled = {n: k for n, k in keys.items() if len(k) != 1}
     assert doubled == {}, "a job's effect was applied twice (two different idempotency keys)"
+    # One key per job is not enough: the same request delivered twice with no kill in between is a
+    # duplicate that only an idempotent receiver survives. Each re-send needs a kill to explain it.
+    assert unexplained_repeats(receiver, [(k, k) for k in kills]) == {}, "a request was delivered twice"
 
 
+@pytest.mark.timeout(240)  # ~16 s measured; waits up to 90 s + 60 s after the restart
 async def test_server_restart_mid_run_keeps_every_pending_job_and_schedule(
     server: DevServer, receiver: HttpTarget, tmp_path: Path
 ) -> None:
@@ -168,10 +211,12 @@ async def test_server_restart_mid_run_keeps_every_pending_job_and_schedule(
             job(1000, now, job_id="fault-recurring", repeat={"every": 2000, "limit": 4}) | {"start_at": None}
         )
         await asyncio.sleep(1.5)
+        stopped_at = time.time()
         await server.stop()  # SIGTERM: pending timers and the schedule live in the SQLite file
         stopped = time.monotonic()
         await asyncio.sleep(3)
         await server.start()
+        restarted_at = time.time()
         assert time.monotonic() - stopped >= 3
         await wait_all(ductape, one_offs, within=90)
 
@@ -184,6 +229,7 @@ async def test_server_restart_mid_run_keeps_every_pending_job_and_schedule(
             await asyncio.sleep(0.5)
     keys = effects(receiver)
     assert all(len(keys[n]) == 1 for n in range(30)), "each one-off job ran exactly once"
+    assert unexplained_repeats(receiver, [(stopped_at, restarted_at)]) == {}, "a request was delivered twice"
     # Runs due while the server was down are caught up (one late run), later ones on time: 4 in all.
     record = await ductape.jobs.get(recurring.job_id)
     assert record.execution_count == 4

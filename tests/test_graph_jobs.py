@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError, JobInputError
-from starter.worker import job_worker
 from tests.falkordb_server import falkordb_url
+from tests.workers import job_worker
 
 FRIENDS = "MATCH (:User {id: $id})-[:FRIEND]->(f:User) RETURN f.id AS id, f.name AS name ORDER BY id"
 

@@ -21,10 +21,10 @@ from activities.http_pool import proxy_mounts, worker_http_client
 from activities.secrets import SecretStore
 from starter import Ductape
 from starter.settings import Settings
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.forward_proxy import ForwardProxy
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 Server = tuple[str, dict[str, int]]
 """A server's URL and what it saw: ``connections`` (TCP connections accepted), ``open``/``most``

@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.webhook_receivers import WebhookReceivers, always
+from tests.workers import job_worker
 from workflows.management_contracts import JobEvent, JobEventDeliveries, JobEventJob, WebhookOutcome
 from workflows.names import JOB_EVENT_WORKFLOW
 

@@ -17,11 +17,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError
-from starter.worker import job_worker
+from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError, JobTimeoutError
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.test_cli import run_cli
+from tests.workers import job_worker
 
 
 @dataclass
@@ -242,6 +242,29 @@ async def test_jobs_cli_lists_and_shows_history(env: Env, dev_env: WorkflowEnvir
     code, _, err = await run_cli("jobs", "pause", job.job_id, "--address", address, env=keys)
     assert code == 1
     assert "not waiting" in err or "already finished" in err
+
+
+async def test_result_with_a_timeout_stops_waiting_and_leaves_the_job_as_it_was(
+    env: Env, dev_env: WorkflowEnvironment
+) -> None:
+    one_off = await env.ductape.processor.job.schedule(env.job(start_at=in_(3600)))
+    recurring = await env.ductape.processor.job.schedule(env.job(start_at=in_(3600), repeat={"every": 3_600_000}))
+    for job in (one_off, recurring):  # a workflow to wait on; a schedule with no run yet
+        started = time.monotonic()
+        with pytest.raises(JobTimeoutError, match=f"job {job.job_id} has no result after 1 s") as waited:
+            await env.ductape.jobs.result(job.job_id, timeout=1)
+        assert 1 <= time.monotonic() - started < 5
+        assert isinstance(waited.value, TimeoutError)
+        assert (await env.ductape.jobs.get(job.job_id)).status == "scheduled"
+    address = dev_env.client.service_client.config.target_host
+    keys = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=TEST_KEYRING.to_text())
+    code, _, err = await run_cli("jobs", "result", one_off.job_id, "--timeout", "1", "--address", address, env=keys)
+    assert code == 1
+    assert f"job {one_off.job_id} has no result after 1 s" in err
+    assert (await env.ductape.jobs.get(one_off.job_id)).status == "scheduled"
+    code, _, err = await run_cli("jobs", "result", one_off.job_id, "--timeout", "0", "--address", address, env=keys)
+    assert code == 2
+    assert "--timeout: must be a positive number of seconds" in err
 
 
 async def test_an_update_in_the_first_workflow_task_is_not_lost(

@@ -24,9 +24,9 @@ from activities.secrets import SecretStore
 from starter import Ductape, JobInputError
 from starter.job_plan import JobPlanner
 from starter.product_jobs import definition_id
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows.contracts import JobEventType as JobEventTypes
 from workflows.dispatch_contracts import IJobProcessorInput, IProductJob
 

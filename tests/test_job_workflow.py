@@ -17,9 +17,9 @@ from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
 from starter.job_inputs import normalise_job
 from starter.job_plan import plan_job
-from starter.worker import job_worker
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows.contracts import ISession, JobOutcome, JobWorkflowInput
 from workflows.names import JOB_WORKFLOW, RESOLVE_PLACEHOLDERS
 
@@ -74,7 +74,6 @@ class Runner:
             task_queue=self.task_queue,
             config=self.config,
             secrets=SecretStore(SECRETS),
-            fail_workflow_on_bug=True,
         ):
             if raw is not None:
                 handle = await self.env.client.start_workflow(

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.secrets import SecretStore
 from starter import Ductape
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.management_races import (
@@ -25,11 +25,13 @@ from tests.management_races import (
     run_trials,
     summary,
 )
+from tests.workers import job_worker
 
 TRIALS = 225
 RECURRING_TRIALS = 45
 
 
+@pytest.mark.timeout(300)  # about 100 s: the trials' starts are 75-90 s out
 async def test_no_promise_is_broken_near_the_instant(
     dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
 ) -> None:

@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from activities.notification_activity import NotificationActivities
 from activities.product_config import ProductConfig, parse_product_config
@@ -40,6 +40,7 @@ from tests.notification_receivers import (
     self_signed_cert,
     start_smtp,
 )
+from tests.workers import plain_worker
 from workflows.contracts import EventActivityInput, JobContext, JobInputError
 from workflows.names import SEND_NOTIFICATION
 from workflows.notification_contracts import ChannelReport, ChannelSendInput, NotificationPlan
@@ -395,7 +396,7 @@ async def test_on_the_server_a_retried_sms_skips_recipients_already_sent(
     activities = NotificationActivities(config_for(http), SECRETS, client)
     plan = await prepare(activities, {"sms": {"recipients": ["+15550111", "+15550122"], "body": "Shipped"}})
     queue = f"notify-{uuid.uuid4()}"
-    async with Worker(
+    async with plain_worker(
         dev_env.client,
         task_queue=queue,
         workflows=[SendOneChannel],

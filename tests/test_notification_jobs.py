@@ -11,9 +11,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter import Ductape, JobFailedError
-from starter.worker import job_worker
 from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
 from tests.test_notification_channels import ORDER_INPUT, SECRETS, config_for
+from tests.workers import job_worker
 from workflows import names
 from workflows.names import SEND_NOTIFICATION
 

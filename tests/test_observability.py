@@ -24,9 +24,9 @@ from activities.session_tokens import issue_session_token
 from starter import Ductape, JobFailedError
 from starter.log_setup import REDACTED, JsonFormatter, RedactingFilter
 from starter.telemetry import Telemetry, build_telemetry
-from starter.worker import job_worker
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 
 def free_port() -> int:

@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.secrets import SecretStore
 from starter import Ductape, JobInputError, JobNotFoundError
 from starter.apply import apply_changes, plan_changes
-from starter.worker import job_worker
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 15.0) -> None:

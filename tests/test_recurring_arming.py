@@ -105,6 +105,7 @@ def test_cron_matches_its_own_run_times_only() -> None:
 # --- On the dev server --------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(120)  # ~16 s measured: a run due 16 s ahead
 async def test_a_recurring_run_fires_early_and_starts_at_its_instant(ductape: Ductape, http_target: HttpTarget) -> None:
     due = (datetime.now(UTC) + timedelta(seconds=16)).replace(microsecond=0)
     job_id = job_id_with_lead("armed-cron", timedelta(seconds=8), timedelta(seconds=12))
@@ -178,6 +179,7 @@ async def assert_cancelled_unrun(ductape: Ductape, http_target: HttpTarget, due:
     assert run.status == WorkflowExecutionStatus.CANCELED
 
 
+@pytest.mark.timeout(120)  # ~31 s measured: a run due 30 s ahead
 async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, http_target: HttpTarget) -> None:
     """A pause a few seconds before a run stops it, as without arming (the run had started early)."""
     job_id, due, run_id = await armed_daily_run(ductape, "armed-pause")
@@ -186,6 +188,7 @@ async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, htt
     await assert_cancelled_unrun(ductape, http_target, due, run_id)
 
 
+@pytest.mark.timeout(120)  # ~31 s measured: a run due 30 s ahead
 async def test_rescheduling_a_recurring_job_stops_the_run_armed_for_its_old_time(
     ductape: Ductape, http_target: HttpTarget
 ) -> None:

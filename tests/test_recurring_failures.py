@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from starter import Ductape, JobRecord
-from starter.worker import job_worker
 from tests.conftest import SECRETS
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.secrets import SecretStore
 from starter import Ductape
 from starter.replay import assert_histories_replay
-from starter.worker import job_worker
 from tests.conftest import SECRETS, TEST_KEYRING
 from tests.http_target import HttpTarget
 from tests.test_cli import run_cli
+from tests.workers import job_worker
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ConfigError, ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError, JobInputError
-from starter.worker import job_worker
 from tests import routing_targets
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 from workflows import names
 
 ACTION = {"type": "action", "app": "email-service"}
@@ -62,9 +62,7 @@ async def ductape(dev_env: WorkflowEnvironment, http_target: HttpTarget, task_qu
     config = routing_config(http_target.url)
     http_target.script("/missing", [404])
     routing_targets.calls.clear()
-    async with job_worker(
-        dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS), fail_workflow_on_bug=True
-    ):
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
         yield Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS))
 
 

@@ -29,10 +29,10 @@ from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from starter import Ductape
 from starter.schedule_file import Item, send_item, split_items
-from starter.worker import job_worker
 from tests.conftest import TEST_KEYRING
 from tests.http_target import HttpTarget
 from tests.test_cli import CLI, run_cli
+from tests.workers import job_worker
 from workflows.dispatch_contracts import IDispatchResult, IProductJob
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig, parse_product_config
 from activities.secrets import SecretStore
 from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError
-from starter.worker import job_worker
 from tests.conftest import SECRETS
+from tests.workers import job_worker
 
 PRODUCT = "shop"
 S3_PREFIX = "app"
@@ -150,9 +150,7 @@ async def ductape(
 ) -> AsyncIterator[Ductape]:
     config = storage_config(storage.root, storage.bucket, moto_endpoint)
     secrets = SecretStore(STORAGE_SECRETS)
-    async with job_worker(
-        dev_env.client, task_queue=task_queue, config=config, secrets=secrets, fail_workflow_on_bug=True
-    ):
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=secrets):
         yield Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=secrets)
 
 

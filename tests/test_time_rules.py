@@ -18,9 +18,9 @@ from starter import Ductape
 from starter.client import connect_client
 from starter.devserver import DevServer, DevServerOptions
 from starter.settings import Settings
-from starter.worker import job_worker
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
+from tests.workers import job_worker
 
 
 @pytest.fixture
@@ -97,6 +97,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.timeout(150)  # ~21 s measured; waits up to 15 s + 60 s for the runs
 async def test_runs_missed_while_the_server_was_down_give_at_most_one_late_run(
     tmp_path: Path, http_target: HttpTarget, task_queue: str
 ) -> None:

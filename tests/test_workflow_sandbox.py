@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from starter import workflow_runner
 from starter.workflow_runner import WORKFLOW_RUNNER
 from tests.sandbox_probe import SandboxProbe
+from tests.workers import plain_worker
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
 
@@ -81,12 +81,8 @@ def test_the_call_scan_sees_wall_clock_reads_and_allows_workflow_time() -> None:
 
 async def test_code_outside_our_package_keeps_the_full_sandbox(dev_env: WorkflowEnvironment) -> None:
     queue = f"sandbox-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        dev_env.client,
-        task_queue=queue,
-        workflows=[SandboxProbe],
-        workflow_runner=WORKFLOW_RUNNER,
-        workflow_failure_exception_types=[Exception],
+    async with plain_worker(
+        dev_env.client, task_queue=queue, workflows=[SandboxProbe], workflow_runner=WORKFLOW_RUNNER
     ):
         assert await dev_env.client.execute_workflow(
             SandboxProbe.run, False, id=f"probe-ok-{uuid.uuid4().hex}", task_queue=queue
@@ -102,7 +98,9 @@ async def test_each_sandbox_snippet_is_compiled_once(dev_env: WorkflowEnvironmen
     """The runner's speed-up leans on an SDK internal (``_Instance._run_code`` taking source text);
     an SDK upgrade that changes it fails here rather than silently slowing every workflow task."""
     queue = f"sandbox-{uuid.uuid4().hex[:8]}"
-    async with Worker(dev_env.client, task_queue=queue, workflows=[SandboxProbe], workflow_runner=WORKFLOW_RUNNER):
+    async with plain_worker(
+        dev_env.client, task_queue=queue, workflows=[SandboxProbe], workflow_runner=WORKFLOW_RUNNER
+    ):
         for _ in range(3):
             await dev_env.client.execute_workflow(
                 SandboxProbe.run, False, id=f"probe-{uuid.uuid4().hex}", task_queue=queue

@@ -9,6 +9,13 @@ that cross Temporal (``JobWorkflowInput``, activity inputs and results), built b
 already validated input and never hand-written by users. The user-facing scheduling inputs are in
 ``workflows.dispatch_contracts``; what the management and sessions APIs return, and job events, in
 ``workflows.management_contracts``; each event type's own shapes in ``workflows.<type>_contracts``.
+
+Rolling deploys: while workers and clients are replaced one by one, a model that crosses Temporal
+(workflow and activity inputs and results, memo, query and update payloads) may be decoded by code
+older than the code that wrote it. Those models ignore unknown fields (pydantic's default; every model
+reachable from a workflow or activity signature is checked by tests/test_rolling_deploy.py). What users
+write refuses them (``StrictInput``). A shape on both sides is split: ``SessionRef`` on the wire,
+``ISession`` (a strict subclass) where a user writes it.
 """
 
 from __future__ import annotations
@@ -240,8 +247,23 @@ class StrictInput(BaseModel):
         return absent_when_empty(cls, value)
 
 
-class ISession(StrictInput):
+class SessionRef(BaseModel):
+    """A job's session as it crosses Temporal (in ``JobWorkflowInput`` and ``ResolveRequest``): lenient
+    like every wire model. Users write an ``ISession``, which is one."""
+
+    tag: str
+    token: str
+
+    def __repr__(self) -> str:  # tokens never reach logs through a repr
+        return f"{type(self).__name__}(tag={self.tag!r}, token='***')"
+
+    __str__ = __repr__
+
+
+class ISession(SessionRef):
     """A user session attached to a job: ``{tag, token}`` or the string ``"tag:token"``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)  # StrictInput's
 
     tag: NonEmptyStr
     """Session type, as declared under ``products.<p>.sessions`` in the product config."""
@@ -257,11 +279,6 @@ class ISession(StrictInput):
                 raise ValueError("must be {tag, token} or a 'tag:token' string")
             return {"tag": tag, "token": token}
         return value
-
-    def __repr__(self) -> str:  # tokens never reach logs through a repr
-        return f"ISession(tag={self.tag!r}, token='***')"
-
-    __str__ = __repr__
 
 
 class IActionRequest(StrictInput):
@@ -301,7 +318,7 @@ class JobWorkflowInput(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     start_at: AwareDatetime | None = None
     """Run at this instant; ``None`` runs at once (every run a schedule starts)."""
-    session: ISession | None = None
+    session: SessionRef | None = None
     retry: RetrySettings = Field(default_factory=RetrySettings)
     timeout_ms: int = 300_000
     """Start-to-close timeout of one attempt of the event's activity."""
@@ -345,7 +362,7 @@ class ResolveRequest(BaseModel):
 
     product: str
     env: str
-    session: ISession | None = None
+    session: SessionRef | None = None
     input: dict[str, Any]
 
 

@@ -26,7 +26,6 @@ from starter import Ductape
 from starter.devserver import temporal_binary
 from starter.job_inputs import normalise_dispatch, normalise_job
 from starter.job_plan import plan_job
-from starter.worker import job_worker
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
 from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
@@ -34,6 +33,7 @@ from tests.test_notification_channels import ORDER_INPUT, config_for
 from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
 from tests.test_routing_jobs import routing_config
 from tests.webhook_receivers import WebhookReceivers, always
+from tests.workers import job_worker
 from workflows.arming import arm_lead_ms
 from workflows.contracts import JobEventType, JobState
 from workflows.management_contracts import JobEvent, JobEventJob
@@ -94,9 +94,7 @@ async def main() -> None:
         test_server_existing_path=str(server), data_converter=CONVERTER
     ) as env:
         config = routing_config(target.url)  # the spine's config plus functions, features and fallbacks
-        async with job_worker(
-            env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS), fail_workflow_on_bug=True
-        ):
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
             now = await env.get_current_time()
             await _record(env.client, "plain", _job("send_welcome_email", input={"body": {"id": 1}}), now=now,
                           target=target)  # fmt: skip
