@@ -51,7 +51,7 @@ from starter.job_records import (
 )
 from starter.job_reschedule import replace_spec
 from workflows.contracts import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
-from workflows.dispatch_contracts import IJobRepeatOptions
+from workflows.dispatch_contracts import IDstPolicy, IJobRepeatOptions
 from workflows.management_contracts import JobEventName, JobMemo, JobRecord
 from workflows.names import JOB_WORKFLOW
 
@@ -277,10 +277,8 @@ class Jobs(JobQueries):
         schedule = await self.require_schedule(job_id)
         memo = await self.schedule_memo(schedule)
         options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
-        repeat = _repeat(
-            options
-            | {"tz": tz or (memo.tz if cron or not every else None), "dst": memo.dst if options["cron"] else None}
-        )
+        dst = _known_dst(memo.dst) if options["cron"] else None
+        repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None), "dst": dst})
         now = self.clock()
         try:
             first = parse_instant(start_at) or now
@@ -404,6 +402,12 @@ class Jobs(JobQueries):
                         except JobFailedError as err:
                             details["last_error"] = f"{err.error_type}: {err.message}"
         return schedule_record(job_id, desc, memo, companion=companion, now=self.clock(), **details)
+
+
+def _known_dst(stored: dict[str, str] | None) -> dict[str, str] | None:
+    """A stored DST policy, without the keys a newer client may have added (a rolling deploy): the
+    memo is written by clients of any version, and ``IDstPolicy`` refuses unknown keys."""
+    return {k: v for k, v in stored.items() if k in IDstPolicy.model_fields} if stored else None
 
 
 def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:

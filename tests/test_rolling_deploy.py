@@ -176,3 +176,35 @@ async def test_an_older_client_reads_and_updates_a_definition_a_newer_one_stored
         assert updated.intervals == 120_000
     finally:
         await handle.delete()
+
+
+async def test_an_older_client_reschedules_a_cron_job_whose_dst_policy_a_newer_one_extended(
+    dev_env: WorkflowEnvironment, product_config: ProductConfig, task_queue: str
+) -> None:
+    ductape = Ductape(dev_env.client, task_queue=task_queue, config=product_config, secrets=SecretStore(SECRETS))
+    job_id = f"dst-{uuid.uuid4().hex[:8]}"
+    await ductape.processor.job.schedule(
+        {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": "send_welcome_email",
+         "input": {}, "job_id": job_id,
+         "repeat": {"cron": "30 2 * * *", "tz": "Europe/Amsterdam", "dst": {"skipped": "skip"}}}
+    )  # fmt: skip
+    handle = dev_env.client.get_schedule_handle(job_id)
+    memo = await schedule_memo(dev_env.client.data_converter, await handle.describe())
+    assert memo.dst == {"skipped": "skip", "repeated": "first"}
+    newer = memo.model_dump(mode="json", exclude_none=True) | {"dst": memo.dst | {"ambiguous": "later"}}
+
+    def written_by_a_newer_client(update: ScheduleUpdateInput) -> ScheduleUpdate:
+        action = update.description.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        action.memo = newer
+        return ScheduleUpdate(schedule=update.description.schedule)
+
+    await handle.update(written_by_a_newer_client)
+    try:
+        record = await ductape.jobs.reschedule(job_id, cron="45 3 * * *")
+        assert record.cron == "45 3 * * *"
+        # The newer client's key is neither used nor dropped.
+        after = await schedule_memo(dev_env.client.data_converter, await handle.describe())
+        assert after.dst == {"skipped": "skip", "repeated": "first", "ambiguous": "later"}
+    finally:
+        await ductape.jobs.delete(job_id)
