@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -30,6 +31,8 @@ class HttpTarget:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self._scripts: dict[str, list[int]] = {}
+        self.delays: dict[str, float] = {}
+        """Seconds a path waits before it answers (a slow target)."""
         self._calls: dict[str, int] = defaultdict(int)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -49,6 +52,8 @@ class HttpTarget:
         self.requests.append(
             Received(request.method, request.path, dict(request.query), dict(request.headers), body, time.time())
         )
+        if delay := self.delays.get(request.path):
+            await asyncio.sleep(delay)
         statuses = self._scripts.get(request.path, [200])
         index = min(self._calls[request.path], len(statuses) - 1)
         self._calls[request.path] += 1

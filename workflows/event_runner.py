@@ -68,7 +68,7 @@ async def call_activity(
 ) -> Any:
     """Run one activity; its final failure fails the job with the activity's error type and message.
 
-    ``armed`` (runs started before exact management): the activity waits for its ``not_before``
+    ``armed`` (runs armed before exact management): the activity waits for its ``not_before``
     and heartbeats. When its worker died during that wait, the attempt the timeout cost is given
     back (the event never started), up to ``ARMED_RESCUES`` times: a crash never fails a job that
     allows a single attempt. ``heartbeat``: the attempt's heartbeat timeout (event activities).
@@ -126,14 +126,14 @@ def _cause(err: ActivityError | ChildWorkflowError) -> tuple[str, str]:
 class EventRunner:
     """Runs the events of one job run with the job's retry settings and timeout.
 
-    ``exact`` (every run started since exact management): event activities heartbeat (a dead
-    worker's job moves on within ``EVENT_HEARTBEAT``) and an armed event is one claimed attempt
-    (``arm``), its retries run after it (``after_armed``)."""
+    Event activities heartbeat (a dead worker's job moves on within ``EVENT_HEARTBEAT``). An armed
+    event (since exact management) is one claimed attempt (``arm``), its retries run after it
+    (``after_armed``)."""
 
-    def __init__(self, job: JobWorkflowInput, context: JobContext, *, exact: bool = False) -> None:
+    def __init__(self, job: JobWorkflowInput, context: JobContext) -> None:
         self._job = job
         self._context = context
-        self._heartbeat = EVENT_HEARTBEAT if exact else None
+        self._heartbeat = EVENT_HEARTBEAT
 
     def arm(self, payload: dict[str, Any], not_before: datetime) -> workflow.ActivityHandle[Any]:
         """Hand the job's own event to its activity now; it waits for ``not_before``, claims the event

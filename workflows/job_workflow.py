@@ -42,14 +42,20 @@ class JobWorkflow:
         self._changes = 0
         self._phase: Phase = "waiting"
         self._arm_lead = timedelta(milliseconds=job.arm_lead_ms) if job.arm_lead_ms else timedelta(0)
-        self._exact = workflow.patched(EXACT_MANAGEMENT)
+        # Which path this run takes (``EXACT_MANAGEMENT``) is decided, and the patch marker recorded,
+        # only where the two part: on arming, or on a cancel while the event runs. A plain job that
+        # meets neither carries no marker and costs the history events it always did.
+        self._exact: bool | None = None
         self._armed: ArmedAttempt | None = None
         self._cancel: Literal["cancelled", "refused"] | None = None
 
+    def _exact_path(self) -> bool:
+        if self._exact is None:
+            self._exact = workflow.patched(EXACT_MANAGEMENT)
+        return self._exact
+
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
-        if not self._exact:
-            return await self._run_as_before(job)
         while True:
             try:
                 await self._wait_until_due()
@@ -71,7 +77,10 @@ class JobWorkflow:
             except asyncio.CancelledError:
                 if not work.done():
                     armed = self._armed
-                    if not (self._phase == "armed" and (armed is None or await armed.disarm())):
+                    # (A run from before the patch has no attempt object: its cancel reaches its
+                    # activity, armed or running, as it always did.)
+                    taken_back = self._phase == "armed" and (armed is None or await armed.disarm())
+                    if not taken_back and self._exact_path():
                         self._cancel = "refused"
                         continue
                     work.cancel()
@@ -93,16 +102,17 @@ class JobWorkflow:
         armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
         not_before = nominal if armed and nominal and nominal > workflow.now() else None
         self._phase = "armed" if not_before else "running"
+        exact = not_before is not None and self._exact_path()
         seen = self._changes
         started = None
-        if not_before is None:
-            record_start(job, nominal)
+        if not exact:
+            record_start(job, nominal, armed=not_before is not None)
             started = self._event(job, "job.started", "running")
         try:
             payload = await resolved_input(job)
-            runner = EventRunner(job, job_context(job), exact=True)
-            if not_before is None:
-                result = await runner.run(payload)
+            runner = EventRunner(job, job_context(job))
+            if not exact or not_before is None:  # not armed, or armed before the patch (one activity)
+                result = await runner.run(payload, not_before=not_before)
             elif self._changes != seen:
                 raise Disarmed  # changed while its placeholders resolved: nothing was armed yet
             else:
@@ -218,8 +228,8 @@ class JobWorkflow:
 
     @workflow.update(name="resume")
     async def resume(self) -> JobState:
-        if self._exact and not self._paused:
-            return self.state()  # nothing to undo (and a paused job is never armed)
+        if self._phase == "armed":
+            return self.state()  # nothing to undo: a paused job is never armed
 
         def apply() -> None:
             self._paused = False
@@ -246,18 +256,21 @@ class JobWorkflow:
     @workflow.update(name=CANCEL_OUTCOME)
     async def cancel_outcome(self) -> JobState:
         """Waits until a cancel request (sent just before) has been decided: ``state.cancel``."""
-        if self._exact:
-            await workflow.wait_condition(lambda: self._cancel is not None or self._phase == "done")
+        await workflow.wait_condition(lambda: self._cancel is not None or self._phase == "done")
         return self.state()
 
     def _check(self, what: str) -> None:
         """Validator: refuse a change the job can no longer take, before it reaches history."""
-        if not self._exact:
-            self._waiting_as_before()
-        elif self._cancel == "cancelled":
+        if self._cancel == "cancelled":
             raise ApplicationError(f"cannot {what}: the job was cancelled", {"phase": "done"}, type=NOT_WAITING)
-        elif self._phase in ("running", "done"):
+        if self._phase in ("running", "done"):
             raise _started(what, self._phase)
+        if self._phase == "armed" and self._exact is False and self._start_at is not None:
+            raise ApplicationError(  # armed before the patch: only a cancel could reach it
+                f"the job is armed: its event starts at {self._start_at.isoformat()} and can only be cancelled",
+                {"phase": "armed"},
+                type=NOT_WAITING,
+            )
 
     async def _hold(self, what: str, apply: Callable[[], None]) -> JobState:
         """Apply a change unless the event started; an armed attempt is taken back first."""
@@ -274,38 +287,6 @@ class JobWorkflow:
     def _changed(self, memo: dict[str, Any]) -> None:
         self._changes += 1
         workflow.upsert_memo(memo)
-
-    # --- runs started before exact management (``EXACT_MANAGEMENT``) ----------------------------
-
-    def _waiting_as_before(self) -> None:
-        if self._phase == "armed" and self._start_at is not None:
-            raise ApplicationError(
-                f"the job is armed: its event starts at {self._start_at.isoformat()} and can only be cancelled",
-                type=NOT_WAITING,
-            )
-        if self._phase != "waiting":
-            raise ApplicationError(f"the job is {self._phase}, not waiting to start", type=NOT_WAITING)
-
-    async def _run_as_before(self, job: JobWorkflowInput) -> JobOutcome:
-        await self._wait_until_due()
-        nominal = self._start_at or self._schedule_nominal()
-        armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
-        not_before = nominal if armed and nominal and nominal > workflow.now() else None
-        self._phase = "armed" if not_before else "running"
-        record_start(job, nominal, armed=not_before is not None)
-        started = self._event(job, "job.started", "running")
-        try:
-            payload = await resolved_input(job)
-            result = await EventRunner(job, job_context(job)).run(payload, not_before=not_before)
-        except ApplicationError as err:
-            record_end(job, failed=True)
-            await joined(started, self._event(job, "job.failed", "failed", f"{err.type}: {err.message}"))
-            raise
-        finally:
-            self._phase = "done"
-        record_end(job, failed=False)
-        await joined(started, self._event(job, "job.completed", "completed"))
-        return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, result=result)
 
 
 def _started(what: str, phase: str) -> ApplicationError:

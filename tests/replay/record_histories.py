@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.product_config import ProductConfig
 from activities.secrets import SecretStore
 from activities.session_tokens import issue_session_token
-from starter import Ductape
+from starter import Ductape, JobStateError
 from starter.devserver import temporal_binary
 from starter.job_inputs import normalise_dispatch, normalise_job
 from starter.job_plan import plan_job
@@ -348,6 +348,22 @@ async def _record_exact(target: HttpTarget) -> None:
             await asyncio.sleep(1)  # the taken-back attempt's own end, which comes after the workflow moved on
             for name, job_id in (("held", held), ("cancelled", cancelled), ("retried", retried)):
                 _write(f"exact_armed_{name}", await env.client.get_workflow_handle(job_id).fetch_history())
+            # A cancel while the event runs: refused, the event runs to its end.
+            target.delays["/v1/welcome"] = 2.0
+            try:
+                running = await ductape.processor.job.schedule(
+                    _job("send_welcome_email", job_id="replay-exact-cancel-refused", input={"body": {"refused": True}})
+                )
+                for _ in range(100):  # until its event is under way
+                    if any(call.body == {"refused": True} for call in target.calls("/v1/welcome")):
+                        break
+                    await asyncio.sleep(0.05)
+                with contextlib.suppress(JobStateError):
+                    await ductape.jobs.cancel(running.job_id)
+                await ductape.jobs.result(running.job_id)
+            finally:
+                target.delays.clear()
+            _write("exact_cancel_refused", await env.client.get_workflow_handle(running.job_id).fetch_history())
 
 
 def _write(name: str, history: WorkflowHistory) -> None:

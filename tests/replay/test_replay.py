@@ -71,7 +71,8 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_armed", "job_workflow_armed_rescued", "job_workflow_armed_cron",
         "job_event_workflow_abandoned", "job_event_workflow_independent",
         "job_workflow_exact_plain", "job_workflow_exact_armed_held", "job_workflow_exact_armed_cancelled",
-        "job_workflow_exact_armed_retried",
+        "job_workflow_exact_armed_retried", "job_workflow_exact_cancel_refused",
+        "job_workflow_cancelled_running", "job_workflow_armed_cancelled",
     }  # fmt: skip
 
 
@@ -354,15 +355,27 @@ def _patched(path: Path) -> bool:
     )
 
 
-def test_only_the_exact_histories_carry_the_patch() -> None:
+def test_the_patch_is_recorded_only_where_the_paths_part() -> None:
+    """Arming, or a cancel while the event runs; a plain job costs no extra event."""
     assert {p.stem for p in HISTORIES if p.stem.startswith("job_workflow") and _patched(p)} == {
-        p.stem for p in HISTORIES if p.stem.startswith("job_workflow_exact_")
-    }
+        "job_workflow_exact_armed_held", "job_workflow_exact_armed_cancelled", "job_workflow_exact_armed_retried",
+        "job_workflow_exact_cancel_refused",
+    }  # fmt: skip
+    assert len(event_types(history("exact_plain"))) == len(event_types(history("plain")))
 
 
 def test_exact_plain_job_heartbeats() -> None:
     (scheduled,) = _scheduled(history("exact_plain"))
     assert (scheduled["activityType"]["name"], scheduled["heartbeatTimeout"]) == (RUN_ACTION, "20s")
+
+
+def test_a_cancel_while_the_event_runs_is_refused_and_the_event_ends() -> None:
+    path = history("exact_cancel_refused")
+    types = event_types(path)
+    assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types
+    assert "ACTIVITY_TASK_CANCEL_REQUESTED" not in types  # the running event was never cut short
+    assert types.index("WORKFLOW_EXECUTION_CANCEL_REQUESTED") < types.index("ACTIVITY_TASK_COMPLETED")
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
 
 
 def test_exact_armed_job_taken_back_then_run_at_its_new_time() -> None:
@@ -396,3 +409,32 @@ def test_exact_armed_attempt_then_its_retries() -> None:
     backoff = len(types) - 1 - types[::-1].index("TIMER_STARTED")  # the retry's backoff, after the wait's timer
     assert types.index("ACTIVITY_TASK_FAILED") < backoff < len(types) - 1
     assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+# Recorded with the code from before exact management (kept, not re-recorded): the old paths the
+# patch must keep replaying.
+
+
+def test_old_cancel_while_running_cut_the_event_short() -> None:
+    types = event_types(history("cancelled_running"))
+    assert "ACTIVITY_TASK_CANCEL_REQUESTED" in types
+    assert types[-1] == "WORKFLOW_EXECUTION_CANCELED"
+
+
+def test_old_armed_cancel_ended_at_once() -> None:
+    types = event_types(history("armed_cancelled"))
+    assert "ACTIVITY_TASK_CANCEL_REQUESTED" in types
+    assert CHECKPOINT not in scheduled_activities(history("armed_cancelled"))
+    assert types[-1] == "WORKFLOW_EXECUTION_CANCELED"
+
+
+@pytest.mark.parametrize("name", ["cancelled_running", "armed_cancelled"])
+async def test_old_cancel_histories_need_the_patch_guard(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without its guard, the new code refuses a late cancel or takes the armed attempt back with a
+    checkpoint: replaying these histories must refuse it (so they do exercise the old branches)."""
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=UnsandboxedWorkflowRunner())
+    path = history(name)
+    # A non-determinism error, or the core's state machines refusing the recorded cancel outright.
+    with pytest.raises((workflow.NondeterminismError, RuntimeError)):
+        await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{name.replace('_', '-')}", path.read_text()))
