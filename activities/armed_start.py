@@ -11,7 +11,8 @@ worker interceptor, so no event type has to know about any of it:
 - An armed one (``not_before`` set, ``workflows.arming``) first waits for its instant on a sleeping
   coroutine (a thousand armed jobs cost a thousand timers, not a thousand workflow tasks at the
   instant), heartbeating, then *claims* the event: one heartbeat of its own whose answer says
-  whether the workflow cancelled it meanwhile. Refused, it ends ``DISARMED`` and nothing was sent.
+  whether the workflow cancelled it meanwhile (at the instant, or just before it in a herd:
+  ``activities.herd_claims``). Refused, it ends ``DISARMED`` and nothing was sent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from workflows.arming import ARM_BEAT, ARMED, CLAIMING, DISARMED, INTERRUPTED, STARTED
+from activities.herd_claims import DEFAULT_CLAIMS_PER_SECOND, HerdClaims
+from workflows.arming import ARM_BEAT, ARMED, CLAIM_SPREAD_MAX, CLAIMING, DISARMED, INTERRUPTED, STARTED
 from workflows.contracts import EventActivityInput
 from workflows.job_metrics import LATENESS
 from workflows.names import CHECKPOINT, EVENT_ACTIVITIES, SEND_NOTIFICATION
@@ -37,6 +39,7 @@ EVENT_ACTIVITY_NAMES = frozenset({*EVENT_ACTIVITIES.values(), SEND_NOTIFICATION}
 """The activities that perform a job's event (its target is called from them)."""
 _EVENT_TYPE_OF = {name: event_type.value for event_type, name in EVENT_ACTIVITIES.items()}
 _WATCH_CLEANUP = 5.0
+_HERD_SETTLED = 0.2
 _CLAIM_TRIES = 5
 """A claim the server does not answer is tried this often (backing off), then the attempt is given
 back unstarted (``INTERRUPTED``): an event never starts without the server's word."""
@@ -49,13 +52,23 @@ async def checkpoint() -> None:
 
 
 class ArmedStartInterceptor(Interceptor):
-    """Worker interceptor for every event activity (see the module's docstring)."""
+    """Worker interceptor for every event activity (see the module's docstring).
+
+    ``herd_claims_per_second``: the rate a herd's claims are spread at (``activities.herd_claims``;
+    0: every attempt claims at its instant)."""
+
+    def __init__(self, *, herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND) -> None:
+        self._herds = HerdClaims(herd_claims_per_second)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _EventGuard(next)
+        return _EventGuard(next, self._herds)
 
 
 class _EventGuard(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, herds: HerdClaims) -> None:
+        super().__init__(next)
+        self._herds = herds
+
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         if info.activity_type not in EVENT_ACTIVITY_NAMES:
@@ -63,7 +76,7 @@ class _EventGuard(ActivityInboundInterceptor):
         request = input.args[0] if input.args else None
         armed = isinstance(request, EventActivityInput) and request.not_before is not None
         if isinstance(request, EventActivityInput) and request.not_before is not None:
-            await _wait_and_claim(request.not_before)
+            await _wait_and_claim(request.not_before, self._herds)
             _record_lateness(request)
         return await _run_event(self.next.execute_activity(input), beat_after=_beat_interval(armed))
 
@@ -77,13 +90,15 @@ def _beat_interval(armed: bool) -> float | None:
     return ARM_BEAT.total_seconds() if armed else timeout.total_seconds() * 0.4
 
 
-async def _wait_and_claim(not_before: datetime) -> None:
-    """Wait until ``not_before`` on the server's clock, heartbeating, then claim the event.
+async def _wait_and_claim(not_before: datetime, herds: HerdClaims) -> None:
+    """Wait for this attempt's turn on the server's clock, heartbeating, claim the event, then wait
+    for its instant (``not_before``).
 
     The wait is counted from this attempt's start as the server stamped it (the task reaches us
-    within milliseconds): a worker's clock skew does not move the instant, and the claim never
-    reaches the server before it. A cancel that reaches the wait through a heartbeat's answer
-    ends it the same way a refused claim does.
+    within milliseconds): a worker's clock skew does not move the instant. The turn is the instant
+    itself for an attempt alone, a little before it in a herd (``activities.herd_claims``). A cancel
+    that reaches the wait through a heartbeat's answer ends it as a refused claim does; once claimed,
+    only this worker stopping does (the event never started: the workflow arms it again).
 
     Raises:
         ApplicationError: ``DISARMED`` (the workflow cancelled the attempt first, or it is gone),
@@ -95,15 +110,15 @@ async def _wait_and_claim(not_before: datetime) -> None:
     instant = loop.time() + (not_before - info.started_time).total_seconds()
     # A stopping worker hands its armed jobs back at once rather than after its grace period.
     stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+    herd = herds.join(not_before)
     try:
-        while (left := instant - loop.time()) > 0:
-            # The SDK sends these at most once per 0.8 of the heartbeat timeout (and times the
-            # attempt out locally without them); the claim is the one beat that must be answered.
-            activity.heartbeat(ARMED)
-            done, _ = await asyncio.wait([stopping], timeout=min(left, ARM_BEAT.total_seconds()))
-            if done:
-                raise _interrupted("the worker stopped while the job was armed")
-        activity.heartbeat(CLAIMING)  # what the SDK sends next, whatever was pending
+        try:
+            # The herd is complete by then (jobs arm at least 6 s ahead): place this one in it.
+            await _armed_wait(instant - CLAIM_SPREAD_MAX.total_seconds() - _HERD_SETTLED, stopping)
+            await _armed_wait(instant - herds.lead_s(herd, info.workflow_id or ""), stopping)
+        finally:
+            herds.leave(herd)
+        activity.heartbeat(CLAIMING)  # what the SDK sends next
         await _claim(handle)
     except asyncio.CancelledError:
         details = activity.cancellation_details()
@@ -113,6 +128,8 @@ async def _wait_and_claim(not_before: datetime) -> None:
             # Cancelled by the workflow, or the attempt (or the whole run) is gone: never started.
             raise _disarmed("the job was changed or cancelled before its event started") from None
         raise
+    try:
+        await _committed_wait(instant, stopping)
     finally:
         if stopping.done():
             stopping.cancel()
@@ -120,6 +137,35 @@ async def _wait_and_claim(not_before: datetime) -> None:
             # Ending the watch is left for after the herd's requests (a thousand cancellations at
             # the instant measurably delayed them).
             loop.call_later(_WATCH_CLEANUP, stopping.cancel)
+
+
+async def _armed_wait(until: float, stopping: asyncio.Future[None]) -> None:
+    """Until loop time ``until``, heartbeating (the SDK sends at most one per 0.8 of the heartbeat
+    timeout, and times an attempt out locally without them)."""
+    loop = asyncio.get_running_loop()
+    while (left := until - loop.time()) > 0:
+        activity.heartbeat(ARMED)
+        done, _ = await asyncio.wait([stopping], timeout=min(left, ARM_BEAT.total_seconds()))
+        if done:
+            raise _interrupted("the worker stopped while the job was armed")
+
+
+async def _committed_wait(instant: float, stopping: asyncio.Future[None]) -> None:
+    """From the claim to the instant (in a herd, at most ``CLAIM_SPREAD_MAX``): the event is
+    committed, a cancel request no longer stops it; a stopping worker still hands it back unstarted."""
+    loop = asyncio.get_running_loop()
+    while (left := instant - loop.time()) > 0:
+        try:
+            done, _ = await asyncio.wait([stopping], timeout=left)
+        except asyncio.CancelledError:
+            if _only_cancel_requested():
+                continue
+            details = activity.cancellation_details()
+            if details is not None and details.worker_shutdown:
+                raise _interrupted("the worker stopped before the job's claimed event started") from None
+            raise
+        if done:
+            raise _interrupted("the worker stopped before the job's claimed event started")
 
 
 async def _claim(handle: AsyncActivityHandle) -> None:

@@ -236,6 +236,7 @@ async def _worker(args: argparse.Namespace) -> int:
             max_cached_workflows=settings.max_cached_workflows,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             proxies=settings.proxies,
+            herd_claims_per_second=settings.herd_claims_per_second,
         )
 
     await _until_signalled(run)

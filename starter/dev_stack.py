@@ -106,7 +106,10 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
                     secrets=stack.secrets,
                     stop=stop,
                     session_store=stack.session_store,
+                    max_cached_workflows=stack.settings.max_cached_workflows,
+                    max_concurrent_workflow_tasks=stack.settings.max_concurrent_workflow_tasks,
                     proxies=stack.settings.proxies,
+                    herd_claims_per_second=stack.settings.herd_claims_per_second,
                 )
             finally:
                 if echo is not None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from activities.herd_claims import DEFAULT_CLAIMS_PER_SECOND
 from workflows.names import DEFAULT_TASK_QUEUE
 
 
@@ -46,6 +47,11 @@ class Settings:
     when unset). They run on threads sharing the GIL with the activities' event loop: a worker whose
     jobs come in herds may set 4 (bench, with the earlier HTTP pool: the herd's p99 about 0.7 s better,
     end-to-end throughput about 12% lower)."""
+    herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND
+    """How many claims a second a worker spreads a herd's armed jobs over, just before their instant
+    (``DUCTAPE_HERD_CLAIMS_PER_SECOND``; see "Management near the instant" in the README). 0 claims
+    every job at its instant: changes then hold up to the instant even in a herd, and a herd of a
+    thousand starts about a second later on this machine's dev server."""
     plaintext: bool = False
     """Explicitly allow payloads in clear (``DUCTAPE_PLAINTEXT=1``). Without keys: run without payload
     encryption (history holds data in clear). With keys: still encrypt everything written, and also
@@ -90,6 +96,8 @@ class Settings:
             values["encryption_key_file"] = Path(environ["DUCTAPE_ENCRYPTION_KEY_FILE"])
         if environ.get("DUCTAPE_MAX_CACHED_WORKFLOWS"):
             values["max_cached_workflows"] = int(environ["DUCTAPE_MAX_CACHED_WORKFLOWS"])
+        if environ.get("DUCTAPE_HERD_CLAIMS_PER_SECOND"):
+            values["herd_claims_per_second"] = int(environ["DUCTAPE_HERD_CLAIMS_PER_SECOND"])
         if environ.get("DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS"):
             values["max_concurrent_workflow_tasks"] = int(environ["DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS"])
         if environ.get("DUCTAPE_PLAINTEXT", "").lower() in {"1", "true", "yes"}:

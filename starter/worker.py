@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.armed_start import ArmedStartInterceptor
+from activities.herd_claims import DEFAULT_CLAIMS_PER_SECOND
 from activities.http_pool import worker_http_client
 from activities.product_config import ConfigError, ProductConfig
 from activities.registry import open_activities
@@ -67,12 +68,14 @@ async def job_worker(
     max_cached_workflows: int = Settings().max_cached_workflows,
     max_concurrent_workflow_tasks: int | None = None,
     proxies: Mapping[str, str] | None = None,
+    herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
 ) -> AsyncIterator[Worker]:
     """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
 
     ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
     ``proxies``: the proxy environment (``Settings.proxies``) every activity's HTTP call honours.
+    ``herd_claims_per_second``: ``Settings.herd_claims_per_second``.
     """
     async with (
         worker_http_client(proxies=proxies) as http,
@@ -94,7 +97,7 @@ async def job_worker(
             max_cached_workflows=max_cached_workflows,
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            interceptors=[ArmedStartInterceptor()],
+            interceptors=[ArmedStartInterceptor(herd_claims_per_second=herd_claims_per_second)],
             workflow_runner=WORKFLOW_RUNNER,
         )
         async with worker:
@@ -112,6 +115,7 @@ async def run_worker(
     max_cached_workflows: int = Settings().max_cached_workflows,
     max_concurrent_workflow_tasks: int | None = None,
     proxies: Mapping[str, str] | None = None,
+    herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
 ) -> None:
     """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
@@ -128,6 +132,7 @@ async def run_worker(
         max_cached_workflows=max_cached_workflows,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         proxies=proxies,
+        herd_claims_per_second=herd_claims_per_second,
     ):
         log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
         await stop.wait()

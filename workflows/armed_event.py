@@ -6,7 +6,7 @@ starts, so a change that reaches an armed job disarms it first: the workflow can
 and then learns who came first, the cancel or the claim (``workflows.arming``):
 
 - the checkpoint activity makes the next workflow task start after the cancel was recorded; if the
-  server's clock then still reads more than ``CLAIM_MARGIN`` before the instant, no claim came first
+  server's clock then still reads more than ``CLAIM_WINDOW`` before the instant, no claim came first
   and the change holds at once, without waiting for the activity to hear of it;
 - nearer the instant, the activity's own answer decides: a refused claim (``DISARMED``), a worker that
   stopped or died before the claim, or the cancel itself: the event never started; a result or a
@@ -28,7 +28,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.arming import ARM_HEARTBEAT, CLAIM_MARGIN, DISARMED, INTERRUPTED
+    from workflows.arming import ARM_HEARTBEAT, CLAIM_WINDOW, DISARMED, INTERRUPTED
     from workflows.names import CHECKPOINT
 
 CHECKPOINT_TIMEOUT = timedelta(seconds=10)
@@ -84,7 +84,7 @@ class ArmedAttempt:
             retry_policy=CHECKPOINT_RETRY,
             summary="disarm: read the server's clock",
         )
-        won = workflow.now() < self.not_before - CLAIM_MARGIN or await _never_started(self.handle, self.not_before)
+        won = workflow.now() < self.not_before - CLAIM_WINDOW or await _never_started(self.handle, self.not_before)
         pending, self._pending = self._pending, []
         if won:
             for apply in pending:
@@ -107,16 +107,16 @@ def gave_back(err: ActivityError, not_before: datetime) -> bool:
     during the wait, or it died before the instant.
 
     A death is a heartbeat timeout: the server heard nothing from the attempt for ``ARM_HEARTBEAT``.
-    The claim is itself a heartbeat, sent at the instant or later, so when that silence began before
-    the instant (less the margin), the attempt never claimed; whatever its last details said (an
-    earlier heartbeat may land after a later one)."""
+    The claim is itself a heartbeat, sent no earlier than ``CLAIM_SPREAD_MAX`` before the instant, so
+    when that silence began before then (less the margin), the attempt never claimed; whatever its
+    last details said (an earlier heartbeat may land after a later one)."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
         return cause.type in (INTERRUPTED, DISARMED)
     return (
         isinstance(cause, TimeoutError)
         and cause.type is TimeoutType.HEARTBEAT
-        and workflow.now() - ARM_HEARTBEAT < not_before - CLAIM_MARGIN
+        and workflow.now() - ARM_HEARTBEAT < not_before - CLAIM_WINDOW
     )
 
 

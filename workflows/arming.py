@@ -8,13 +8,13 @@ sleeping coroutine until that instant (``activities.armed_start``). While armed,
 heartbeats: a worker crash is noticed within ``ARM_HEARTBEAT``.
 
 Management holds until the event starts. The event starts when the armed activity *claims* it: at
-the instant, one heartbeat whose answer says whether the workflow asked to cancel the activity
-meanwhile. The server orders that heartbeat and the workflow's cancel request, so exactly one of
-them wins. A pause, reschedule, trigger or cancel of an armed job cancels its activity; once that
-request is recorded, the workflow reads the server's clock (``workflow.now()`` of its next task):
-more than ``CLAIM_MARGIN`` before the instant, no claim can have come first and the change holds at
-once; nearer, the activity's own answer decides (refused claim: ``DISARMED``; anything else: the
-event started and the change is refused).
+the instant (up to ``CLAIM_SPREAD_MAX`` before it in a herd), one heartbeat whose answer says
+whether the workflow asked to cancel the activity meanwhile. The server orders that heartbeat and
+the workflow's cancel request, so exactly one of them wins. A pause, reschedule, trigger or cancel
+of an armed job cancels its activity; once that request is recorded, the workflow reads the
+server's clock (``workflow.now()`` of its next task): more than ``CLAIM_WINDOW`` before the instant,
+no claim can have come first and the change holds at once; nearer, the activity's own answer
+decides (refused claim: ``DISARMED``; anything else: the event started and the change is refused).
 
 Deterministic (the workflow imports it): no clock, no I/O.
 """
@@ -43,10 +43,15 @@ EVENT_HEARTBEAT = timedelta(seconds=20)
 """Heartbeat timeout of every other event activity: the job of a killed worker moves to another
 worker within this, not after its start-to-close timeout."""
 
+CLAIM_SPREAD_MAX = timedelta(seconds=2)
+"""The earliest an armed attempt claims its event: in a herd, claims are spread over the moments
+before the instant (``activities.herd_claims``); alone, an attempt claims at its instant."""
 CLAIM_MARGIN = timedelta(seconds=1)
-"""A change recorded more than this before the instant is sure to precede the claim (which the
-activity sends at the instant as the server's clock counts it). The margin covers a server clock
-stepping back while the job is armed."""
+"""A change recorded more than this before the earliest claim (``CLAIM_SPREAD_MAX`` before the
+instant, on the server's clock) is sure to precede it. The margin covers a server clock stepping
+back while the job is armed."""
+CLAIM_WINDOW = CLAIM_SPREAD_MAX + CLAIM_MARGIN
+"""Before the instant by more than this, a change holds at once; nearer, the attempt's answer decides."""
 
 ARMED = "armed"
 """Heartbeat detail while the activity waits for ``not_before``: the event has not started."""
