@@ -47,6 +47,8 @@ class ArmedAttempt:
         self.not_before = not_before
         self._verdict: asyncio.Task[bool] | None = None
         self._pending: list[Callable[[], None]] = []
+        # An attempt taken back is left behind; its end (DISARMED) is expected, not an error to log.
+        handle.add_done_callback(_seen)
 
     @property
     def disarming(self) -> bool:
@@ -90,6 +92,11 @@ class ArmedAttempt:
             for apply in pending:
                 apply()
         return won
+
+
+def _seen(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _never_started(handle: workflow.ActivityHandle[Any], not_before: datetime) -> bool:
