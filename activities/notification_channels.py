@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-import aiosmtplib
 import httpx
 from temporalio import activity
 
@@ -75,6 +74,8 @@ async def send_email(config: EmailEnv, password: str | None, delivery: ChannelDe
         message.add_alternative(body, subtype="html")
     else:
         message.set_content(body)
+    import aiosmtplib  # the `smtp` extra, imported on use: push, SMS and callbacks need none of it
+
     try:
         refused, _ = await aiosmtplib.send(
             message,

@@ -15,6 +15,8 @@ from sqlalchemy import DateTime, ForeignKey, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from activities.drivers import database_need, require
+
 
 class _Base(DeclarativeBase):
     pass
@@ -81,7 +83,14 @@ class SessionStore:
 
     @classmethod
     def from_url(cls, url: str) -> SessionStore:
-        """``sqlite+aiosqlite:///path.sqlite`` or ``postgresql+asyncpg://user@host/db``."""
+        """``sqlite+aiosqlite:///path.sqlite`` or ``postgresql+asyncpg://user@host/db``.
+
+        Raises:
+            ConfigError: the URL's driver is not installed (naming the extra that brings it).
+        """
+        need = database_need(url, "the session store (DUCTAPE_SESSION_STORE)")
+        if need is not None:
+            require([need])
         return cls(create_async_engine(url, pool_pre_ping=True))
 
     async def create_schema(self) -> None:

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
-import botocore.exceptions as boto  # type: ignore[import-untyped]
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
-from s3fs import S3FileSystem  # type: ignore[import-untyped]
 
 from activities.errors import JobFailure, error_type_for_status
 from activities.secrets import SecretStore
@@ -175,6 +173,9 @@ class S3Backend:
     async def _s3(self) -> Any:
         async with self._lock:
             if self._client is None:
+                # The `s3` extra, imported on use: a worker storing on local disks needs none of it.
+                from s3fs import S3FileSystem  # type: ignore[import-untyped]
+
                 env = self._env
                 timeout = env.timeout_ms / 1000
                 client = S3FileSystem(
@@ -262,6 +263,8 @@ class S3Backend:
 
 async def _s3_call(key: str, call: Callable[[], Awaitable[T]]) -> T:
     """Run one s3fs call, turning its exceptions into typed job failures."""
+    import botocore.exceptions as boto  # type: ignore[import-untyped]  # installed with s3fs
+
     try:
         return await call()
     except FileNotFoundError:

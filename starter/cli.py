@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
+from activities.drivers import require_drivers
 from activities.product_config import ConfigError, ProductConfig, load_product_config
 from activities.secrets import SecretStore
 from starter.apply import apply_changes, plan_changes
@@ -182,6 +183,7 @@ async def _dev(args: argparse.Namespace) -> int:
         secrets_file=args.secrets_file,
     )
     config, secrets = _load(settings)
+    require_drivers(config, secrets=secrets, session_store_url=settings.session_store)
     key_file = settings.encryption_key_file or args.data_dir / "encryption.keys"
     keyring = Keyring.parse(settings.encryption_keys) if settings.encryption_keys else load_or_create_keyring(key_file)
     stack = DevStack(
@@ -219,6 +221,7 @@ async def _wait(stop: asyncio.Event) -> None:
 async def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, secrets = _load(settings)
+    require_drivers(config, secrets=secrets, session_store_url=settings.session_store)
     telemetry = build_telemetry(metrics_address=settings.metrics_address, otlp_endpoint=settings.otlp_endpoint)
     client = await connect_client(settings, resolve_keyring(settings), telemetry)
     store = open_session_store(settings)

