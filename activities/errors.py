@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from workflows.contracts import ErrorRules
+from ductape_jobs.workflows.contracts.job import ErrorRules
 
 RETRYABLE_BY_DEFAULT = frozenset(
     {"TIMEOUT", "RATE_LIMITED", "SERVER_ERROR", "BAD_GATEWAY", "SERVICE_UNAVAILABLE", "CONNECTION_ERROR"}

@@ -10,17 +10,18 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.armed_start import checkpoint
-from activities.function_activity import FunctionActivities
-from activities.http_action import ActionActivities
-from activities.job_events import JobEventActivities
-from activities.placeholder_activity import PlaceholderActivities
-from activities.product_config import ProductConfig
-from activities.route_activity import RouteActivities
-from activities.secrets import SecretStore
-from activities.session_store import SessionStore
-from workflows.contracts import EventActivityInput, JobEventType
-from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, SEND_NOTIFICATION
+from ductape_jobs.activities.action.activity import ActionActivities
+from ductape_jobs.activities.arming.armed_start import checkpoint
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.routing.function_activity import FunctionActivities
+from ductape_jobs.activities.routing.route_activity import RouteActivities
+from ductape_jobs.activities.session.placeholder_activity import PlaceholderActivities
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.activities.webhooks.delivery import JobEventActivities
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
+from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, SEND_NOTIFICATION
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -78,8 +79,8 @@ def _unconfigured(name: str, section: str) -> Callable[..., Any]:
 def _brokers(config: ProductConfig, secrets: SecretStore, actions: ActionActivities) -> list[Callable[..., Any]]:
     if not _uses(config, "brokers"):
         return [_unconfigured(EVENT_ACTIVITIES[t], "brokers") for t in (JobEventType.PUBLISH, JobEventType.SUBSCRIBE)]
-    from activities.broker_publish import BrokerPublishActivities
-    from activities.broker_subscribe import BrokerSubscribeActivities, action_target
+    from ductape_jobs.activities.broker.publish_activity import BrokerPublishActivities
+    from ductape_jobs.activities.broker.subscribe_activity import BrokerSubscribeActivities, action_target
 
     return [
         BrokerPublishActivities(config, secrets).publish,
@@ -90,7 +91,7 @@ def _brokers(config: ProductConfig, secrets: SecretStore, actions: ActionActivit
 def _storage(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
     if not _uses(config, "storage"):
         return [_unconfigured(EVENT_ACTIVITIES[JobEventType.STORAGE], "storage")]
-    from activities.storage_activity import StorageActivities
+    from ductape_jobs.activities.storage.activity import StorageActivities
 
     storage = StorageActivities(config, secrets)
     closers.append(storage.aclose)
@@ -100,7 +101,7 @@ def _storage(config: ProductConfig, secrets: SecretStore, closers: list[Closer])
 def _databases(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
     if not _uses(config, "databases"):
         return [_unconfigured(EVENT_ACTIVITIES[JobEventType.DB_ACTION], "databases")]
-    from activities.database_activity import DatabaseActivities
+    from ductape_jobs.activities.database.activity import DatabaseActivities
 
     databases = DatabaseActivities(config, secrets)
     closers.append(databases.close)
@@ -110,7 +111,7 @@ def _databases(config: ProductConfig, secrets: SecretStore, closers: list[Closer
 def _graphs(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
     if not _uses(config, "graphs"):
         return [_unconfigured(EVENT_ACTIVITIES[JobEventType.GRAPH], "graphs")]
-    from activities.graph_activity import GraphActivities
+    from ductape_jobs.activities.graph.activity import GraphActivities
 
     graphs = GraphActivities(config, secrets)
     closers.append(graphs.aclose)
@@ -120,7 +121,7 @@ def _graphs(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) 
 def _notifications(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
     if not _uses(config, "notifications"):
         return [_unconfigured(name, "notifications") for name in (PREPARE_NOTIFICATION, SEND_NOTIFICATION)]
-    from activities.notification_activity import NotificationActivities
+    from ductape_jobs.activities.notification.activity import NotificationActivities
 
     notifications = NotificationActivities(config, secrets, http)
     return [notifications.prepare_notification, notifications.send_notification]

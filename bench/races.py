@@ -18,14 +18,14 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.devserver import temporal_binary
-from starter.worker import job_worker
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.dev.server import temporal_binary
+from ductape_jobs.worker.job_worker import job_worker
+from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.conftest import CONVERTER, SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.management_races import first_start, plan, run_trials, summary
-from workflows.names import SEARCH_ATTRIBUTES
 
 
 async def main(trials: int, spread: float) -> int:

@@ -41,19 +41,19 @@ from temporalio.common import RawValue, WorkflowIDConflictPolicy, WorkflowIDReus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities.product_config import parse_product_config
-from activities.secrets import SecretStore
 from bench.raw_workflows import RawJob, RawSleeper
 from bench.target import Target
-from starter import Ductape
-from starter.client import connect_client
-from starter.devserver import DevServer, DevServerOptions
-from starter.dispatch import encoded_memo
-from starter.encryption import Keyring
-from starter.job_plan import JobPlanner
-from starter.settings import Settings
-from starter.worker import job_worker
-from workflows.names import JOB_WORKFLOW
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.product_config import parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.client import connect_client
+from ductape_jobs.codec.encryption import Keyring
+from ductape_jobs.dev.server import DevServer, DevServerOptions
+from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.scheduling.dispatch import encoded_memo
+from ductape_jobs.settings import Settings
+from ductape_jobs.worker.job_worker import job_worker
+from ductape_jobs.workflows.names import JOB_WORKFLOW
 
 KEYRING = Keyring.generate("bench")
 

@@ -10,23 +10,24 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.product_config import ConfigError, ProductConfig, load_product_config
-from activities.secrets import SecretStore
-from activities.session_store import SessionStore
-from starter.converter import DATA_CONVERTER
-from starter.dispatch import start_job
-from starter.encryption import Keyring, KeyringError, encrypted_converter
-from starter.event_inference import resolve_definitions
-from starter.job_events import JobEventEmitter
-from starter.job_plan import JobPlanner
-from starter.jobs import Jobs
-from starter.product_jobs import ProductBuilder
-from starter.sessions import Sessions
-from starter.settings import Settings
-from starter.telemetry import Telemetry
-from workflows.arming import ARM_AHEAD
-from workflows.contracts import JobEventType
-from workflows.dispatch_contracts import IDispatchResult
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, load_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.codec.encryption import Keyring, KeyringError, encrypted_converter
+from ductape_jobs.management.job_events import JobEventEmitter
+from ductape_jobs.management.jobs import Jobs
+from ductape_jobs.management.product_jobs import ProductBuilder
+from ductape_jobs.planning.event_inference import resolve_definitions
+from ductape_jobs.planning.inputs import DISPATCH_NAMESPACES
+from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.scheduling.dispatch import start_job
+from ductape_jobs.sessions import Sessions
+from ductape_jobs.settings import Settings
+from ductape_jobs.worker.telemetry import Telemetry
+from ductape_jobs.workflows.arming import ARM_AHEAD
+from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
+from ductape_jobs.workflows.contracts.job import JobEventType
 
 DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
 """Where ``ductape-jobs dev`` keeps its generated keys (relative to the working directory)."""
@@ -152,6 +153,17 @@ class Processor:
 class Ductape:
     """Entry point of the library: schedule jobs and manage them on a Temporal server."""
 
+    # The dispatch namespaces, one per event type with a ``dispatch`` in its descriptor
+    # (``ductape_jobs.workflows.event_types``), set in ``__init__``; declared for type checkers
+    # (tests/test_event_types.py checks the two lists agree).
+    actions: DispatchNamespace
+    workflows: DispatchNamespace
+    notifications: DispatchNamespace
+    storage: DispatchNamespace
+    events: DispatchNamespace
+    database: DispatchNamespace
+    graphs: DispatchNamespace
+
     def __init__(
         self,
         client: Client,
@@ -168,7 +180,7 @@ class Ductape:
         ``config`` lets dispatch check events, apps and envs before anything starts; ``secrets``
         lets it verify session signatures too (without them it checks what it can). ``arm_ahead``:
         how early at most a one-off job hands its event to a worker, which starts it at the exact
-        instant (``workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
+        instant (``ductape_jobs.workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
         time-skipping test server, whose virtual clock an activity's real wait cannot skip).
         """
         self.planner = JobPlanner(
@@ -184,13 +196,9 @@ class Ductape:
         self.client = client
         self.processor = Processor(submitter)
         self.sessions = Sessions(config=config, secrets=secrets, store=session_store, clock=self.planner.clock)
-        self.actions = DispatchNamespace(submitter, "actions")
-        self.workflows = DispatchNamespace(submitter, "workflows")
-        self.notifications = DispatchNamespace(submitter, "notifications")
-        self.storage = DispatchNamespace(submitter, "storage")
-        self.events = DispatchNamespace(submitter, "events")
-        self.database = DispatchNamespace(submitter, "database")
-        self.graphs = DispatchNamespace(submitter, "graphs")
+        # One ``ductape.<namespace>`` per event type that has a dispatch (its descriptor says which).
+        for namespace in DISPATCH_NAMESPACES:
+            setattr(self, namespace, DispatchNamespace(submitter, namespace))
 
     def product(self, product_tag: str, *, env: str | None = None) -> ProductBuilder:
         """Seed 004's product builder: job definitions of ``product_tag`` (run in ``env``)."""

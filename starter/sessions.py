@@ -10,15 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from activities.errors import JobFailure
-from activities.product_config import ConfigError, ProductConfig
-from activities.secrets import SecretMissingError, SecretStore
-from activities.session_config import SessionDef
-from activities.session_crypto import TokenRejected, seal, unseal
-from activities.session_store import RefreshRejected, SessionStore, StoredSession
-from activities.session_tokens import SessionKeys, mint_session_token, session_keys, verify_session
-from workflows.contracts import ISession, JobInputError, to_epoch_ms
-from workflows.management_contracts import (
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig
+from ductape_jobs.activities.config.secrets import SecretMissingError, SecretStore
+from ductape_jobs.activities.errors import JobFailure
+from ductape_jobs.activities.session.config import SessionDef
+from ductape_jobs.activities.session.crypto import TokenRejected, seal, unseal
+from ductape_jobs.activities.session.store import RefreshRejected, SessionStore, StoredSession
+from ductape_jobs.activities.session.tokens import SessionKeys, mint_session_token, session_keys, verify_session
+from ductape_jobs.workflows.contracts.job import ISession, JobInputError, to_epoch_ms
+from ductape_jobs.workflows.contracts.management import (
     IRefreshSession,
     IRevokeResult,
     IRevokeSession,

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.herd_claims import DEFAULT_CLAIMS_PER_SECOND
-from workflows.names import DEFAULT_TASK_QUEUE
+from ductape_jobs.activities.arming.herd_claims import DEFAULT_CLAIMS_PER_SECOND
+from ductape_jobs.workflows.names import DEFAULT_TASK_QUEUE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +41,7 @@ class Settings:
     evicted and replayed when they wake: memory stays flat with thousands of waiting jobs. Each cached
     job holds its sandbox and the core's state (bench, 10,000 sleeping jobs: 133 MB with 10, 146 MB
     with 50): with 10 a worker stays well under 150 MB; a job's short history and the worker's runner
-    (``starter.workflow_runner``) make the replay cheap."""
+    (``ductape_jobs.worker.workflow_runner``) make the replay cheap."""
     max_concurrent_workflow_tasks: int | None = None
     """Workflow tasks a worker runs at once (``DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS``; the SDK's default
     when unset). They run on threads sharing the GIL with the activities' event loop: a worker whose

@@ -9,9 +9,9 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests import services
 from tests.conftest import SECRETS
 from tests.workers import job_worker

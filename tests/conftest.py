@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter.devserver import temporal_binary
-from starter.encryption import Keyring, encrypted_converter
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.codec.encryption import Keyring, encrypted_converter
+from ductape_jobs.dev.server import temporal_binary
+from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.http_target import HttpTarget
 from tests.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
-from workflows.names import SEARCH_ATTRIBUTES
 
 pytest_plugins = ["pytester"]  # tests/test_harness.py runs small pytest sessions of its own
 

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.services import MARIADB, POSTGRES, require_service
 
 ENGINES = ["sqlite", "postgres", "mariadb"]

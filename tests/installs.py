@@ -102,5 +102,5 @@ def run_cli(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """``ductape-jobs ARGV`` (its ``run``, which returns the exit code) in such an interpreter."""
-    code = f"from starter.cli import run\nraise SystemExit(run({list(argv)!r}))\n"
+    code = f"from ductape_jobs.cli.main import run\nraise SystemExit(run({list(argv)!r}))\n"
     return run_installed(code, extras=extras, cwd=cwd, environ=environ, timeout=timeout)

@@ -2,7 +2,7 @@
 
 Each trial is one one-off job whose action calls a real HTTP target with its trial number. Its
 operation is sent ``Δ`` before the job's start, Δ from 0.2 s to 60 s, so it reaches jobs waiting,
-armed (``workflows.arming``) and, at the smallest Δ, jobs whose claim may come first. Afterwards
+armed (``ductape_jobs.workflows.arming``) and, at the smallest Δ, jobs whose claim may come first. Afterwards
 the target's records and the server's state must agree with every answer:
 
 - ``cancel`` answered cancelled: the target never heard of the job, which ended CANCELED;
@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import WorkflowExecutionStatus
 
-from starter import Ductape, JobStateError
+from ductape_jobs import Ductape, JobStateError
+from ductape_jobs.workflows.contracts.job import JobState
 from tests.http_target import HttpTarget
-from workflows.contracts import JobState
 
 OPS = ("cancel", "pause", "reschedule")
 DELTAS = (0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0)
@@ -182,7 +182,7 @@ def first_start(lead: timedelta) -> datetime:
     return datetime.now(UTC) + lead
 
 
-# --- recurring jobs: a run armed ahead of its time (``starter.recurring_arming``) -----------------
+# --- recurring jobs: a run armed ahead of its time (``ductape_jobs.scheduling.recurring_arming``) -----------------
 
 
 RecurringTrial = Trial

@@ -11,14 +11,19 @@ from typing import Any
 
 import pytest
 
-from activities.errors import NEVER_RETRIED, JobFailure, error_type_for_status
-from activities.http_action import fill_path, shape_request
-from activities.product_config import ActionDef, ConfigError, load_product_config, parse_product_config
-from activities.secrets import SecretMissingError, SecretStore
-from activities.session_crypto import SigningKey, sign
-from activities.session_tokens import check_unverified, issue_session_token, verify_session
+from ductape_jobs.activities.action.activity import fill_path, shape_request
+from ductape_jobs.activities.config.product_config import (
+    ActionDef,
+    ConfigError,
+    load_product_config,
+    parse_product_config,
+)
+from ductape_jobs.activities.config.secrets import SecretMissingError, SecretStore
+from ductape_jobs.activities.errors import NEVER_RETRIED, JobFailure, error_type_for_status
+from ductape_jobs.activities.session.crypto import SigningKey, sign
+from ductape_jobs.activities.session.tokens import check_unverified, issue_session_token, verify_session
+from ductape_jobs.workflows.contracts.job import ErrorRules, ISession
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
-from workflows.contracts import ErrorRules, ISession
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = product_config_for("http://127.0.0.1:9")

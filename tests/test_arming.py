@@ -1,4 +1,4 @@
-"""Arming ahead (``workflows.arming``) on the real dev server: a one-off job hands its event to an
+"""Arming ahead (``ductape_jobs.workflows.arming``) on the real dev server: a one-off job hands its event to an
 activity before its instant, and that activity starts the work at the instant. What a user would
 notice: the start is on time, an armed job can still be cancelled, and a worker dying while a job is
 armed neither loses the job nor runs it twice, even when it allows a single attempt."""
@@ -20,18 +20,18 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobStateError
-from starter.converter import DATA_CONVERTER
-from starter.devserver import DevServer
+from ductape_jobs import Ductape, JobStateError
+from ductape_jobs.activities.config.product_config import parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.dev.server import DevServer
+from ductape_jobs.workflows.arming import arm_lead_ms
+from ductape_jobs.workflows.contracts.job import JobEventType, JobState
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.test_faults import SECRETS as FAULT_SECRETS
 from tests.test_faults import config_document, effects, job, server, start_worker
 from tests.workers import job_worker
-from workflows.arming import arm_lead_ms
-from workflows.contracts import JobEventType, JobState
 
 __all__ = ["server"]  # the fault suite's dev server on a SQLite file, used as a fixture here
 

@@ -13,9 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ConfigError, parse_product_config
-from starter import Ductape, JobFailedError, JobInputError
-from starter.job_plan import JobPlanner
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.product_config import ConfigError, parse_product_config
+from ductape_jobs.planning.plan import JobPlanner
 from tests.broker_support import ADDRESSES, broker_config, ductape_for, names
 from tests.services import require_service
 

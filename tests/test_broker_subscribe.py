@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.testing import WorkflowEnvironment
 
-from starter import Ductape, JobFailedError, JobInputError
+from ductape_jobs import Ductape, JobFailedError, JobInputError
 from tests.broker_support import ADDRESSES, broker_config, ductape_for, names
 from tests.http_target import HttpTarget
 from tests.services import require_service

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS
 from tests.http_target import HttpTarget
 from tests.workers import job_worker

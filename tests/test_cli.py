@@ -20,8 +20,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter.encryption import EncryptionCodec, Keyring
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.codec.encryption import EncryptionCodec, Keyring
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker

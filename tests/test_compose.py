@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from activities.product_config import load_product_config
-from starter.cli import build_parser
-from starter.devserver import SCHEDULER_START_RPS, temporal_binary
+from ductape_jobs.activities.config.product_config import load_product_config
+from ductape_jobs.cli.main import build_parser
+from ductape_jobs.dev.server import SCHEDULER_START_RPS, temporal_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -103,7 +103,7 @@ def test_secrets_come_from_the_environment_and_match_what_the_code_reads() -> No
     for key in SERVICES["worker"]["environment"]:
         if key.startswith(("TEMPORAL_", "DUCTAPE_")):
             assert f'"{key}"' in settings_source, f"{key} is not read by starter/settings.py"
-    assert "DUCTAPE_CODEC_TOKEN" in (ROOT / "starter" / "cli.py").read_text()
+    assert "DUCTAPE_CODEC_TOKEN" in (ROOT / "starter" / "cli" / "main.py").read_text()
     assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].startswith("http://localhost:8081/t/")
 
 

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter.job_inputs import normalise_dispatch, normalise_job
-from starter.job_plan import JobPlan, plan_job
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
+from ductape_jobs.planning.plan import JobPlan, plan_job
+from ductape_jobs.workflows import names
+from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError, parse_instant, to_epoch_ms
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
-from workflows import names
-from workflows.contracts import ISession, JobEventType, JobInputError, parse_instant, to_epoch_ms
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 CONFIG = product_config_for("http://127.0.0.1:9")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
-from workflows.cron import MACROS, CronError, compile_cron
+from ductape_jobs.workflows.cron import MACROS, CronError, compile_cron
 
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]

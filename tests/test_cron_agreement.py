@@ -39,9 +39,9 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.preview import next_runs
+from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.workflows.cron import CronError, compile_cron
 from tests.test_preview import DST_CASES
-from workflows.cron import CronError, compile_cron
 
 SEED = int(os.environ.get("DUCTAPE_AGREEMENT_SEED", "20261122"))
 CASES = max(2000, int(os.environ.get("DUCTAPE_AGREEMENT_CASES", "2000")))

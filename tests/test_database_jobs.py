@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.database_activity import close_database_engines
-from activities.product_config import ProductConfig, parse_product_config
-from starter import Ductape, JobFailedError, JobInputError
-from starter.job_plan import JobPlanner
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.database.activity import close_database_engines
+from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.workflows.contracts.job import JobEventType
 from tests.database_engines import EngineDb, db
 from tests.workers import job_worker
-from workflows.contracts import JobEventType
 
 __all__ = ["db"]  # the parametrized fixture: one run per engine
 

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.database_activity import DatabaseActivities
-from activities.product_config import ConfigError, parse_product_config
-from activities.secrets import SecretStore
+from ductape_jobs.activities.config.product_config import ConfigError, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.database.activity import DatabaseActivities
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext
 from tests.database_engines import EngineDb, db
-from workflows.contracts import EventActivityInput, JobContext
 
 __all__ = ["db"]  # the parametrized fixture: one run per engine
 

@@ -14,24 +14,30 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ConfigError, ProductConfig, load_product_config, parse_product_config
-from activities.secrets import (
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.product_config import (
+    ConfigError,
+    ProductConfig,
+    load_product_config,
+    parse_product_config,
+)
+from ductape_jobs.activities.config.secrets import (
     SecretMissingError,
     SecretNotDeclaredError,
     SecretStore,
     read_secrets_file,
 )
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobFailedError, JobInputError, cli
-from starter.job_inputs import DISPATCH_NAMESPACES
-from starter.job_plan import JobPlanner
-from starter.log_setup import REDACTED, RedactingFilter
-from starter.settings import Settings
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.cli import main as cli
+from ductape_jobs.planning.inputs import DISPATCH_NAMESPACES
+from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.settings import Settings
+from ductape_jobs.worker.log_setup import REDACTED, RedactingFilter
+from ductape_jobs.workflows.contracts.job import JobEventType
+from ductape_jobs.workflows.event_types import SUPPORTED_EVENT_TYPES
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows import names
-from workflows.contracts import JobEventType
 
 WORKER_ENV = {
     **SECRETS,
@@ -173,7 +179,7 @@ def test_dispatch_refuses_an_undeclared_secret_in_any_namespaces_input(namespace
     assert (err.value.field, err.value.reason) == ("input.body.v", UNDECLARED)
 
 
-@pytest.mark.parametrize("event_type", sorted(names.SUPPORTED_EVENT_TYPES))
+@pytest.mark.parametrize("event_type", sorted(SUPPORTED_EVENT_TYPES))
 def test_schedule_refuses_an_undeclared_secret_for_every_event_type(event_type: JobEventType) -> None:
     data = {**COMMON, "type": event_type.value, "event": "e", "app": "c"}
     data["input"] = {"to": ["ok", "Bearer $Secret{TEMPORAL_API_KEY}"], "fine": "$Secret{EMAIL_KEY}"}

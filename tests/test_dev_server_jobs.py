@@ -16,14 +16,14 @@ import pytest
 from croniter import croniter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError
+from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundError
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.workflows import names
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows import names
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.drivers import require_drivers
-from activities.product_config import ConfigError, ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from activities.session_store import SessionStore
-from starter.telemetry import build_telemetry
+from ductape_jobs.activities.config.drivers import require_drivers
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.worker.telemetry import build_telemetry
 from tests.installs import ROOT, closure, run_cli, run_installed
 from tests.workers import job_worker
 
@@ -235,11 +235,11 @@ def test_a_plain_install_runs_the_example_config() -> None:
     """What `ductape-jobs dev` loads for the example config imports with the core alone."""
     code = f"""
 import asyncio, httpx
-from activities.drivers import require_drivers
-from activities.product_config import load_product_config
-from activities.registry import open_activities
-from activities.secrets import SecretStore
-import starter.dev_stack, starter.worker
+from ductape_jobs.activities.config.drivers import require_drivers
+from ductape_jobs.activities.config.product_config import load_product_config
+from ductape_jobs.activities.registry import open_activities
+from ductape_jobs.activities.config.secrets import SecretStore
+import ductape_jobs.dev.stack, ductape_jobs.worker.job_worker
 
 async def main():
     config = load_product_config({str(EXAMPLE)!r})

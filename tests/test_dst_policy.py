@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from starter.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
-from starter.job_inputs import normalise_dispatch, normalise_job
-from starter.job_plan import plan_job
-from starter.preview import next_runs, preview_cron
-from workflows.contracts import JobInputError
-from workflows.cron import compile_cron, parse_cron
+from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.planning.preview import next_runs, preview_cron
+from ductape_jobs.scheduling.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
+from ductape_jobs.workflows.contracts.job import JobInputError
+from ductape_jobs.workflows.cron import compile_cron, parse_cron
 
 SHIFT_FIRST, SKIP_BOTH = DstPolicy(), DstPolicy(skipped="skip", repeated="both")
 

@@ -24,12 +24,12 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-import starter.dispatch
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from starter import Ductape, JobInputError, JobNotFoundError
+import ductape_jobs.scheduling.dispatch
+from ductape_jobs import Ductape, JobInputError, JobNotFoundError
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.workflows.contracts.management import JobMemo
 from tests.conftest import SECRETS
-from workflows.management_contracts import JobMemo
 
 
 @pytest.fixture
@@ -295,7 +295,7 @@ async def test_a_dispatch_retried_after_a_crash_creates_the_missing_companion(
     async def crash(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("the process died after creating the main schedule")
 
-    monkeypatch.setattr(starter.dispatch, "create_companion", crash)
+    monkeypatch.setattr(ductape_jobs.scheduling.dispatch, "create_companion", crash)
     with pytest.raises(ConnectionError):
         await ductape.processor.job.schedule(payload)
     monkeypatch.undo()

@@ -1,5 +1,5 @@
 """Seed 001: "Optional fields can be omitted or passed as empty ``{}``", for every optional field of the
-seed shapes (``workflows.contracts.absent_when_empty``)."""
+seed shapes (``ductape_jobs.workflows.contracts.job.absent_when_empty``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from activities.secrets import SecretStore
-from starter.job_inputs import normalise_job
-from starter.job_plan import JobPlan, plan_job
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.planning.inputs import normalise_job
+from ductape_jobs.planning.plan import JobPlan, plan_job
+from ductape_jobs.workflows.contracts.job import JobInputError
 from tests.conftest import SECRETS, product_config_for
-from workflows.contracts import JobInputError
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 CONFIG = product_config_for("http://127.0.0.1:9")
@@ -30,9 +30,9 @@ def plan(data: dict[str, Any]) -> JobPlan:
 
 
 def _seed_shapes() -> list[Any]:
-    from workflows import dispatch_contracts as d
-    from workflows import notification_contracts as n
-    from workflows.contracts import IActionRequest
+    from ductape_jobs.workflows.contracts import dispatch as d
+    from ductape_jobs.workflows.contracts import notification as n
+    from ductape_jobs.workflows.contracts.job import IActionRequest
 
     dispatch = {"env": "dev", "product": "my-product", "event": "e", "input": {}}
     return [

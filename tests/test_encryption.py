@@ -17,18 +17,24 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobFailedError
-from starter.client import connect_client, resolve_keyring
-from starter.codec_server import CodecServer, build_codec_app, viewer_codec
-from starter.devserver import temporal_binary
-from starter.encryption import EncryptionCodec, Keyring, KeyringError, PlaintextPayloadError, encrypted_converter
-from starter.settings import Settings
+from ductape_jobs import Ductape, JobFailedError
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.client import connect_client, resolve_keyring
+from ductape_jobs.codec.encryption import (
+    EncryptionCodec,
+    Keyring,
+    KeyringError,
+    PlaintextPayloadError,
+    encrypted_converter,
+)
+from ductape_jobs.codec.server import CodecServer, build_codec_app, viewer_codec
+from ductape_jobs.dev.server import temporal_binary
+from ductape_jobs.settings import Settings
+from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.conftest import SECRETS, SESSION_KEY, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows.names import SEARCH_ATTRIBUTES
 
 TOKEN = "codec-token-for-tests-0123456789"
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"email":"ada@example.com"}')

@@ -1,5 +1,5 @@
 """The event type of a job that gives none: looked up in every section of the product config, or read
-from the input's shape without one (``starter.event_inference``)."""
+from the input's shape without one (``ductape_jobs.planning.event_inference``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from activities.product_config import ProductConfig, parse_product_config
-from starter.job_plan import JobPlan, JobPlanner
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.planning.plan import JobPlan, JobPlanner
+from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError
 from tests.conftest import product_config_for
-from workflows.contracts import JobEventType, JobInputError
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 SEED_NOTIFICATION = {

@@ -16,14 +16,14 @@ from aiohttp import web
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.product_config import parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.converter import DATA_CONVERTER
-from starter.devserver import DevServer
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.product_config import parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.dev.server import DevServer
+from ductape_jobs.workflows.arming import EVENT_HEARTBEAT
+from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
 from tests.test_faults import SECRETS, config_document, server, start_worker
-from workflows.arming import EVENT_HEARTBEAT
-from workflows.names import EVENT_ACTIVITIES
 
 __all__ = ["server"]  # the fault suite's dev server on a SQLite file, used as a fixture here
 

@@ -27,11 +27,11 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobInputError
-from starter.converter import DATA_CONVERTER
-from starter.devserver import DevServer, DevServerOptions
+from ductape_jobs import Ductape, JobInputError
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.dev.server import DevServer, DevServerOptions
 from tests.http_target import HttpTarget, Received
 from tests.workers import job_worker
 

@@ -10,9 +10,9 @@ import pytest
 from falkordb.asyncio import FalkorDB
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.falkordb_server import falkordb_url
 from tests.workers import job_worker
 
@@ -135,7 +135,7 @@ async def test_an_unreachable_server_is_a_retried_connection_error(
     ],
 )
 def test_dispatch_checks_graph_env_and_operation(change: dict[str, str], field: str, reason: str) -> None:
-    from starter.job_plan import JobPlanner
+    from ductape_jobs.planning.plan import JobPlanner
 
     planner = JobPlanner(task_queue="tq", config=config_for("redis://127.0.0.1:6379"), secrets=SecretStore({}))
     data = {"product": "shop", "env": "dev", "graph": "social", "operation": "query", "input": {}} | change
@@ -146,7 +146,7 @@ def test_dispatch_checks_graph_env_and_operation(change: dict[str, str], field: 
 
 
 def test_config_refuses_an_action_named_like_an_operation() -> None:
-    from activities.product_config import ConfigError
+    from ductape_jobs.activities.config.product_config import ConfigError
 
     with pytest.raises(ConfigError, match="has the name of an operation"):
         parse_product_config(

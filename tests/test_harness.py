@@ -13,10 +13,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.workflows.names import JOB_WORKFLOW
 from tests.workers import job_worker
-from workflows.names import JOB_WORKFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 UNDECODABLE = {"job_id": "no-product-no-event"}
@@ -68,7 +68,11 @@ def worker_bypasses(path: Path) -> list[str]:
     ``Worker(...)`` or the production ``job_worker`` (in bench/, one without the failing switch)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module == "starter.worker" and path.parent.name != "bench":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "ductape_jobs.worker.job_worker"
+            and path.parent.name != "bench"
+        ):
             found += [f"{path.name}:{node.lineno} imports job_worker" for a in node.names if a.name == "job_worker"]
         if isinstance(node, ast.Call):
             name = getattr(node.func, "id", getattr(node.func, "attr", ""))
@@ -85,7 +89,7 @@ def test_no_test_or_bench_builds_a_worker_that_hangs_on_a_bug(tmp_path: Path) ->
     files += list((ROOT / "bench").glob("*.py"))
     assert [bypass for path in sorted(files) for bypass in worker_bypasses(path)] == []
     probe = tmp_path / "probe.py"  # the scan itself sees both ways around tests/workers.py
-    probe.write_text("from starter.worker import job_worker\nw = Worker(client, task_queue='q')\n")
+    probe.write_text("from ductape_jobs.worker.job_worker import job_worker\nw = Worker(client, task_queue='q')\n")
     assert worker_bypasses(probe) == ["probe.py:1 imports job_worker", "probe.py:2 Worker(...)"]
 
 

@@ -1,12 +1,12 @@
-"""Spreading a herd's claims (``activities.herd_claims``): alone a job claims at its instant; in a herd
-its claim moves up to ``CLAIM_SPREAD_MAX`` earlier, at the rate set, at a place fixed by its ID."""
+"""Spreading a herd's claims (``ductape_jobs.activities.arming.herd_claims``): alone a job claims at its
+instant; in a herd its claim moves up to ``CLAIM_SPREAD_MAX`` earlier, at the rate set, at a place fixed by its ID."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.herd_claims import HerdClaims
-from workflows.arming import CLAIM_SPREAD_MAX
+from ductape_jobs.activities.arming.herd_claims import HerdClaims
+from ductape_jobs.workflows.arming import CLAIM_SPREAD_MAX
 
 INSTANT = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 

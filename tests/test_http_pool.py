@@ -17,10 +17,10 @@ from aiohttp import web
 from httpx._utils import get_environment_proxies
 from temporalio.testing import WorkflowEnvironment
 
-from activities.http_pool import proxy_mounts, worker_http_client
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.settings import Settings
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.http.pool import proxy_mounts, worker_http_client
+from ductape_jobs.settings import Settings
 from tests.conftest import SECRETS, product_config_for
 from tests.forward_proxy import ForwardProxy
 from tests.http_target import HttpTarget

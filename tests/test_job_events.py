@@ -19,14 +19,14 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError
+from ductape_jobs import Ductape, JobFailedError
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.workflows.contracts.management import JobEvent, JobEventDeliveries, JobEventJob, WebhookOutcome
+from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.webhook_receivers import WebhookReceivers, always
 from tests.workers import job_worker
-from workflows.management_contracts import JobEvent, JobEventDeliveries, JobEventJob, WebhookOutcome
-from workflows.names import JOB_EVENT_WORKFLOW
 
 HOOK_SECRET = "webhook-signing-secret-0123456789"
 

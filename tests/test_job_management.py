@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError, JobTimeoutError
+from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError, JobTimeoutError
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.test_cli import run_cli
@@ -56,7 +56,7 @@ def in_(seconds: float) -> str:
 
 async def test_pause_holds_a_waiting_job_past_its_time_until_resumed(env: Env) -> None:
     # Paused an hour ahead, then moved to 1.5 s from now: a job due that soon would already be armed
-    # (its event handed to a worker, workflows.arming), and an armed job can only be cancelled.
+    # (its event handed to a worker, ductape_jobs.workflows.arming), and an armed job can only be cancelled.
     job = await env.ductape.processor.job.schedule(env.job(start_at=in_(3600)))
     assert (await env.ductape.jobs.pause(job.job_id)).status == "paused"
     await env.ductape.jobs.reschedule(job.job_id, start_at=in_(1.5))

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobInputError
-from starter.job_plan import JobPlanner
-from starter.product_jobs import definition_id
+from ductape_jobs import Ductape, JobInputError
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.management.product_jobs import definition_id
+from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.workflows.contracts.dispatch import IJobProcessorInput, IProductJob
+from ductape_jobs.workflows.contracts.job import JobEventType as JobEventTypes
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows.contracts import JobEventType as JobEventTypes
-from workflows.dispatch_contracts import IJobProcessorInput, IProductJob
 
 PUSH = "/v1/projects/p/messages:send"
 

@@ -12,16 +12,16 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter.job_inputs import normalise_job
-from starter.job_plan import plan_job
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.planning.inputs import normalise_job
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.workflows.contracts.job import ISession, JobOutcome, JobWorkflowInput
+from ductape_jobs.workflows.names import JOB_WORKFLOW, RESOLVE_PLACEHOLDERS
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows.contracts import ISession, JobOutcome, JobWorkflowInput
-from workflows.names import JOB_WORKFLOW, RESOLVE_PLACEHOLDERS
 
 
 def job(event: str, **fields: Any) -> dict[str, Any]:

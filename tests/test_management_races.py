@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.management_races import (

@@ -23,11 +23,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-from activities.notification_activity import NotificationActivities
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter.job_inputs import normalise_dispatch
-from starter.job_plan import plan_job
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.notification.activity import NotificationActivities
+from ductape_jobs.planning.inputs import normalise_dispatch
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobInputError
+from ductape_jobs.workflows.contracts.notification import ChannelReport, ChannelSendInput, NotificationPlan
+from ductape_jobs.workflows.names import SEND_NOTIFICATION
 from tests.notification_receivers import (
     FCM_TOKEN,
     SMTP_PASSWORD,
@@ -41,9 +44,6 @@ from tests.notification_receivers import (
     start_smtp,
 )
 from tests.workers import plain_worker
-from workflows.contracts import EventActivityInput, JobContext, JobInputError
-from workflows.names import SEND_NOTIFICATION
-from workflows.notification_contracts import ChannelReport, ChannelSendInput, NotificationPlan
 
 HOOK_SECRET = "hook-secret-value"
 SECRETS = SecretStore(

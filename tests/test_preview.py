@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
-from starter.preview import next_runs, preview_cron
-from workflows.cron import compile_cron
+from ductape_jobs.planning.preview import next_runs, preview_cron
+from ductape_jobs.workflows.cron import compile_cron
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

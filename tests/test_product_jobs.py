@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape, JobInputError, JobNotFoundError
-from starter.apply import apply_changes, plan_changes
+from ductape_jobs import Ductape, JobInputError, JobNotFoundError
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.cli.apply import apply_changes, plan_changes
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-import starter
-from starter import (
+import ductape_jobs
+from ductape_jobs import (
     Ductape,
     IDispatchResult,
     IJobProcessorInput,
@@ -18,7 +18,7 @@ from starter import (
     ISession,
     JobEventTypes,
 )
-from starter.job_plan import JobPlanner
+from ductape_jobs.planning.plan import JobPlanner
 from tests.conftest import product_config_for
 
 SEED_001_ENUM = {
@@ -37,9 +37,9 @@ def test_the_seed_names_import_from_the_top_level() -> None:
     seeds = {"JobEventTypes", "IProductJob", "IJobProcessorInput", "IDispatchResult", "ISession", "IJobRepeatOptions",
              "IActionRequest", "INotificationRequest", "IDbActionRequest", "IFunctionRequest", "IStorageRequest",
              "IDispatchSchedule", "IRetryConfig", "IActionDispatchInput", "INotificationDispatchInput"}  # fmt: skip
-    assert seeds <= set(starter.__all__)
-    for name in starter.__all__:
-        assert getattr(starter, name) is not None, name
+    assert seeds <= set(ductape_jobs.__all__)
+    for name in ductape_jobs.__all__:
+        assert getattr(ductape_jobs, name) is not None, name
 
 
 @pytest.mark.parametrize(("name", "value"), sorted((SEED_001_ENUM | SEED_004_ENUM).items()))

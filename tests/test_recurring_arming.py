@@ -1,7 +1,7 @@
-"""Arming ahead for recurring jobs (``starter.recurring_arming``): the schedule fires each run a few
+"""Arming ahead for recurring jobs (``ductape_jobs.scheduling.recurring_arming``): the schedule fires each run a few
 seconds early, the run arms its event for the nominal instant, and everything a user reads (next
 run, runs made) is in the job's own time. The shifted calendars are checked against the server's
-calendar semantics (``starter.preview``, which mirrors ``compiledCalendar``)."""
+calendar semantics (``ductape_jobs.planning.preview``, which mirrors ``compiledCalendar``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleSpec, WorkflowExecutionStatus
 
-from starter import Ductape
-from starter.preview import next_runs
-from starter.recurring_arming import arm_shift, nominal, shifted_calendars
+from ductape_jobs import Ductape
+from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
+from ductape_jobs.workflows.arming import armed_nominal
+from ductape_jobs.workflows.cron import parse_cron
 from tests.http_target import HttpTarget
 from tests.test_arming import ductape, job_id_with_lead, welcome
-from workflows.arming import armed_nominal
-from workflows.cron import parse_cron
 
 __all__ = ["ductape"]  # test_arming's fixture: a worker on the session's dev server and its client
 

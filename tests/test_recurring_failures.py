@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from starter import Ductape, JobRecord
+from ductape_jobs import Ductape, JobRecord
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
@@ -98,7 +98,7 @@ async def _truthy(value: Awaitable[object]) -> bool:
 
 
 def test_pause_on_failure_is_a_repeat_and_schedule_option_of_recurring_jobs_only() -> None:
-    from starter.job_plan import JobPlanner
+    from ductape_jobs.planning.plan import JobPlanner
     from tests.conftest import product_config_for
 
     planner = JobPlanner(task_queue="tq", config=product_config_for("http://127.0.0.1:9"))

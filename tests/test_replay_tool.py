@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.replay import assert_histories_replay
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.worker.replay import assert_histories_replay
 from tests.conftest import SECRETS, TEST_KEYRING
 from tests.http_target import HttpTarget
 from tests.test_cli import run_cli

@@ -18,22 +18,22 @@ from temporalio import workflow
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.testing import WorkflowEnvironment
 
-import activities
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobInputError
-from starter.job_inputs import normalise_job
-from starter.job_plan import plan_job
-from starter.job_records import schedule_memo
-from starter.product_jobs import definition_id
-from starter.worker import WORKFLOWS
+import ductape_jobs.activities
+from ductape_jobs import Ductape, JobInputError
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.management.product_jobs import definition_id
+from ductape_jobs.management.records import schedule_memo
+from ductape_jobs.planning.inputs import normalise_job
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.worker.job_worker import WORKFLOWS
+from ductape_jobs.workflows.contracts.job import ISession, JobOutcome
+from ductape_jobs.workflows.contracts.management import JobMemo
+from ductape_jobs.workflows.names import JOB_WORKFLOW
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows.contracts import ISession, JobOutcome
-from workflows.management_contracts import JobMemo
-from workflows.names import JOB_WORKFLOW
 
 
 def _signatures() -> Iterator[Callable[..., Any]]:
@@ -43,7 +43,7 @@ def _signatures() -> Iterator[Callable[..., Any]]:
         yield definition.run_fn
         for handlers in (definition.signals, definition.queries, definition.updates):
             yield from (handler.fn for handler in handlers.values())
-    for info in pkgutil.walk_packages(activities.__path__, "activities."):
+    for info in pkgutil.walk_packages(ductape_jobs.activities.__path__, "ductape_jobs.activities."):
         module = importlib.import_module(info.name)
         for _, member in inspect.getmembers(module):
             methods = [m for _, m in inspect.getmembers(member, inspect.isfunction)] if inspect.isclass(member) else []

@@ -10,14 +10,14 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ConfigError, ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError
+from ductape_jobs import Ductape, JobFailedError, JobInputError
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.workflows import names
 from tests import routing_targets
 from tests.conftest import SECRETS, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker
-from workflows import names
 
 ACTION = {"type": "action", "app": "email-service"}
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from starter.dispatch import schedule_timing
-from starter.job_inputs import normalise_job
-from starter.job_plan import JobPlan, plan_job
-from workflows.contracts import JobInputError
+from ductape_jobs.planning.inputs import normalise_job
+from ductape_jobs.planning.plan import JobPlan, plan_job
+from ductape_jobs.scheduling.dispatch import schedule_timing
+from ductape_jobs.workflows.contracts.job import JobInputError
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, 250_000, tzinfo=UTC)
 

@@ -25,15 +25,15 @@ import yaml
 from croniter import croniter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.schedule_file import Item, send_item, split_items
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.cli.schedule_file import Item, send_item, split_items
+from ductape_jobs.workflows.contracts.dispatch import IDispatchResult, IProductJob
 from tests.conftest import TEST_KEYRING
 from tests.http_target import HttpTarget
 from tests.test_cli import CLI, run_cli
 from tests.workers import job_worker
-from workflows.dispatch_contracts import IDispatchResult, IProductJob
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "examples" / "seeds"

@@ -21,15 +21,15 @@ from jose import jwe
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.placeholder_activity import PlaceholderActivities
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from activities.session_crypto import SigningKey, sign
-from activities.session_store import SessionStore
-from starter.job_inputs import normalise_job
-from starter.job_plan import plan_job
-from starter.sessions import SessionError, Sessions
-from workflows.contracts import JobInputError, ResolveRequest
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.crypto import SigningKey, sign
+from ductape_jobs.activities.session.placeholder_activity import PlaceholderActivities
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.planning.inputs import normalise_job
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.sessions import SessionError, Sessions
+from ductape_jobs.workflows.contracts.job import JobInputError, ResolveRequest
 
 
 def _pem_pair(private: Any) -> tuple[str, str]:

@@ -22,9 +22,9 @@ from moto.server import ThreadedMotoServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from starter import Ductape, JobFailedError, JobInputError, JobNotFoundError
+from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundError
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS
 from tests.workers import job_worker
 

@@ -11,11 +11,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.product_config import ConfigError, ProductConfig, parse_product_config
-from activities.secrets import SecretStore
-from activities.storage_activity import StorageActivities
-from activities.storage_paths import PathRefused, clean_key
-from workflows.contracts import EventActivityInput, JobContext
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.storage.activity import StorageActivities
+from ductape_jobs.activities.storage.paths import PathRefused, clean_key
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext
 
 
 def _config(root: Path, **storage: Any) -> ProductConfig:

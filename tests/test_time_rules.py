@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.client import connect_client
-from starter.devserver import DevServer, DevServerOptions
-from starter.settings import Settings
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.client import connect_client
+from ductape_jobs.dev.server import DevServer, DevServerOptions
+from ductape_jobs.settings import Settings
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.http_target import HttpTarget
 from tests.workers import job_worker

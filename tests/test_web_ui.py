@@ -36,13 +36,13 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from temporalio.client import Client
 
-from activities.secrets import SecretStore
-from starter import Ductape
-from starter.client import connect_client
-from starter.dev_stack import DevStack, run_dev_stack
-from starter.devserver import DevServerOptions
-from starter.encryption import ENCODING
-from starter.settings import Settings
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.client import connect_client
+from ductape_jobs.codec.encryption import ENCODING
+from ductape_jobs.dev.server import DevServerOptions
+from ductape_jobs.dev.stack import DevStack, run_dev_stack
+from ductape_jobs.settings import Settings
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts" / "web-ui"

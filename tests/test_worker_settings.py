@@ -10,11 +10,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import starter.worker
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from starter.settings import Settings
-from starter.worker import run_worker
+import ductape_jobs.worker.job_worker
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.settings import Settings
+from ductape_jobs.worker.job_worker import run_worker
 
 
 async def test_cache_and_workflow_task_settings_reach_the_temporal_worker(
@@ -27,7 +27,7 @@ async def test_cache_and_workflow_task_settings_reach_the_temporal_worker(
             seen.update(kwargs)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(starter.worker, "Worker", Recording)
+    monkeypatch.setattr(ductape_jobs.worker.job_worker, "Worker", Recording)
     settings = Settings.from_env({"DUCTAPE_MAX_CACHED_WORKFLOWS": "7", "DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS": "3"})
     stop = asyncio.Event()
     stop.set()

@@ -1,4 +1,4 @@
-"""The worker's workflow sandbox (``starter/workflow_runner.py``).
+"""The worker's workflow sandbox (``starter/worker/workflow_runner.py``).
 
 Our ``workflows`` package is passed through the sandbox for speed, so its modules are not re-imported
 under the sandbox's import-time proxies: what those proxies would catch there is checked here from
@@ -16,16 +16,17 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from starter import workflow_runner
-from starter.workflow_runner import WORKFLOW_RUNNER
+from ductape_jobs.worker import workflow_runner
+from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
 from tests.sandbox_probe import SandboxProbe
 from tests.workers import plain_worker
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
+OWN = "ductape_jobs.workflows"
 
 ALLOWED_IMPORTS = {
     "__future__", "asyncio", "collections", "dataclasses", "datetime", "enum", "functools", "json",
-    "math", "pydantic", "re", "temporalio", "typing", "workflows", "zlib", "zoneinfo",
+    "math", "pydantic", "re", "temporalio", "typing", "zlib", "zoneinfo",
 }  # fmt: skip
 """Deterministic, I/O-free modules workflow code may import. Adding one is a decision: it runs in
 every workflow task without the sandbox re-importing it (no clock, no randomness, no I/O)."""
@@ -35,7 +36,17 @@ CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter", "s
 
 
 def _sources() -> list[tuple[str, ast.Module]]:
-    return [(path.name, ast.parse(path.read_text(), str(path))) for path in sorted(WORKFLOWS_DIR.glob("*.py"))]
+    """Every module under ``workflows/``, packages included (``workflows/contracts/``)."""
+    return [
+        (path.relative_to(WORKFLOWS_DIR).as_posix(), ast.parse(path.read_text(), str(path)))
+        for path in sorted(WORKFLOWS_DIR.rglob("*.py"))
+    ]
+
+
+def _allowed(module: str) -> bool:
+    """Workflow code imports deterministic modules and its own package, never the rest of ``ductape_jobs``
+    (the client, the activities: I/O)."""
+    return module.split(".")[0] in ALLOWED_IMPORTS or module == OWN or module.startswith(OWN + ".")
 
 
 def test_workflow_modules_import_only_deterministic_modules() -> None:
@@ -43,11 +54,14 @@ def test_workflow_modules_import_only_deterministic_modules() -> None:
     for name, tree in _sources():
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                found |= {(name, alias.name.split(".")[0]) for alias in node.names}
+                found |= {(name, alias.name) for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add((name, node.module.split(".")[0]))
-    assert {(file, module) for file, module in found if module not in ALLOWED_IMPORTS} == set()
+                found.add((name, node.module))
+    assert {(file, module) for file, module in found if not _allowed(module)} == set()
     assert len(found) > 20  # the scan does see the package's imports
+    assert any(file.startswith("contracts/") for file, _ in found)  # and the packages' modules
+    assert not _allowed("ductape_jobs.activities.http.pool")
+    assert not _allowed("ductape_jobs.client")
 
 
 def _forbidden_calls(name: str, tree: ast.Module) -> list[str]:

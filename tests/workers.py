@@ -15,9 +15,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from starter import worker as production
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.worker import job_worker as production
 
 BUGS_FAIL_THE_WORKFLOW: list[type[BaseException]] = [Exception]
 """``workflow_failure_exception_types`` of test workers: any exception fails the workflow."""
@@ -32,7 +32,7 @@ def job_worker(
     fail_workflow_on_bug: bool = True,
     **options: Any,
 ) -> AbstractAsyncContextManager[Worker]:
-    """The production worker (``starter.worker.job_worker``), failing the workflow on a bug unless a
+    """The production worker (``ductape_jobs.worker.job_worker``), failing the workflow on a bug unless a
     test asks for the production behaviour with ``fail_workflow_on_bug=False``."""
     return production.job_worker(
         client, task_queue=task_queue, config=config, secrets=secrets, fail_workflow_on_bug=fail_workflow_on_bug,

@@ -1,9 +1,9 @@
 """An armed attempt of a job's event, and how the workflow takes it back (workflow code: deterministic).
 
 The attempt is one activity that waits for the instant, claims the event and runs it
-(``activities.armed_start``). Management (pause, reschedule, trigger, cancel) holds until the event
+(``ductape_jobs.activities.arming.armed_start``). Management (pause, reschedule, trigger, cancel) holds until the event
 starts, so a change that reaches an armed job disarms it first: the workflow cancels the activity
-and then learns who came first, the cancel or the claim (``workflows.arming``):
+and then learns who came first, the cancel or the claim (``ductape_jobs.workflows.arming``):
 
 - the checkpoint activity makes the next workflow task start after the cancel was recorded; if the
   server's clock then still reads more than ``CLAIM_WINDOW`` before the instant, no claim came first
@@ -28,8 +28,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.arming import ARM_HEARTBEAT, CLAIM_WINDOW, DISARMED, INTERRUPTED
-    from workflows.names import CHECKPOINT
+    from ductape_jobs.workflows.arming import ARM_HEARTBEAT, CLAIM_WINDOW, DISARMED, INTERRUPTED
+    from ductape_jobs.workflows.names import CHECKPOINT
 
 CHECKPOINT_TIMEOUT = timedelta(seconds=10)
 CHECKPOINT_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=0)

@@ -4,7 +4,7 @@ A worker drains only a few dozen workflow tasks a second, so a thousand jobs due
 cannot all have their workflow task at that instant. Instead each job wakes ``lead`` before its
 ``start_at`` (a lead spread by a hash of the job ID, so a herd arms over a minute, not at once),
 schedules its event activity then with ``not_before = start_at``, and the activity waits on a cheap
-sleeping coroutine until that instant (``activities.armed_start``). While armed, the activity
+sleeping coroutine until that instant (``ductape_jobs.activities.arming.armed_start``). While armed, the activity
 heartbeats: a worker crash is noticed within ``ARM_HEARTBEAT``.
 
 Management holds until the event starts. The event starts when the armed activity *claims* it: at
@@ -25,9 +25,9 @@ import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from workflows.contracts import JobEventType
-from workflows.cron import CompiledCron, CronError, parse_cron
-from workflows.names import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.job import JobEventType
+from ductape_jobs.workflows.cron import CompiledCron, CronError, parse_cron
+from ductape_jobs.workflows.event_types import ARMED_EVENT_TYPES
 
 ARM_AHEAD = timedelta(seconds=60)
 """The longest lead: a job arms between a tenth of this and this much before its start. Enough for
@@ -45,7 +45,7 @@ worker within this, not after its start-to-close timeout."""
 
 CLAIM_SPREAD_MAX = timedelta(seconds=2)
 """The earliest an armed attempt claims its event: in a herd, claims are spread over the moments
-before the instant (``activities.herd_claims``); alone, an attempt claims at its instant."""
+before the instant (``ductape_jobs.activities.arming.herd_claims``); alone, an attempt claims at its instant."""
 CLAIM_MARGIN = timedelta(seconds=1)
 """A change recorded more than this before the earliest claim (``CLAIM_SPREAD_MAX`` before the
 instant, on the server's clock) is sure to precede it. The margin covers a server clock stepping
@@ -65,9 +65,6 @@ DISARMED = "DISARMED"
 """Error type of an armed attempt whose claim was refused (the workflow cancelled it): the event
 never started."""
 
-ARMED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES)
-"""Types whose event is one activity: they can be armed (orchestrated types wake at the instant)."""
-
 
 def arm_lead_ms(job_id: str, event_type: JobEventType, ahead: timedelta = ARM_AHEAD) -> int | None:
     """How long before its start a one-off job of ``event_type`` arms, or ``None`` when it does not
@@ -85,7 +82,7 @@ def arm_lead_ms(job_id: str, event_type: JobEventType, ahead: timedelta = ARM_AH
 
 def armed_nominal(scheduled: datetime, shift_s: int, cron: str | None) -> datetime | None:
     """The nominal time of a run that an armed schedule (fired ``shift_s`` early, see
-    ``starter.recurring_arming``) started at ``scheduled``, or None when ``scheduled + shift_s`` is
+    ``ductape_jobs.scheduling.recurring_arming``) started at ``scheduled``, or None when ``scheduled + shift_s`` is
     not a run time of ``cron``: a triggered run (started at once, its scheduled time is the trigger's).
 
     A trigger in the very second an armed run fires is taken for that run (it starts at its instant).

@@ -25,18 +25,25 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.armed_event import retryable
-    from workflows.arming import ARM_HEARTBEAT, ARMED, EVENT_HEARTBEAT, INTERRUPTED
-    from workflows.contracts import EventActivityInput, JobContext, JobEventType, JobWorkflowInput, RetrySettings
-    from workflows.names import EVENT_ACTIVITIES, PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
-    from workflows.notification_contracts import (
+    from ductape_jobs.workflows.armed_event import retryable
+    from ductape_jobs.workflows.arming import ARM_HEARTBEAT, ARMED, EVENT_HEARTBEAT, INTERRUPTED
+    from ductape_jobs.workflows.contracts.job import (
+        EventActivityInput,
+        JobContext,
+        JobEventType,
+        JobWorkflowInput,
+        RetrySettings,
+    )
+    from ductape_jobs.workflows.contracts.notification import (
         ChannelDelivery,
         ChannelReport,
         ChannelSendInput,
         NotificationPlan,
         NotificationResult,
     )
-    from workflows.route_contracts import OptionFailure, RouteOption, RoutePlan, RouteRequest, RouteResult
+    from ductape_jobs.workflows.contracts.route import OptionFailure, RouteOption, RoutePlan, RouteRequest, RouteResult
+    from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+    from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
 
 PLAN_TIMEOUT = timedelta(seconds=30)
 # Planning steps read the config and render templates: they only fail transiently when the worker

@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.management_contracts import (
+    from ductape_jobs.workflows.contracts.management import (
         JobEvent,
         JobEventDeliveries,
         JobEventTargets,
@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookDeliveryResult,
         WebhookOutcome,
     )
-    from workflows.names import DELIVER_JOB_EVENT, JOB_EVENT_TARGETS, JOB_EVENT_WORKFLOW
+    from ductape_jobs.workflows.names import DELIVER_JOB_EVENT, JOB_EVENT_TARGETS, JOB_EVENT_WORKFLOW
 
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import JobWorkflowInput
-    from workflows.names import SCHEDULED_START
+    from ductape_jobs.workflows.contracts.job import JobWorkflowInput
+    from ductape_jobs.workflows.names import SCHEDULED_START
 
 STARTED = "ductape_jobs_started"
 COMPLETED = "ductape_jobs_completed"

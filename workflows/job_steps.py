@@ -12,8 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import (
-        DISPATCH_NAMESPACE_OF,
+    from ductape_jobs.workflows.contracts.job import (
         ErrorRules,
         JobContext,
         JobWorkflowInput,
@@ -21,10 +20,11 @@ with workflow.unsafe.imports_passed_through():
         ResolveResult,
         to_epoch_ms,
     )
-    from workflows.event_runner import call_activity
-    from workflows.management_contracts import JobEvent, JobEventJob
-    from workflows.names import JOB_EVENT_WORKFLOW, RESOLVE_PLACEHOLDERS
-    from workflows.placeholders import has_placeholders
+    from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
+    from ductape_jobs.workflows.event_runner import call_activity
+    from ductape_jobs.workflows.event_types import DISPATCH_NAMESPACE_OF
+    from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW, RESOLVE_PLACEHOLDERS
+    from ductape_jobs.workflows.placeholders import has_placeholders
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
 # Resolution only fails transiently when the worker itself is unhealthy; bad tokens are non-retryable.

@@ -11,16 +11,22 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.armed_event import ArmedAttempt, Disarmed, gave_back
-    from workflows.arming import armed_nominal
-    from workflows.contracts import JobOutcome, JobState, JobWorkflowInput, RescheduleRequest, to_epoch_ms
-    from workflows.event_runner import ARMED_RESCUES, EventRunner, failure
-    from workflows.job_metrics import record_end, record_start
-    from workflows.job_steps import emit_job_event, job_context, joined, resolved_input
-    from workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START
+    from ductape_jobs.workflows.armed_event import ArmedAttempt, Disarmed, gave_back
+    from ductape_jobs.workflows.arming import armed_nominal
+    from ductape_jobs.workflows.contracts.job import (
+        JobOutcome,
+        JobState,
+        JobWorkflowInput,
+        RescheduleRequest,
+        to_epoch_ms,
+    )
+    from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
+    from ductape_jobs.workflows.job_metrics import record_end, record_start
+    from ductape_jobs.workflows.job_steps import emit_job_event, job_context, joined, resolved_input
+    from ductape_jobs.workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START
 
 EXACT_MANAGEMENT = "exact-management"
-"""Patch: management holds until the event starts (``workflows.armed_event``), a cancel never cuts a
+"""Patch: management holds until the event starts (``ductape_jobs.workflows.armed_event``), a cancel never cuts a
 started event short, every event activity heartbeats. Runs started before it replay as they ran."""
 NOT_WAITING = "JOB_NOT_WAITING"
 
@@ -97,7 +103,7 @@ class JobWorkflow:
         # Armed: the event activity is scheduled now and waits for the instant itself, so a herd of
         # jobs due together does not queue behind this worker's workflow tasks at that instant.
         # Only jobs dispatched with a lead arm; a trigger runs now. A recurring run is armed when
-        # its schedule fires early (``starter.recurring_arming``).
+        # its schedule fires early (``ductape_jobs.scheduling.recurring_arming``).
         nominal = self._start_at or self._schedule_nominal()
         armed = not self._trigger and (job.arm_lead_ms is not None or self._start_at is None)
         not_before = nominal if armed and nominal and nominal > workflow.now() else None

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
-from workflows.contracts import JobEventType
-
 JOB_WORKFLOW = "JobWorkflow"
 DEFAULT_TASK_QUEUE = "ductape-jobs"
 
@@ -18,7 +16,7 @@ RESOLVE_PLACEHOLDERS = "ductape.resolve_placeholders"
 
 CHECKPOINT = "ductape.checkpoint"
 """Does nothing: the workflow task after it reads the server's clock later than everything the task
-before it recorded (``workflows.armed_event``)."""
+before it recorded (``ductape_jobs.workflows.armed_event``)."""
 
 CANCEL_OUTCOME = "cancel_outcome"
 """Update of ``JobWorkflow`` answering how a cancel request sent just before was decided."""
@@ -32,26 +30,10 @@ PREPARE_NOTIFICATION = "ductape.prepare_notification"
 SEND_NOTIFICATION = "ductape.send_notification"
 """Sends one channel's delivery; the workflow runs one per channel in parallel."""
 
-EVENT_ACTIVITIES: dict[JobEventType, str] = {
-    JobEventType.ACTION: "ductape.run_action",
-    JobEventType.DB_ACTION: "ductape.run_database",
-    JobEventType.PUBLISH: "ductape.publish",
-    JobEventType.SUBSCRIBE: "ductape.subscribe",
-    JobEventType.STORAGE: "ductape.run_storage",
-    JobEventType.FUNCTION: "ductape.run_function",
-    JobEventType.GRAPH: "ductape.run_graph",
-}
-"""The activity that runs each event type; a type missing here is refused at dispatch."""
 
 RESOLVE_ROUTE = "ductape.resolve_route"
 """Reads what a feature, fallback or quota job runs from the product config (``RoutePlan``)."""
 
-ORCHESTRATED_EVENT_TYPES = frozenset(
-    {JobEventType.NOTIFICATION, JobEventType.FEATURE, JobEventType.FALLBACK, JobEventType.QUOTA}
-)
-"""Types the workflow runs as several steps (activities per channel, a child workflow, options)."""
-
-SUPPORTED_EVENT_TYPES = frozenset(EVENT_ACTIVITIES) | ORCHESTRATED_EVENT_TYPES
 
 PRODUCT = SearchAttributeKey.for_keyword("DuctapeProduct")
 ENV = SearchAttributeKey.for_keyword("DuctapeEnv")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from activities.product_config import parse_product_config
-from activities.secrets import SecretStore
-from activities.session_store import SessionStore
-from starter.sessions import Sessions
+from ductape_jobs.activities.config.product_config import parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.sessions import Sessions
 
 HERE = Path(__file__).resolve().parent
 TEN_YEARS_S = 10 * 365 * 86400

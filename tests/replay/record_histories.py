@@ -19,13 +19,17 @@ from typing import Any
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from activities.product_config import ProductConfig
-from activities.secrets import SecretStore
-from activities.session_tokens import issue_session_token
-from starter import Ductape, JobStateError
-from starter.devserver import temporal_binary
-from starter.job_inputs import normalise_dispatch, normalise_job
-from starter.job_plan import plan_job
+from ductape_jobs import Ductape, JobStateError
+from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.dev.server import temporal_binary
+from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
+from ductape_jobs.planning.plan import plan_job
+from ductape_jobs.workflows.arming import arm_lead_ms
+from ductape_jobs.workflows.contracts.job import JobEventType, JobState
+from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
+from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
 from tests.http_target import HttpTarget
 from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
@@ -34,10 +38,6 @@ from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
 from tests.test_routing_jobs import routing_config
 from tests.webhook_receivers import WebhookReceivers, always
 from tests.workers import job_worker
-from workflows.arming import arm_lead_ms
-from workflows.contracts import JobEventType, JobState
-from workflows.management_contracts import JobEvent, JobEventJob
-from workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
 TASK_QUEUE = "replay-recording"
@@ -255,7 +255,7 @@ async def _record_controlled(target: HttpTarget) -> None:
 
 
 async def _record_armed(target: HttpTarget) -> None:
-    """Two armed one-off jobs (``workflows.arming``), on the dev server (the wait is real time): one
+    """Two armed one-off jobs (``ductape_jobs.workflows.arming``), on the dev server (the wait is real time): one
     plain, and one whose worker stops while it is armed, so its attempt is handed back and a second
     worker runs it although the job allows a single attempt."""
     async with _dev_server() as env:
@@ -283,7 +283,7 @@ async def _record_armed(target: HttpTarget) -> None:
 
 
 async def _record_armed_cron(target: HttpTarget) -> None:
-    """A run of an armed recurring job (``starter.recurring_arming``): its schedule fired it early,
+    """A run of an armed recurring job (``ductape_jobs.scheduling.recurring_arming``): its schedule fired it early,
     the workflow read the shift from its memo and armed the activity for the nominal instant."""
     async with _dev_server() as env:
         config = product_config_for(target.url)

@@ -19,23 +19,23 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from starter.converter import DATA_CONVERTER
-from starter.encryption import PlaintextPayloadError, encrypted_converter
-from starter.worker import WORKFLOWS
-from starter.workflow_runner import WORKFLOW_RUNNER
-from tests.conftest import CONVERTER, TEST_KEYRING
-from workflows.contracts import JobEventType
-from workflows.job_event_workflow import JobEventWorkflow
-from workflows.job_workflow import EXACT_MANAGEMENT
-from workflows.names import (
+from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.codec.encryption import PlaintextPayloadError, encrypted_converter
+from ductape_jobs.worker.job_worker import WORKFLOWS
+from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
+from ductape_jobs.workflows.contracts.job import JobEventType
+from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
+from ductape_jobs.workflows.job_workflow import EXACT_MANAGEMENT
+from ductape_jobs.workflows.names import (
     CHECKPOINT,
     DELIVER_JOB_EVENT,
-    EVENT_ACTIVITIES,
     PREPARE_NOTIFICATION,
     RESOLVE_PLACEHOLDERS,
     RESOLVE_ROUTE,
     SEND_NOTIFICATION,
 )
+from tests.conftest import CONVERTER, TEST_KEYRING
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 PLAINTEXT_ACCEPTED = encrypted_converter(TEST_KEYRING, accept_plaintext=True)
@@ -76,7 +76,7 @@ def test_the_fixtures_are_all_there() -> None:
     }  # fmt: skip
 
 
-# The worker's runner passes our workflow package through the sandbox (starter/workflow_runner.py);
+# The worker's runner passes our workflow package through the sandbox (starter/worker/workflow_runner.py);
 # the SDK's stock sandbox re-imports it under its import-time restrictions, so every recorded path
 # also proves the workflow code touches nothing the full sandbox forbids.
 STOCK_SANDBOX = SandboxedWorkflowRunner(
@@ -146,7 +146,7 @@ def test_armed_job_whose_worker_stopped_gets_its_attempt_back() -> None:
 
 
 def test_armed_recurring_run_arms_for_its_nominal_time() -> None:
-    """Started early by its schedule (``starter.recurring_arming``): the run's memo carries the shift,
+    """Started early by its schedule (``ductape_jobs.scheduling.recurring_arming``): the run's memo carries the shift,
     and the activity was handed out at once and waited for the nominal time."""
     path = history("armed_cron")
     (started,) = events(path, "WORKFLOW_EXECUTION_STARTED")

@@ -1,0 +1,1 @@
+"""The ``action`` event type: one HTTP request to an app's action."""

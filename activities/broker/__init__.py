@@ -1,0 +1,1 @@
+"""The ``publish`` and ``subscribe`` event types: broker clients, inboxes and activities."""

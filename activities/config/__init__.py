@@ -1,0 +1,1 @@
+"""The product config, the secrets it declares, its component lookups and the drivers it needs."""

@@ -1,0 +1,1 @@
+"""The ``database_action`` event type: config, filters, operations and the activity."""

@@ -1,0 +1,1 @@
+"""The ``graph`` event type: config, graph servers and the activity."""

@@ -1,0 +1,1 @@
+"""The ``notification`` event type: config, templates, channels and activities."""

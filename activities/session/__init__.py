@@ -1,0 +1,1 @@
+"""Sessions: config, token cryptography, the store and the placeholder resolution activity."""

@@ -1,0 +1,1 @@
+"""The ``storage`` event type: config, safe paths, backends and the activity."""

@@ -1,0 +1,1 @@
+"""Job-event webhooks: signed deliveries to the subscribed endpoints."""

@@ -1,0 +1,1 @@
+"""``ductape-jobs``: the command line."""

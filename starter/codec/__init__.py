@@ -1,0 +1,1 @@
+"""Payloads on the wire: the data converter, encryption and the codec server."""

@@ -1,0 +1,1 @@
+"""``ductape.jobs`` and job definitions: records, queries and management actions."""

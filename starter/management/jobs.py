@@ -1,0 +1,412 @@
+"""``ductape.jobs``: find, wait for, pause, resume, reschedule, trigger, retry, cancel and delete jobs.
+
+Records and the status rule are in ``ductape_jobs.management.records``; listing, history and statistics in
+``ductape_jobs.management.queries``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleDescription,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ductape_jobs.management.job_events import JobEventEmitter
+from ductape_jobs.management.queries import JobQueries
+from ductape_jobs.management.records import (
+    CANCELLED_NOTE,
+    JobFailedError,
+    JobNotFoundError,
+    JobStateError,
+    JobTimeoutError,
+    latest_run,
+    run_details,
+    schedule_memo,
+    schedule_record,
+    workflow_record,
+)
+from ductape_jobs.management.reschedule import replace_spec
+from ductape_jobs.planning.plan import recurrence_for
+from ductape_jobs.scheduling.dst_policy import companion_id
+from ductape_jobs.scheduling.dst_schedules import changed, describe_companion, latest_of, update_companion
+from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
+from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord
+from ductape_jobs.workflows.names import JOB_WORKFLOW
+
+__all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
+
+
+class Jobs(JobQueries):
+    """Job management over the workflows and schedules of one client."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        events: JobEventEmitter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(client, clock=clock)
+        self._events = events
+
+    async def _announce(self, name: JobEventName, record: JobRecord) -> JobRecord:
+        if self._events is not None:
+            await self._events.emit(
+                name, job_id=record.job_id, status=record.status, product=record.product, env=record.env,
+                event_type=record.event_type, scheduled_at=record.scheduled_at, execution_count=record.execution_count,
+            )  # fmt: skip
+        return record
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobRecord:
+        """The job's record and status.
+
+        Raises:
+            JobNotFoundError: neither a job workflow nor a schedule has this ID.
+        """
+        workflow = await self._describe_workflow(job_id)
+        if workflow is not None:
+            return await self._workflow_record(job_id, workflow)
+        schedule = await self.describe_schedule(job_id)
+        if schedule is not None:
+            return await self._schedule_record(job_id, schedule)
+        raise JobNotFoundError(f"no job with ID {job_id!r}")
+
+    # A caller's own asyncio.timeout works too, but ends in a bare CancelledError/TimeoutError naming no job.
+    async def result(
+        self,
+        job_id: str,
+        *,
+        timeout: timedelta | float | None = None,  # noqa: ASYNC109
+        poll: timedelta = timedelta(seconds=1),
+    ) -> Any:
+        """Wait for the job's result (for a recurring job, its latest run's, waiting for the first).
+
+        ``timeout`` (a timedelta, or seconds) bounds the wait; ``None`` waits as long as the job takes,
+        which for a job due next week is a week.
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobFailedError: the job (or that run) failed or was cancelled.
+            JobTimeoutError: no result within ``timeout`` (a ``TimeoutError``; the job is left as it is).
+            ValueError: ``timeout`` is not positive.
+        """
+
+        async def wait() -> Any:
+            try:  # most jobs are one-off: wait on the workflow straight away, one call
+                return await self._workflow_result(job_id, None)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            while True:
+                schedule = await self.describe_schedule(job_id)
+                if schedule is None:
+                    raise JobNotFoundError(f"no job with ID {job_id!r}")
+                latest = latest_of(schedule, await describe_companion(self.client, job_id))
+                if latest is not None:
+                    return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
+                await asyncio.sleep(poll.total_seconds())
+
+        if timeout is None:
+            return await wait()
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be positive, not {seconds:g} s")
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await wait()
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # a TimeoutError of the call itself, not our deadline
+            raise JobTimeoutError(job_id, seconds) from None
+
+    # --- changing --------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        """A waiting or running one-off job ends ``cancelled``; a recurring job starts no more runs
+        (its schedule is kept, paused, so ``get`` still reports it) and its running run is cancelled.
+        Cancelling a finished job changes nothing.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        workflow = await self._describe_workflow(job_id)
+        if workflow is not None:
+            if workflow.status != WorkflowExecutionStatus.RUNNING:
+                return await self.get(job_id)
+            outcome = await self.cancel_run(job_id)
+            if outcome != "cancelled":
+                phase = "running" if outcome == "refused" else "done"
+                raise JobStateError(
+                    f"cannot cancel job {job_id}: its event already started (the job is {phase}); "
+                    "it runs to its end and reports how it ended",
+                    phase=phase,
+                )
+            return await self._announce("job.cancelled", await self.get(job_id))
+        schedule = await self.require_schedule(job_id)
+
+        def stop(schedule: Schedule) -> None:
+            state = schedule.state
+            state.paused = True
+            state.note = f"{CANCELLED_NOTE} at {self.clock().isoformat()}"
+            state.limited_actions = True
+            state.remaining_actions = 0
+
+        companion = await describe_companion(self.client, job_id)
+        await self.client.get_schedule_handle(job_id).update(lambda u: changed(u, stop))
+        await update_companion(self.client, job_id, stop)
+        # A run whose event started runs to its end (the record says running until it does).
+        for pair_desc in (schedule, companion):
+            for running in pair_desc.info.running_actions if pair_desc else []:
+                await self.cancel_run(getattr(running, "workflow_id", ""))
+        return await self._announce("job.cancelled", await self.get(job_id))
+
+    async def cancel_many(self, **filters: Any) -> int:
+        """Cancel every job ``list(**filters)`` finds that is not finished; returns how many were
+        cancelled (a job whose event already started runs to its end and is not counted)."""
+        count = 0
+        cursor = None
+        while True:
+            page = await self.list(**filters, cursor=cursor)
+            for record in page.jobs:
+                if record.status not in ("completed", "failed", "cancelled"):
+                    try:
+                        await self.cancel(record.job_id)
+                    except JobStateError:
+                        continue
+                    count += 1
+            if page.cursor is None:
+                return count
+            cursor = page.cursor
+
+    async def pause(self, job_id: str) -> JobRecord:
+        """A recurring job starts no runs until resumed (a run armed ahead of its time is cancelled);
+        a one-off job still waiting for ``start_at`` holds (past its start time too) until resumed.
+
+        Raises:
+            JobNotFoundError: no such job.
+            JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "pause")
+        else:
+            await self.require_schedule(job_id)
+            await self.client.get_schedule_handle(job_id).pause(note="paused")
+            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", True))
+            await self._cancel_armed(job_id)
+        return await self._announce("job.paused", await self.get(job_id))
+
+    async def resume(self, job_id: str) -> JobRecord:
+        """Undo ``pause``; a one-off job whose start time passed while paused runs at once.
+
+        Raises:
+            JobNotFoundError, JobStateError: as ``pause``; resuming a cancelled recurring job too.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "resume")
+        else:
+            schedule = await self.require_schedule(job_id)
+            if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
+                raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
+            await self.client.get_schedule_handle(job_id).unpause(note="resumed")
+            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", False))
+        return await self._announce("job.resumed", await self.get(job_id))
+
+    async def trigger(self, job_id: str) -> JobRecord:
+        """Run now: a waiting one-off job starts at once; a recurring job runs once more now (the
+        run does not count toward its ``limit``; a DST companion is not triggered).
+
+        Raises:
+            JobNotFoundError: no such job. JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self._update(job_id, "trigger")
+        else:
+            await self.require_schedule(job_id)
+            await self.client.get_schedule_handle(job_id).trigger()
+        return await self.get(job_id)
+
+    async def reschedule(
+        self,
+        job_id: str,
+        *,
+        start_at: object = None,
+        cron: str | None = None,
+        every: int | None = None,
+        tz: str | None = None,
+    ) -> JobRecord:
+        """Move a waiting one-off job to ``start_at`` (same job ID); give a recurring job a new
+        ``cron`` (with ``tz``) or ``every``, keeping its ID, its runs so far and its remaining limit
+        (a run armed for the old timing is cancelled).
+
+        Raises:
+            JobInputError: invalid time, cron, interval or zone (names the field).
+            JobNotFoundError: no such job. JobStateError: the one-off job already started.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            try:
+                moment = parse_instant(start_at)
+            except ValueError as err:
+                raise JobInputError.one("start_at", str(err)) from None
+            await self._update(job_id, "reschedule", RescheduleRequest(start_at=moment))
+            return await self.get(job_id)
+        schedule = await self.require_schedule(job_id)
+        memo = await self.schedule_memo(schedule)
+        options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
+        dst = _known_dst(memo.dst) if options["cron"] else None
+        repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None), "dst": dst})
+        now = self.clock()
+        try:
+            first = parse_instant(start_at) or now
+        except ValueError as err:
+            raise JobInputError.one("start_at", str(err)) from None
+        recurrence = recurrence_for(repeat, field="repeat", start=first)
+        await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
+        await self._cancel_armed(job_id, schedule.schedule.spec)  # the old spec tells its armed runs
+        return await self.get(job_id)
+
+    async def retry(self, job_id: str) -> JobRecord:
+        """Run a failed (or cancelled) one-off job, or a recurring job's failed latest run, again:
+        a new run under the same ID with the same input, due now.
+
+        Raises:
+            JobNotFoundError: no such job. JobStateError: it has not failed.
+        """
+        workflow = await self._describe_workflow(job_id)
+        if workflow is None:
+            schedule = await self.require_schedule(job_id)
+            latest = latest_run(schedule)
+            if latest is None:
+                raise JobStateError(f"job {job_id} has no run to retry")
+            await self.retry(latest.workflow_id)
+            return await self.get(job_id)
+        if workflow.status not in (
+            WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT,
+            WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
+        ):  # fmt: skip
+            raise JobStateError(f"job {job_id} has not failed (it is {workflow.status})")
+        handle = self.client.get_workflow_handle(job_id)
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        (job_input,) = await self.client.data_converter.decode(started.input.payloads)
+        memo = JobMemo.model_validate(await workflow.memo())
+        memo = memo.model_copy(update={"scheduled_at": to_epoch_ms(self.clock()), "paused": None})
+        await self.client.start_workflow(
+            JOB_WORKFLOW,
+            job_input,
+            id=job_id,
+            task_queue=workflow.task_queue,
+            search_attributes=workflow.typed_search_attributes,
+            memo=memo.model_dump(mode="json"),
+            static_summary=await workflow.static_summary(),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+        return await self.get(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        """Remove the job: a running one is terminated, then its workflow or schedule is deleted.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        if await self._describe_workflow(job_id) is not None:
+            await self.client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=self.client.namespace, workflow_execution=WorkflowExecution(workflow_id=job_id)
+                )
+            )
+            return
+        schedule = await self.require_schedule(job_id)
+        companion = await describe_companion(self.client, job_id)
+        await self.client.get_schedule_handle(job_id).delete()
+        if companion is not None:
+            await self.client.get_schedule_handle(companion_id(job_id)).delete()
+        for pair_desc in (schedule, companion):
+            for running in pair_desc.info.running_actions if pair_desc else []:
+                await self.cancel_run(getattr(running, "workflow_id", ""))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _update(self, job_id: str, name: str, arg: Any = None) -> JobState:
+        handle = self.client.get_workflow_handle(job_id)
+        try:
+            if arg is None:
+                state: JobState = await handle.execute_update(name, result_type=JobState)
+            else:
+                state = await handle.execute_update(name, arg, result_type=JobState)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            details = cause.details if isinstance(cause, ApplicationError) else ()
+            phase = details[0].get("phase") if details and isinstance(details[0], dict) else None
+            raise JobStateError(f"cannot {name} job {job_id}: {getattr(cause, 'message', err)}", phase=phase) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # the workflow already finished
+                raise JobStateError(f"cannot {name} job {job_id}: it already finished", phase="done") from None
+            raise
+        return state
+
+    async def _workflow_record(self, job_id: str, desc: WorkflowExecutionDescription) -> JobRecord:
+        memo = JobMemo.model_validate(await desc.memo())
+        details: dict[str, Any] = {}
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            handle = self.client.get_workflow_handle(job_id, run_id=desc.run_id)
+            details["started_at"], details["retry_count"] = run_details(
+                [e async for e in handle.fetch_history_events()]
+            )
+            try:
+                details["result"] = await self._workflow_result(job_id, desc.run_id)
+            except JobFailedError as err:
+                details["last_error"] = f"{err.error_type}: {err.message}"
+        return workflow_record(job_id, desc, memo, now=self.clock(), **details)
+
+    async def schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
+        return await schedule_memo(self.client.data_converter, desc)
+
+    async def _schedule_record(self, job_id: str, desc: ScheduleDescription) -> JobRecord:
+        memo = await self.schedule_memo(desc)
+        details: dict[str, Any] = {}
+        companion = await describe_companion(self.client, job_id)
+        latest = latest_of(desc, companion)
+        if latest is not None:
+            with contextlib.suppress(RPCError):
+                run = await self._describe_workflow(latest.workflow_id)
+                if run is not None:
+                    details["started_at"] = to_epoch_ms(run.start_time)
+                    if run.status in (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT):
+                        try:
+                            await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
+                        except JobFailedError as err:
+                            details["last_error"] = f"{err.error_type}: {err.message}"
+        return schedule_record(job_id, desc, memo, companion=companion, now=self.clock(), **details)
+
+
+def _known_dst(stored: dict[str, str] | None) -> dict[str, str] | None:
+    """A stored DST policy, without the keys a newer client may have added (a rolling deploy): the
+    memo is written by clients of any version, and ``IDstPolicy`` refuses unknown keys."""
+    return {k: v for k, v in stored.items() if k in IDstPolicy.model_fields} if stored else None
+
+
+def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:
+    try:
+        return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as err:
+        raise JobInputError.from_validation(err, prefix="repeat") from None

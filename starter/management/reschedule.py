@@ -1,0 +1,65 @@
+"""A recurring job's new timing (``ductape.jobs.reschedule``): its schedule, and the DST companion
+with it, given the new spec while runs so far and the remaining limit are kept."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription
+
+from ductape_jobs.planning.recurrence import Recurrence
+from ductape_jobs.scheduling.dispatch import schedule_timing
+from ductape_jobs.scheduling.dst_schedules import changed, describe_companion, pair_layout, replace_companion
+from ductape_jobs.scheduling.recurring_arming import recurring_lead_s
+from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
+from ductape_jobs.workflows.contracts.job import to_epoch_ms
+from ductape_jobs.workflows.contracts.management import JobMemo
+
+
+async def replace_spec(
+    client: Client,
+    desc: ScheduleDescription,
+    recurrence: Recurrence,
+    *,
+    first: datetime,
+    memo: JobMemo,
+    repeat: IJobRepeatOptions,
+    now: datetime,
+) -> None:
+    """Give the job of schedule ``desc`` the timing of ``recurrence`` from ``first`` (its ``endDate``
+    kept); with the DST policy the remaining limit is shared between the pair anew.
+
+    Raises:
+        temporalio.service.RPCError: the server refused the update.
+    """
+    handle = client.get_schedule_handle(desc.id)
+    companion = await describe_companion(client, desc.id)
+    limited = [d.schedule.state for d in (desc, companion) if d and d.schedule.state.limited_actions]
+    # Temporal counts a limit per schedule: what is left of the pair's is shared anew.
+    left = sum(state.remaining_actions for state in limited) if desc.schedule.state.limited_actions else None
+    end_at = desc.schedule.spec.end_at
+    if end_at is not None and memo.arm_shift_s:  # an armed spec's end is early by its shift
+        end_at += timedelta(seconds=memo.arm_shift_s)
+    pair = pair_layout(dataclasses.replace(recurrence, limit=left, end_at=end_at), first_run=first, now=now)
+    timing = schedule_timing(
+        pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False,
+        arm_lead_s=recurring_lead_s(desc.id, memo),
+    )  # fmt: skip
+    new_memo = memo.model_copy(
+        update={
+            "cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first),
+            "arm_shift_s": timing.arm_shift_s,
+        }
+    )  # fmt: skip
+
+    def apply(schedule: Schedule) -> None:
+        schedule.spec = timing.spec
+        if isinstance(schedule.action, ScheduleActionStartWorkflow):
+            schedule.action.memo = new_memo.model_dump(mode="json")
+        if left is not None:
+            schedule.state.remaining_actions = pair.main.limit or 0
+
+    await handle.update(lambda update: changed(update, apply))
+    main = await handle.describe()
+    await replace_companion(client, desc.id, main, companion, pair, memo=new_memo.model_dump(mode="json"))

@@ -1,0 +1,1 @@
+"""From a user's input (any seed shape) to a validated ``JobPlan``."""

@@ -1,0 +1,241 @@
+"""Which event a job runs when its input does not say: the event type inferred, and a job of type
+``job`` replaced by its definition's event.
+
+The rule (the README's "Which event type?" states it for users):
+
+* ``type`` given: that type.
+* With a product config, the ``event`` tag is looked up in every section of the product: app
+  actions, notification messages, database actions, storage actions, broker events (``publish``; an
+  event with a ``target`` is ``subscribe`` as well), graph actions, features, functions, fallbacks,
+  quotas and job definitions. The input's ``slug`` names the notification; ``app``, when given, keeps
+  only that component's matches (and lets an operation name, ``insert`` or ``upload``, name the
+  component's operation). One match gives its type and component; several are an error listing them
+  and asking for ``type``; none is an error naming ``event`` (or ``app``).
+* Without a config, the input's shape decides when it is one of the seeds' request shapes and no
+  other: a notification request, a database request, a storage request or a function payload.
+  Anything else is an app action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ductape_jobs.activities.config.product_config import ProductConfig, ProductDef
+from ductape_jobs.planning.inputs import NormalisedJob
+from ductape_jobs.workflows.contracts.database import DATABASE_OPERATIONS
+from ductape_jobs.workflows.contracts.dispatch import IProductJob
+from ductape_jobs.workflows.contracts.graph import GRAPH_OPERATIONS
+from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError
+from ductape_jobs.workflows.contracts.storage import STORAGE_OPERATIONS
+
+MAX_DEFINITION_DEPTH = 5
+"""A job definition may run another definition, this many levels deep at most."""
+
+_CHANNELS = ("push_notification", "email", "sms", "callback")
+_SHAPES: tuple[tuple[JobEventType, frozenset[str], Callable[[Mapping[str, Any]], bool]], ...] = (
+    # INotificationRequest: only its keys, and at least one channel given as an object.
+    (JobEventType.NOTIFICATION, frozenset({"slug", "language", *_CHANNELS}),
+     lambda i: any(isinstance(i.get(c), dict) for c in _CHANNELS)),
+    # IDbActionRequest {data, filter} (and an operation's {table, data, where}).
+    (JobEventType.DB_ACTION,
+     frozenset({"data", "filter", "where", "table", "limit", "offset", "order_by", "columns", "conflict"}),
+     lambda i: isinstance(i.get("data"), dict | list)),
+    # IStorageRequest {buffer, fileName, mimeType?}.
+    (JobEventType.STORAGE, frozenset({"buffer", "fileName", "mimeType", "path"}),
+     lambda i: isinstance(i.get("buffer"), str) and isinstance(i.get("fileName"), str)),
+    # IFunctionRequest {payload}.
+    (JobEventType.FUNCTION, frozenset({"payload"}), lambda i: "payload" in i),
+)  # fmt: skip
+"""The seeds' request shapes a config-less client recognises: (type, the keys it may have, test)."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One place of the product config that defines an event tag."""
+
+    event_type: JobEventType
+    component: str | None
+    """The app, notification, database... that defines it (None: the tag alone names it)."""
+
+    def label(self, event: str) -> str:
+        return (
+            f"{self.event_type.value} {self.component}/{event}"
+            if self.component
+            else f"{self.event_type.value} {event}"
+        )
+
+
+def shape_type(data: Mapping[str, Any]) -> JobEventType | None:
+    """The event type whose seed request shape ``data`` has, if exactly one; else None (an action)."""
+    found = [kind for kind, keys, test in _SHAPES if data and set(data) <= keys and test(data)]
+    return found[0] if len(found) == 1 else None
+
+
+def config_matches(product: ProductDef, event: str, data: Mapping[str, Any]) -> list[Match]:
+    """Every section of ``product`` that defines ``event`` (see the module's rule)."""
+    slug = data.get("slug") if isinstance(data.get("slug"), str) else None
+    found = [Match(JobEventType.ACTION, tag) for tag, app in product.apps.items() if event in app.actions]
+    found += [
+        Match(JobEventType.NOTIFICATION, tag)
+        for tag, n in product.notifications.items()
+        if event in n.messages and slug in (None, tag)
+    ]
+    found += [Match(JobEventType.DB_ACTION, tag) for tag, db in product.databases.items() if event in db.actions]
+    found += [Match(JobEventType.STORAGE, tag) for tag, s in product.storage.items() if event in s.actions]
+    for tag, broker in product.brokers.items():
+        if event in broker.events:
+            found.append(Match(JobEventType.PUBLISH, tag))
+            if broker.events[event].target is not None:
+                found.append(Match(JobEventType.SUBSCRIBE, tag))
+    found += [Match(JobEventType.GRAPH, tag) for tag, g in product.graphs.items() if event in g.actions]
+    tagged = (
+        (JobEventType.FEATURE, product.features), (JobEventType.FUNCTION, product.functions),
+        (JobEventType.FALLBACK, product.fallbacks), (JobEventType.QUOTA, product.quotas),
+        (JobEventType.JOB, product.jobs),
+    )  # fmt: skip
+    found += [Match(kind, None) for kind, section in tagged if event in section]
+    return found
+
+
+def _operation_of(product: ProductDef, app: str, event: str) -> Match | None:
+    """``app`` is a database, storage or graph and ``event`` one of its operations."""
+    lowered = event.lower()
+    if app in product.databases and lowered in DATABASE_OPERATIONS:
+        return Match(JobEventType.DB_ACTION, app)
+    if app in product.storage and event in STORAGE_OPERATIONS:
+        return Match(JobEventType.STORAGE, app)
+    if app in product.graphs and event in GRAPH_OPERATIONS:
+        return Match(JobEventType.GRAPH, app)
+    return None
+
+
+def infer_from_config(job: NormalisedJob, product: ProductDef) -> Match:
+    """The one place of ``product`` that defines the job's event.
+
+    Raises:
+        JobInputError: naming ``type`` (several places define it), ``app`` (only other components
+            do) or ``event`` (nothing does).
+    """
+    matches = config_matches(product, job.event, job.input)
+    if job.app is not None:
+        mine = [m for m in matches if m.component == job.app]
+        operation = _operation_of(product, job.app, job.event) if not mine else None
+        if operation is not None:
+            return operation
+        if not mine and matches:
+            where = ", ".join(m.label(job.event) for m in matches)
+            raise JobInputError.one("app", f"{job.app!r} does not define event {job.event!r} (defined as: {where})")
+        matches = mine
+    if len(matches) > 1:
+        where = ", ".join(m.label(job.event) for m in matches)
+        raise JobInputError.one(
+            "type", f"event {job.event!r} is defined {len(matches)} times in {job.product!r} ({where}); set `type`"
+        )
+    if not matches:
+        raise JobInputError.one(
+            "event",
+            f"no section of product {job.product!r} defines {job.event!r} (app actions, notifications, databases, "
+            "storage, brokers, graphs, features, functions, fallbacks, quotas, job definitions); set `type` "
+            "(and `app`) for an operation",
+        )
+    return matches[0]
+
+
+def settle_event_type(job: NormalisedJob, config: ProductConfig | None) -> NormalisedJob:
+    """``job`` with its event type decided (see the module's rule) and, for a notification, the
+    notification named by the input's ``slug`` when ``app`` is absent. A settled job is returned as is.
+
+    Raises:
+        JobInputError: see ``infer_from_config``.
+    """
+    if not job.type_given:
+        product = config.products.get(job.product) if config is not None else None
+        if product is not None:
+            match = infer_from_config(job, product)
+            job = dataclasses.replace(job, event_type=match.event_type, app=match.component or job.app)
+        elif config is None:
+            job = dataclasses.replace(job, event_type=shape_type(job.input) or JobEventType.ACTION)
+        # A product missing from the config is reported by the planner's own check, naming `product_tag`.
+        job = dataclasses.replace(job, type_given=True)
+    slug = job.input.get("slug")
+    if job.event_type is JobEventType.NOTIFICATION and job.app is None and isinstance(slug, str) and slug:
+        job = dataclasses.replace(job, app=slug)
+    return job
+
+
+def config_definition(config: ProductConfig | None, product: str, tag: str) -> IProductJob | None:
+    """The job definition ``tag`` of ``product`` in the config, or None.
+
+    Raises:
+        JobInputError: the config's definition is invalid (naming ``event``).
+    """
+    found = config.products[product].jobs.get(tag) if config is not None and product in config.products else None
+    if found is None:
+        return None
+    try:
+        return IProductJob.model_validate({**found, "tag": tag})
+    except ValidationError as err:
+        raise JobInputError.one("event", f"job definition {tag!r} in the config is invalid: {err}") from None
+
+
+def run_definition(job: NormalisedJob, definition: IProductJob) -> NormalisedJob:
+    """A job of type ``job``, made to run its definition's event: the definition's type, event, app
+    and input (the job's own input when it gives one); the job's other options are kept."""
+    return dataclasses.replace(
+        job,
+        event_type=definition.event_type,
+        event=definition.event_tag,
+        app=definition.app,
+        input=job.input or definition.input,
+        type_given=True,
+    )
+
+
+async def resolve_definitions(
+    job: NormalisedJob, fetch: Callable[[str], Awaitable[IProductJob | None]], *, field: str = "event"
+) -> NormalisedJob:
+    """Follow a job of type ``job`` to the event it finally runs, reading definitions with ``fetch``.
+
+    Raises:
+        JobInputError: naming ``field``: no such definition, a cycle, or definitions nested too deep.
+    """
+    seen: list[str] = []
+    while job.event_type is JobEventType.JOB:
+        _follow(job.event, seen, field)
+        definition = await fetch(job.event)
+        if definition is None:
+            raise JobInputError.one(field, f"no job definition {job.event!r} in product {job.product!r}")
+        job = run_definition(job, definition)
+    return job
+
+
+def resolve_config_definitions(job: NormalisedJob, config: ProductConfig | None) -> NormalisedJob:
+    """``resolve_definitions`` over the config's definitions only (a planner without a server).
+
+    Raises:
+        JobInputError: naming ``event`` (see ``resolve_definitions``).
+    """
+    seen: list[str] = []
+    while job.event_type is JobEventType.JOB:
+        _follow(job.event, seen, "event")
+        definition = config_definition(config, job.product, job.event)
+        if definition is None:
+            raise JobInputError.one(
+                "event",
+                f"no job definition {job.event!r} in the product config of {job.product!r} "
+                "(definitions made through the API are read from the server by the client)",
+            )
+        job = run_definition(job, definition)
+    return job
+
+
+def _follow(tag: str, seen: list[str], field: str) -> None:
+    if tag in seen or len(seen) >= MAX_DEFINITION_DEPTH:
+        chain = " -> ".join([*seen, tag])
+        raise JobInputError.one(field, f"job definitions run each other in a loop or too deep: {chain}")
+    seen.append(tag)

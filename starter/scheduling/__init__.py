@@ -1,0 +1,1 @@
+"""A job plan into Temporal: workflows, schedules, arming ahead and the DST companion."""

@@ -1,0 +1,300 @@
+"""A ``JobPlan`` into Temporal: a ``JobWorkflow`` for a one-off job, a Schedule for a recurring one."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowExecutionStatus,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ductape_jobs.planning.plan import JobPlan
+from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.planning.recurrence import Recurrence
+from ductape_jobs.scheduling.dst_policy import COMPANION_SUFFIX, is_companion
+from ductape_jobs.scheduling.dst_schedules import (
+    create_companion,
+    describe_companion,
+    next_action,
+    pair_layout,
+    restored_companion,
+)
+from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, recurring_lead_s, shifted_calendars
+from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
+from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
+from ductape_jobs.workflows.contracts.management import JobMemo
+from ductape_jobs.workflows.names import JOB_WORKFLOW
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+QUEUED_SLACK = timedelta(seconds=1)
+TRIGGER_WINDOW = timedelta(seconds=1)
+"""An ``every`` job whose first run is at most this far ahead starts it at once (up to 1 s early)."""
+"""A recurring job whose first run is at most this far ahead is reported ``queued``."""
+
+
+async def encoded_memo(client: Client, memo: JobMemo) -> dict[str, Payload]:
+    """The memo's fields as payloads, encoded (and encrypted) in one batch: the SDK would encode each
+    field on its own, which was most of ``schedule()``'s own CPU time (measured, bench/run.py)."""
+    fields = memo.model_dump(mode="json")
+    return dict(zip(fields, await client.data_converter.encode(list(fields.values())), strict=True))
+
+
+async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispatchResult:
+    """Start the plan's workflow or create its schedule; returns the seeds' DispatchResult.
+
+    A caller-chosen ``job_id`` that already exists returns the existing job instead of a second one.
+
+    Raises:
+        JobInputError: a recurring job's ID ends with ``~dst`` (the DST companions' suffix).
+        temporalio.service.RPCError: the server refused the request (unregistered search attributes...).
+    """
+    if plan.recurrence is not None:
+        if is_companion(plan.job_id):  # ``jobs`` reads such a schedule as no job at all
+            raise JobInputError.one("job_id", f"must not end with {COMPANION_SUFFIX!r} (reserved)")
+        return await _create_schedule(client, plan, plan.recurrence, task_queue=task_queue)
+    reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
+    if plan.cache_ttl is not None:
+        cached = await _cached_result(client, plan, plan.cache_ttl)
+        if cached is not None:
+            return cached
+        reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE  # expired or failed: an identical job runs again
+    # A job that finished earlier under a caller-chosen ID raises here: report it, never start another.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            JOB_WORKFLOW,
+            plan.workflow_input,
+            id=plan.job_id,
+            task_queue=task_queue,
+            search_attributes=plan.search_attributes,
+            memo=await encoded_memo(client, plan.memo),
+            static_summary=plan.summary,
+            # A retried dispatch with the same job ID must not run the job twice.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
+        )
+    if plan.caller_chose_id:
+        return await _existing_workflow_result(client, plan)
+    scheduled_at = to_epoch_ms(plan.first_run)
+    return IDispatchResult(
+        job_id=plan.job_id,
+        status="queued" if plan.due_now else "scheduled",
+        scheduled_at=scheduled_at,
+        recurring=False,
+        next_run_at=scheduled_at,
+    )
+
+
+async def _cached_result(client: Client, plan: JobPlan, ttl: timedelta) -> IDispatchResult | None:
+    """The stored success of an identical job still within the cache TTL, else None."""
+    try:
+        described = await client.get_workflow_handle(plan.job_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    closed = described.close_time
+    if described.status != WorkflowExecutionStatus.COMPLETED or closed is None or closed + ttl <= datetime.now(UTC):
+        return None
+    memo = JobMemo.model_validate(await described.memo())
+    return IDispatchResult(
+        job_id=plan.job_id, status="completed", cached=True, scheduled_at=memo.scheduled_at, recurring=False,
+        next_run_at=None,
+    )  # fmt: skip
+
+
+async def _existing_workflow_result(client: Client, plan: JobPlan) -> IDispatchResult:
+    memo = JobMemo.model_validate(await (await client.get_workflow_handle(plan.job_id).describe()).memo())
+    now = datetime.now(UTC)
+    return IDispatchResult(
+        job_id=plan.job_id,
+        status="queued" if memo.scheduled_at <= to_epoch_ms(now) else "scheduled",
+        scheduled_at=memo.scheduled_at,
+        recurring=False,
+        next_run_at=memo.scheduled_at,
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleTiming:
+    """How a recurring job's runs are laid out on a Temporal Schedule."""
+
+    spec: ScheduleSpec
+    state: ScheduleState
+    trigger_now: bool
+    """Start the first run at creation (Temporal never runs spec times that precede the creation)."""
+    arm_shift_s: int | None = None
+    """The spec fires this many seconds before each run (``ductape_jobs.scheduling.recurring_arming``; 0: not now,
+    None: never): the job's memo says so (``JobMemo.arm_shift_s``) for its runs to arm."""
+
+
+def schedule_timing(
+    recurrence: Recurrence,
+    *,
+    first_run: datetime,
+    now: datetime,
+    note: str,
+    trigger_allowed: bool = True,
+    arm_lead_s: int | None = None,
+) -> ScheduleTiming:
+    """Spec and state of a recurring job's schedule.
+
+    Temporal schedules have a resolution of one second, intervals aligned on the epoch (``offset``
+    moves the grid onto the job's start), and they skip every spec time earlier than their own
+    creation, even by milliseconds. So an ``every`` job due within a second runs its first run by
+    ``trigger_immediately`` (which does not count toward ``remaining_actions``: the limit is
+    lowered by one) and the interval grid starts one period later; a later one starts at its
+    ``start_at`` rounded up to the second. Without ``trigger_allowed`` (a reschedule), the grid
+    starts at ``first_run`` (or one period from now when that is already due). A cron job with
+    ``arm_lead_s`` (``recurring_lead_s``) fires early where ``arm_shift`` allows.
+    """
+    limit = recurrence.limit
+    if recurrence.every is None:
+        shift = _cron_shift(recurrence, arm_lead_s, first_run=first_run, now=now)
+        early = timedelta(seconds=shift or 0)
+        calendars = recurrence.calendars
+        if shift and recurrence.cron is not None:
+            calendars = shifted_calendars(recurrence.cron, shift, calendars[0].comment or "") or calendars
+        spec = ScheduleSpec(
+            calendars=calendars,
+            # DST policy: the transition days run on the companion schedule (ductape_jobs.scheduling.dst_schedules).
+            skip=recurrence.dst.skips() if recurrence.dst is not None else [],
+            time_zone_name=recurrence.time_zone,
+            start_at=None if first_run <= now else first_run - early,
+            end_at=recurrence.end_at - early if recurrence.end_at else None,
+            jitter=recurrence.jitter,
+        )
+        return ScheduleTiming(
+            spec, _limited(note, limit), trigger_now=False, arm_shift_s=(shift or 0) if arm_lead_s else None
+        )
+    due = first_run <= now + TRIGGER_WINDOW
+    trigger_now = due and trigger_allowed
+    start = _ceil_second(first_run + recurrence.every if due else first_run)
+    end_at = recurrence.end_at
+    if trigger_now and limit is not None:
+        limit -= 1
+        if limit == 0:  # the triggered run is the only one: nothing left for the spec
+            end_at, limit = now, None
+    spec = ScheduleSpec(
+        intervals=[ScheduleIntervalSpec(every=recurrence.every, offset=(start - _EPOCH) % recurrence.every)],
+        start_at=start,
+        end_at=end_at,
+        jitter=recurrence.jitter,
+    )
+    return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now, arm_shift_s=0 if arm_lead_s else None)
+
+
+def _cron_shift(recurrence: Recurrence, lead_s: int | None, *, first_run: datetime, now: datetime) -> int | None:
+    if not lead_s or recurrence.cron is None:
+        return None
+    upcoming = next_runs(
+        recurrence.calendars, time_zone=recurrence.time_zone, after=max(now, first_run - timedelta(seconds=1)),
+        count=1, end_at=recurrence.end_at,
+    )  # fmt: skip
+    return arm_shift(
+        recurrence.cron, lead_s, time_zone=recurrence.time_zone, jitter=recurrence.jitter,
+        next_run=upcoming[0] if upcoming else None, now=now,
+    )  # fmt: skip
+
+
+def _limited(note: str, limit: int | None) -> ScheduleState:
+    return ScheduleState(note=note, limited_actions=limit is not None, remaining_actions=limit or 0)
+
+
+async def _create_schedule(
+    client: Client, plan: JobPlan, recurrence: Recurrence, *, task_queue: str
+) -> IDispatchResult:
+    now = datetime.now(UTC)
+    pair = pair_layout(recurrence, first_run=plan.first_run, now=now)
+    timing = schedule_timing(
+        pair.main, first_run=plan.first_run, now=now, note=plan.summary,
+        arm_lead_s=recurring_lead_s(plan.job_id, plan.memo),
+    )  # fmt: skip
+    job_memo = plan.memo.model_copy(update={"arm_shift_s": timing.arm_shift_s})
+    memo = job_memo.model_dump(mode="json")
+    action = ScheduleActionStartWorkflow(
+        JOB_WORKFLOW,
+        plan.workflow_input,
+        id=plan.job_id,
+        task_queue=task_queue,
+        typed_search_attributes=plan.search_attributes,
+        memo=memo,
+        static_summary=plan.summary,
+    )
+    schedule = Schedule(
+        action=action,
+        spec=timing.spec,
+        # A run still going when the next is due makes the next one skip (DESIGN.md).
+        # Runs missed while the server was down start late only within the catch-up window, and
+        # SKIP makes the first late run hold off the others: at most one late run by default.
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=recurrence.catchup,
+            pause_on_failure=recurrence.pause_on_failure,
+        ),
+        state=timing.state,
+    )
+    # The main schedule's own memo says it has a companion (``list`` reads it, see JobMemo).
+    main_memo = job_memo.model_copy(update={"dst_companion": True}) if pair.companion is not None else job_memo
+    # The main schedule goes first: a companion created alone would run the job on DST days for a
+    # job that does not exist (hidden from ``jobs``, its caller told the dispatch failed). A crash
+    # between the two creations leaves the flagged main schedule alone instead, and the dispatch
+    # retried under the same ID (``existing`` below) creates the missing companion.
+    try:
+        handle = await client.create_schedule(
+            plan.job_id,
+            schedule,
+            memo=main_memo.model_dump(mode="json"),
+            search_attributes=plan.search_attributes,
+            trigger_immediately=timing.trigger_now,
+        )
+        if pair.companion is not None:
+            await create_companion(
+                client, plan.job_id, action, pair, memo=memo, search_attributes=plan.search_attributes,
+                note=plan.summary,
+            )  # fmt: skip
+        existing = False
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(plan.job_id)  # same caller-chosen ID: the existing job
+        existing = True
+    description = await handle.describe()
+    if existing:
+        companion = await restored_companion(client, description, pair, wanted=plan.memo, limit=recurrence.limit)
+    else:
+        companion = await describe_companion(client, plan.job_id) if pair.companion else None
+    spec = description.schedule.spec
+    upcoming = next_action(
+        [nominal(t, spec) for t in description.info.next_action_times],
+        companion.info.next_action_times if companion else [],
+    )
+    # A run due at once may already have started by the time we describe: it is the first one.
+    started = [nominal(r.scheduled_at, spec) for r in description.info.recent_actions]
+    first = min([*started, *([upcoming] if upcoming else [])], default=plan.first_run)
+    now = datetime.now(UTC)
+    return IDispatchResult(
+        job_id=plan.job_id,
+        status="queued" if first <= now + QUEUED_SLACK else "scheduled",
+        scheduled_at=to_epoch_ms(first),
+        recurring=True,
+        next_run_at=to_epoch_ms(upcoming) if upcoming else None,
+    )
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    seconds = math.ceil((moment - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=seconds)

@@ -1,0 +1,1 @@
+"""The worker: its sandbox runner, telemetry, logging, search attributes and replay."""

@@ -1,0 +1,144 @@
+"""The worker: ``JobWorkflow`` and every activity on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ductape_jobs.activities.arming.armed_start import ArmedStartInterceptor
+from ductape_jobs.activities.arming.herd_claims import DEFAULT_CLAIMS_PER_SECOND
+from ductape_jobs.activities.config.drivers import require_drivers
+from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.http.pool import worker_http_client
+from ductape_jobs.activities.registry import open_activities
+from ductape_jobs.activities.routing.config import ConfigImportError
+from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.settings import Settings
+from ductape_jobs.worker.search_attributes import ensure_search_attributes
+from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
+from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
+from ductape_jobs.workflows.job_workflow import JobWorkflow
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+MAX_CONCURRENT_ACTIVITIES = 2000
+"""Armed jobs (``ductape_jobs.workflows.arming``) hold an activity slot while they wait for their instant, as
+sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
+
+WORKFLOWS = [JobWorkflow, JobEventWorkflow]
+"""Every workflow the worker runs; the replayer uses the same list."""
+
+
+def feature_workflows(config: ProductConfig) -> list[type]:
+    """The workflow classes of the config's features that run on this worker's task queue.
+
+    Raises:
+        ConfigError: a feature's class cannot be imported or is not a ``@workflow.defn`` class.
+    """
+    found: dict[str, type] = {}
+    for product_tag, product in config.products.items():
+        for tag, feature in product.features.items():
+            if feature.task_queue is not None:
+                continue  # another worker, on that queue, registers it
+            try:
+                found[feature.workflow] = feature.load()
+            except ConfigImportError as err:
+                raise ConfigError(f"products.{product_tag}.features.{tag}.workflow: {err}") from None
+    return list(found.values())
+
+
+@asynccontextmanager
+async def job_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    config: ProductConfig,
+    secrets: SecretStore,
+    session_store: SessionStore | None = None,
+    fail_workflow_on_bug: bool = False,
+    max_cached_workflows: int = Settings().max_cached_workflows,
+    max_concurrent_workflow_tasks: int | None = None,
+    proxies: Mapping[str, str] | None = None,
+    herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
+) -> AsyncIterator[Worker]:
+    """A running worker (and its HTTP connection pool) for the duration of the ``async with``.
+
+    ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
+    the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
+    ``proxies``: the proxy environment (``Settings.proxies``) every activity's HTTP call honours.
+    ``herd_claims_per_second``: ``Settings.herd_claims_per_second``.
+
+    Raises:
+        ConfigError: a section of ``config`` needs a driver that is not installed (naming the extra).
+    """
+    require_drivers(config, secrets=secrets)
+    async with (
+        worker_http_client(proxies=proxies) as http,
+        open_activities(config, secrets, http, session_store) as activities,
+    ):
+        # Collect pending garbage first: a finalizer that imports (a ResourceWarning) while the sandbox
+        # validates the workflows can trip CPython 3.10/3.11's non-reentrant module lock
+        # (temporalio/sdk-python#585, "Failed validating workflow ... KeyError: <thread id>").
+        gc.collect()
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[*WORKFLOWS, *feature_workflows(config)],
+            activities=activities,
+            workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
+            # On SIGTERM, requests in flight get this long to finish before they are cancelled
+            # (a cancelled attempt is retried by the server, so nothing is lost either way).
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            max_cached_workflows=max_cached_workflows,
+            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            interceptors=[ArmedStartInterceptor(herd_claims_per_second=herd_claims_per_second)],
+            workflow_runner=WORKFLOW_RUNNER,
+        )
+        async with worker:
+            yield worker
+
+
+async def run_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    config: ProductConfig,
+    secrets: SecretStore,
+    stop: asyncio.Event,
+    session_store: SessionStore | None = None,
+    max_cached_workflows: int = Settings().max_cached_workflows,
+    max_concurrent_workflow_tasks: int | None = None,
+    proxies: Mapping[str, str] | None = None,
+    herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
+) -> None:
+    """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
+    await ensure_search_attributes(client)
+    if session_store is not None:
+        await session_store.create_schema()
+    # max_cached_workflows is passed on: without it the setting was silently ignored (the cache is what
+    # a worker's memory grows by with many sleeping jobs; see Settings.max_cached_workflows).
+    async with job_worker(
+        client,
+        task_queue=task_queue,
+        config=config,
+        secrets=secrets,
+        session_store=session_store,
+        max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        proxies=proxies,
+        herd_claims_per_second=herd_claims_per_second,
+    ):
+        log.info("worker running on task queue %r of namespace %r", task_queue, client.namespace)
+        await stop.wait()
+        log.info("worker stopping")

@@ -1,0 +1,1 @@
+"""Data contracts: the shapes that cross Temporal, one module per capability."""

@@ -1,0 +1,387 @@
+"""Data contracts of scheduling: the seeds' job and dispatch inputs, and what scheduling returns.
+
+User-facing inputs are validated strictly: they accept the seeds' spellings (``endDate`` and
+``end_date``, ``product_tag`` and ``product``) and refuse unknown keys, so a typo is an error, not a
+silent no-op. Imports only pydantic and ``ductape_jobs.workflows.contracts.job``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from ductape_jobs.workflows.contracts.job import (
+    EventTypeField,
+    InstantField,
+    ISession,
+    NonEmptyStr,
+    StrictInput,
+    check_time_zone,
+)
+
+
+class IRetryConfig(StrictInput):
+    """Seed 003's retry strategy; every delay in milliseconds."""
+
+    initial_delay: int = Field(1000, ge=1, validation_alias=AliasChoices("initialDelay", "initial_delay"))
+    """Delay before the first retry (default 1 s)."""
+    max_delay: int = Field(300_000, ge=1, validation_alias=AliasChoices("maxDelay", "max_delay"))
+    """Upper bound of the delay between retries (default 5 min)."""
+    backoff_multiplier: float = Field(
+        2.0, ge=1.0, le=100.0, validation_alias=AliasChoices("backoffMultiplier", "backoff_multiplier")
+    )
+    """Growth factor of the delay; 1 gives a fixed delay (default 2)."""
+    retryable_errors: list[str] | None = Field(
+        None, validation_alias=AliasChoices("retryableErrors", "retryable_errors")
+    )
+    """If set, only these error types are retried."""
+    non_retryable_errors: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("nonRetryableErrors", "non_retryable_errors")
+    )
+    """Error types never retried, on top of the built-in ones (4xx other than 408/429...)."""
+
+    @model_validator(mode="after")
+    def _delays(self) -> IRetryConfig:
+        if self.max_delay < self.initial_delay:
+            raise ValueError("maxDelay must not be smaller than initialDelay")
+        return self
+
+
+def _strict_count(value: object, reason: str) -> object:
+    """A number written as a number: pydantic's lax mode would read ``true`` as 1 and ``"3"`` as 3."""
+    if isinstance(value, bool | str):
+        raise ValueError(reason)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class IDstPolicy(StrictInput):
+    """Extension: what a cron job at a fixed wall-clock hour does on a DST change day."""
+
+    skipped: Literal["shift", "skip"] = "shift"
+    """A time in the spring-forward gap: ``shift`` runs at the first instant after the gap (03:00 for
+    02:30), ``skip`` does not run that day."""
+    repeated: Literal["first", "both"] = "first"
+    """A time in the repeated fall-back hour: ``first`` runs once (the first, daylight-time
+    occurrence), ``both`` runs at each occurrence."""
+
+
+class IJobRepeatOptions(StrictInput):
+    """Seed 001's ``repeat``: a cron expression or an interval (or both: ``every`` when the cron has
+    no run), bounded by ``limit``/``endDate``."""
+
+    cron: str | None = None
+    """Five-field cron expression, evaluated in ``tz`` (UTC by default)."""
+    every: int | None = Field(None, gt=0)
+    """Interval in milliseconds between runs; a whole number of seconds."""
+    limit: int | None = Field(None, ge=1)
+    """Number of runs in total; unlimited when absent. Retries do not count."""
+    end_date: InstantField = Field(None, validation_alias=AliasChoices("endDate", "end_date"))
+    """No run starts after this instant (epoch ms, ISO-8601)."""
+    tz: str | None = None
+    """IANA time zone for ``cron`` (e.g. ``Europe/Amsterdam``)."""
+    catchup: int | None = Field(None, ge=10_000)
+    """Extension: how late (ms) a run missed while the server was down may still start (default 60 s).
+    Missed runs within it start as one late run (later ones are skipped while it runs)."""
+    jitter: int | None = Field(None, ge=0)
+    """Extension: each run starts up to this many ms after its time (spreads load); 0 = none."""
+    dst: IDstPolicy | None = None
+    """Extension: DST policy of a cron job whose hour field is fixed (default ``shift`` + ``first``);
+    jobs whose hour is ``*`` or a step, and ``every`` jobs, keep their real-time cadence."""
+    pause_on_failure: bool = False
+    """Extension: a run that fails (after its retries) pauses the job, instead of the next runs
+    coming as scheduled; ``jobs.get`` shows the error, ``jobs.resume`` goes on."""
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_text(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip() if value is not None else None
+
+    @field_validator("dst")
+    @classmethod
+    def _dst_needs_cron(cls, value: IDstPolicy | None, info: ValidationInfo) -> IDstPolicy | None:
+        if value is not None and info.data.get("every") is not None and info.data.get("cron") is None:
+            raise ValueError("applies to `cron` jobs only (`every` keeps its real-time cadence)")
+        return value
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> object:
+        return _strict_count(value, "must be a number of milliseconds")
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: object) -> object:
+        return _strict_count(value, "must be a whole number of runs")
+
+    @field_validator("every")
+    @classmethod
+    def _whole_seconds(cls, value: int | None) -> int | None:
+        if value is not None and (value < 1000 or value % 1000):
+            raise ValueError(
+                "must be a whole number of seconds in milliseconds (at least 1000); "
+                "Temporal schedules have a resolution of one second"
+            )
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    @model_validator(mode="after")
+    def _cron_or_every(self) -> IJobRepeatOptions:
+        # Both together: `cron` rules, `every` takes over when the cron has no run in the job's window
+        # (seed 001: "`every` if `cron` fails"); ductape_jobs.planning.recurrence decides which.
+        if self.cron is None and self.every is None:
+            raise ValueError("needs either `cron` or `every`")
+        return self
+
+
+class IDispatchSchedule(StrictInput):
+    """Seed 003's ``schedule`` option: when to start, and how to repeat."""
+
+    start_at: InstantField = None
+    """When to start: epoch ms, ISO-8601, or absent/0 for now."""
+    cron: str | None = None
+    # Typed by IJobRepeatOptions, which validates them (a bool must not pass as 1 on the way).
+    every: Any = None
+    limit: Any = None
+    end_date: Any = Field(None, validation_alias=AliasChoices("endDate", "end_date"))
+    tz: str | None = None
+    catchup: int | None = None
+    jitter: int | None = None
+    dst: Any = None
+    pause_on_failure: Any = None
+
+    def repeat(self) -> dict[str, Any] | None:
+        """The recurring part in ``IJobRepeatOptions`` form, or None for a one-off job."""
+        fields = {
+            # `endDate` as the caller wrote it, so an error names `schedule.endDate`.
+            "cron": self.cron, "every": self.every, "limit": self.limit, "endDate": self.end_date, "tz": self.tz,
+            "catchup": self.catchup, "jitter": self.jitter, "dst": self.dst,
+        }  # fmt: skip
+        present = {k: v for k, v in fields.items() if v is not None}
+        if present and self.pause_on_failure is not None:
+            present["pause_on_failure"] = self.pause_on_failure
+        return present or None
+
+    @model_validator(mode="after")
+    def _pause_needs_recurrence(self) -> IDispatchSchedule:
+        if self.pause_on_failure is not None and self.repeat() is None:
+            raise ValueError("`pause_on_failure` applies to recurring jobs (give `cron` or `every`)")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Job scheduling inputs
+
+
+class _JobOptions(StrictInput):
+    """Options every job and every dispatch takes."""
+
+    env: NonEmptyStr
+    """Environment slug (``dev``, ``prd``)."""
+    product_tag: NonEmptyStr = Field(validation_alias=AliasChoices("product_tag", "product"))
+    """The product the job belongs to (``product`` in seed 003)."""
+    retries: int = Field(0, ge=0, le=1000)
+    """How many times to retry after the first attempt fails."""
+    retry: IRetryConfig | None = Field(None, validation_alias=AliasChoices("retry", "retryConfig"))
+    """Backoff and error-type rules of the retries."""
+    cache: NonEmptyStr | None = None
+    """Cache tag: deduplicate or memoize identical jobs."""
+    session: ISession | None = None
+    """User session whose values ``$Session{...}`` placeholders read."""
+    job_id: NonEmptyStr | None = Field(None, max_length=200)
+    """Extension: a caller-chosen job ID; dispatching it again returns the existing job."""
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a whole number")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("must be a whole number")
+            return int(value)
+        return value
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _empty_session(cls, value: object) -> object:
+        return None if value == {} or value == "" else value
+
+
+class IJobProcessorInput(_JobOptions):
+    """Seed 001: ``ductape.processor.job.schedule(data)``."""
+
+    event: NonEmptyStr
+    """Tag of the event the job runs (an action of ``app``, a notification...)."""
+    input: dict[str, Any]
+    """Payload of the event; ``{}`` when it takes none."""
+    start_at: InstantField = None
+    """When to run: 0 = now, epoch ms (epoch s below 10^11), ISO-8601, aware datetime."""
+    app: NonEmptyStr | None = None
+    """The app an action belongs to."""
+    repeat: IJobRepeatOptions | None = None
+    """Recurrence; absent for a one-off job."""
+    type: EventTypeField | None = Field(None, validation_alias=AliasChoices("type", "event_type"))
+    """Extension: the event type; when absent, ``ductape_jobs.planning.event_inference`` infers it
+    (README "Which event type?")."""
+
+    @field_validator("repeat", mode="before")
+    @classmethod
+    def _empty_repeat(cls, value: object) -> object:
+        return None if value == {} else value
+
+
+class _DispatchInput(_JobOptions):
+    """Seed 003's ``IDispatchOptions``: the fields every namespace's ``dispatch()`` takes."""
+
+    schedule: IDispatchSchedule | None = None
+    """When to run and how to repeat; absent = run once, now."""
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _empty_schedule(cls, value: object) -> object:
+        return None if value == {} else value
+
+
+class IActionDispatchInput(_DispatchInput):
+    """``ductape.actions.dispatch``: run an app action."""
+
+    app: NonEmptyStr
+    event: NonEmptyStr
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class IWorkflowDispatchInput(_DispatchInput):
+    """``ductape.workflows.dispatch``: run a registered workflow (a feature)."""
+
+    workflow: NonEmptyStr = Field(validation_alias=AliasChoices("workflow", "feature", "tag"))
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class INotificationDispatchInput(_DispatchInput):
+    """``ductape.notifications.dispatch``: send a notification."""
+
+    notification: NonEmptyStr
+    event: NonEmptyStr
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class IStorageDispatchInput(_DispatchInput):
+    """``ductape.storage.dispatch``: a storage operation (``upload``, ``download``...)."""
+
+    storage: NonEmptyStr
+    event: NonEmptyStr | None = None
+    operation: NonEmptyStr | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> IStorageDispatchInput:
+        _event_or_operation(self.event, self.operation)
+        return self
+
+
+class IPublishDispatchInput(_DispatchInput):
+    """``ductape.events.dispatch``: publish to a message broker."""
+
+    broker: NonEmptyStr
+    event: NonEmptyStr
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class IDatabaseDispatchInput(_DispatchInput):
+    """``ductape.database.dispatch``: a named database action or an operation on a table."""
+
+    database: NonEmptyStr
+    event: NonEmptyStr | None = None
+    operation: NonEmptyStr | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> IDatabaseDispatchInput:
+        _event_or_operation(self.event, self.operation)
+        return self
+
+
+class IGraphDispatchInput(_DispatchInput):
+    """``ductape.graphs.dispatch``: a named graph action or a graph operation."""
+
+    graph: NonEmptyStr
+    event: NonEmptyStr | None = None
+    operation: NonEmptyStr | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> IGraphDispatchInput:
+        _event_or_operation(self.event, self.operation)
+        return self
+
+
+def _event_or_operation(event: str | None, operation: str | None) -> None:
+    if (event is None) == (operation is None):
+        raise ValueError("needs exactly one of `event` or `operation`")
+
+
+class IDispatchResult(BaseModel):
+    """What ``schedule()`` and every ``dispatch()`` return."""
+
+    job_id: str
+    """ID of the job: the workflow ID of a one-off job, the schedule ID of a recurring one."""
+    status: Literal["scheduled", "queued", "completed"]
+    """``queued`` when due now, ``scheduled`` when it waits for a later time; ``completed`` only for a
+    cache hit (``cached``)."""
+    scheduled_at: int
+    """Epoch ms of the (first) run."""
+    recurring: bool
+    """Whether the job repeats."""
+    next_run_at: int | None = None
+    """Epoch ms of the next run, as the server computes it."""
+    cached: bool = False
+    """True when an identical job with the same cache tag succeeded within the tag's TTL: nothing was
+    run, and ``ductape.jobs.result(job_id)`` returns the stored result."""
+
+
+class IProductJob(StrictInput):
+    """Seed 004: a named job definition on a product."""
+
+    name: NonEmptyStr
+    tag: NonEmptyStr
+    event_type: EventTypeField
+    event_tag: NonEmptyStr
+    executions: int = Field(0, ge=0)
+    """Number of runs; 0 = unlimited."""
+    intervals: int = Field(gt=0)
+    """Milliseconds between runs."""
+    start_at: InstantField = None
+    env: NonEmptyStr | None = None
+    """Extension: the env it runs in (default: the builder's, else the product's first env)."""
+    app: NonEmptyStr | None = None
+    """Extension: the app of an action (found in the product config when absent)."""
+    input: dict[str, Any] = Field(default_factory=dict)
+    """Extension: the event's input."""
+    retries: int = Field(0, ge=0, le=1000)
+    """Extension: retries of each run."""
+
+    @field_validator("executions", mode="before")
+    @classmethod
+    def _executions(cls, value: object) -> object:
+        return _strict_count(value, "must be a whole number of runs (0 = unlimited)")
+
+    @field_validator("intervals", mode="before")
+    @classmethod
+    def _intervals(cls, value: object) -> object:
+        return _strict_count(value, "must be a number of milliseconds")
+
+    @field_validator("intervals")
+    @classmethod
+    def _whole_seconds(cls, value: int) -> int:
+        if value < 1000 or value % 1000:
+            raise ValueError("must be a whole number of seconds in milliseconds (at least 1000)")
+        return value

@@ -1,0 +1,399 @@
+"""Data contracts: the seeds' input and result shapes, and the models that cross Temporal.
+
+This module imports nothing else of the project, so every layer can depend on it. It is also
+loaded (passed through) inside the workflow sandbox, so nothing here reads the clock or does I/O:
+checks that need "now" (an ``endDate`` already past, a token already expired) live in the starter.
+
+Here: the shared pieces (``JobInputError``, event types, instants, ``StrictInput``) and the models
+that cross Temporal (``JobWorkflowInput``, activity inputs and results), built by the starter from an
+already validated input and never hand-written by users. The user-facing scheduling inputs are in
+``ductape_jobs.workflows.contracts.dispatch``; what the management and sessions APIs return, and job events, in
+``ductape_jobs.workflows.contracts.management``; each event type's own shapes in ``workflows.<type>_contracts``.
+
+Rolling deploys: while workers and clients are replaced one by one, a model that crosses Temporal
+(workflow and activity inputs and results, memo, query and update payloads) may be decoded by code
+older than the code that wrote it. Those models ignore unknown fields (pydantic's default; every model
+reachable from a workflow or activity signature is checked by tests/test_rolling_deploy.py). What users
+write refuses them (``StrictInput``). A shape on both sides is split: ``SessionRef`` on the wire,
+``ISession`` (a strict subclass) where a user writes it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class JobInputError(ValueError):
+    """Raised for invalid job input, before anything reaches Temporal.
+
+    ``field`` is the dotted path of the first offending field (``repeat.limit``) and ``reason`` says
+    what is wrong with it; ``problems`` lists every (field, reason) found.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        if not problems:
+            raise ValueError("JobInputError needs at least one problem")
+        self.problems = problems
+        self.field, self.reason = problems[0]
+        super().__init__("; ".join(f"{f}: {r}" if f else r for f, r in problems))
+
+    @classmethod
+    def one(cls, field: str, reason: str) -> JobInputError:
+        return cls([(field, reason)])
+
+    @classmethod
+    def from_validation(cls, err: ValidationError, prefix: str = "") -> JobInputError:
+        """Turn pydantic's error list into one error naming each field by its dotted path."""
+        problems: list[tuple[str, str]] = []
+        for e in err.errors(include_url=False):
+            loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+            loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+            problems.append((loc, _reason(e)))
+        return cls(problems)
+
+
+def _reason(e: Any) -> str:
+    kind = e.get("type", "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    msg = str(e.get("msg", "is invalid"))
+    # pydantic prefixes custom errors with "Value error, "; the field name already says which value.
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return msg
+
+
+# --------------------------------------------------------------------------------------------
+# Event types
+
+
+class JobEventType(StrEnum):
+    """What a job runs (seed 001's ``JobEventTypes``, plus seed 004's ``function`` and ``graph``)."""
+
+    ACTION = "action"
+    FEATURE = "feature"
+    NOTIFICATION = "notification"
+    DB_ACTION = "database_action"
+    DATABASE_ACTION = "database_action"  # seed 004's name for the same member (an alias of DB_ACTION)
+    JOB = "job"
+    STORAGE = "storage"
+    PUBLISH = "publish"
+    SUBSCRIBE = "subscribe"
+    QUOTA = "quota"
+    FALLBACK = "fallback"
+    FUNCTION = "function"
+    GRAPH = "graph"
+
+
+def parse_event_type(value: object) -> JobEventType:
+    """Accept ``"action"`` as well as the seeds' enum spellings ``ACTION``/``DATABASE_ACTION``."""
+    if isinstance(value, JobEventType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    text = value.strip().lower()
+    aliases = {"database_action": "database_action", "db_action": "database_action"}
+    text = aliases.get(text, text)
+    try:
+        return JobEventType(text)
+    except ValueError:
+        known = ", ".join(t.value for t in JobEventType)
+        raise ValueError(f"unknown event type {value!r}; known types: {known}") from None
+
+
+EventTypeField = Annotated[JobEventType, BeforeValidator(parse_event_type)]
+
+# --------------------------------------------------------------------------------------------
+# Instants
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SECONDS_CUTOFF = 10**11
+"""Numbers below this are epoch seconds (the older seeds' examples), at or above it epoch ms."""
+
+
+def parse_instant(value: object) -> datetime | None:
+    """Parse a seed timestamp into an aware UTC datetime; ``0`` means "now" and gives ``None``.
+
+    Accepted: ``0``; epoch milliseconds; a number below 10^11 as epoch seconds; an ISO-8601
+    string with a UTC offset (``Z`` or ``+02:00``); a string of digits; an aware ``datetime``.
+
+    Raises:
+        ValueError: for booleans, negative numbers, naive datetimes, strings without an offset.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be a timestamp (epoch ms or ISO-8601), not a boolean")
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("datetime must be timezone-aware")
+        return value.astimezone(UTC)
+    if isinstance(value, int | float):
+        return _from_number(float(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("must not be empty")
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return _from_number(float(text))
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{value!r} has no UTC offset; add 'Z' or '+hh:mm'")
+        return parsed.astimezone(UTC)
+    raise ValueError("must be epoch milliseconds, epoch seconds or an ISO-8601 string")
+
+
+def _from_number(number: float) -> datetime | None:
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError("must be a finite number")
+    if number < 0:
+        raise ValueError("must not be negative")
+    if number == 0:
+        return None
+    ms = number * 1000 if number < SECONDS_CUTOFF else number
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError("is too far in the future") from None
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (the seeds' wire format for times)."""
+    return int((value - _EPOCH) // timedelta(milliseconds=1))
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Amsterdam')") from None
+    return value
+
+
+InstantField = Annotated[AwareDatetime | None, BeforeValidator(parse_instant)]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces of the seeds
+
+
+def absent_when_empty(model: type[BaseModel], value: object) -> object:
+    """``value`` without the optional fields of ``model`` given as ``{}``: seed 001, "Optional fields
+    can be omitted or passed as empty ``{}``" (``cache: {}``, ``app: {}``, ``repeat: {}``...)."""
+    if not isinstance(value, dict) or not value:
+        return value
+    optional = _optional_keys(model)
+    return {k: v for k, v in value.items() if not (k in optional and isinstance(v, dict) and not v)}
+
+
+@cache
+def _optional_keys(model: type[BaseModel]) -> frozenset[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        keys.add(name)
+        aliases = field.validation_alias
+        choices = aliases.choices if isinstance(aliases, AliasChoices) else [aliases, field.alias]
+        keys.update(choice for choice in choices if isinstance(choice, str))
+    return frozenset(keys)
+
+
+class StrictInput(BaseModel):
+    """Base of user-facing inputs: strict about unknown keys, both field names and aliases; an
+    optional field given as ``{}`` is absent (``absent_when_empty``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: object) -> object:
+        return absent_when_empty(cls, value)
+
+
+class SessionRef(BaseModel):
+    """A job's session as it crosses Temporal (in ``JobWorkflowInput`` and ``ResolveRequest``): lenient
+    like every wire model. Users write an ``ISession``, which is one."""
+
+    tag: str
+    token: str
+
+    def __repr__(self) -> str:  # tokens never reach logs through a repr
+        return f"{type(self).__name__}(tag={self.tag!r}, token='***')"
+
+    __str__ = __repr__
+
+
+class ISession(SessionRef):
+    """A user session attached to a job: ``{tag, token}`` or the string ``"tag:token"``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)  # StrictInput's
+
+    tag: NonEmptyStr
+    """Session type, as declared under ``products.<p>.sessions`` in the product config."""
+    token: NonEmptyStr
+    """The token returned when the session was started (a signed JWT)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        if isinstance(value, str):
+            tag, sep, token = value.partition(":")
+            if not sep or not tag.strip() or not token.strip():
+                raise ValueError("must be {tag, token} or a 'tag:token' string")
+            return {"tag": tag, "token": token}
+        return value
+
+
+class IActionRequest(StrictInput):
+    """Input of an app action; flat inputs are routed by the action activity."""
+
+    query: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    body: Any = Field(default_factory=dict)
+    headers: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Models that cross Temporal (built by the starter, never by users)
+
+
+class RetrySettings(BaseModel):
+    """A resolved retry policy: defaults filled in, delays in milliseconds."""
+
+    maximum_attempts: int = Field(1, ge=1)
+    initial_delay_ms: int = 1000
+    max_delay_ms: int = 300_000
+    backoff_multiplier: float = 2.0
+    retryable_errors: list[str] | None = None
+    non_retryable_errors: list[str] = Field(default_factory=list)
+
+
+class JobWorkflowInput(BaseModel):
+    """Input of ``JobWorkflow``: one run of a job, validated and normalised by the starter."""
+
+    job_id: str
+    """The job's ID (for a recurring job, the schedule ID shared by all its runs)."""
+    product: str
+    env: str
+    event_type: JobEventType
+    event: str
+    app: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    start_at: AwareDatetime | None = None
+    """Run at this instant; ``None`` runs at once (every run a schedule starts)."""
+    session: SessionRef | None = None
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    timeout_ms: int = 300_000
+    """Start-to-close timeout of one attempt of the event's activity."""
+    notify: bool = False
+    """The product has job-event webhooks: emit job.started/completed/failed (set at dispatch)."""
+    arm_lead_ms: int | None = None
+    """Wake this long before ``start_at`` and hand the event to its activity, which starts the work at
+    ``start_at`` exactly (``ductape_jobs.workflows.arming``); ``None`` wakes at ``start_at``."""
+
+
+class JobOutcome(BaseModel):
+    """Result of ``JobWorkflow``."""
+
+    job_id: str
+    event_type: JobEventType
+    event: str
+    result: Any = None
+    """The event activity's result (for an action: status, headers, body)."""
+
+
+class ErrorRules(BaseModel):
+    """Which error types retry, passed to every event activity so it can classify its failures."""
+
+    retryable_errors: list[str] | None = None
+    non_retryable_errors: list[str] = Field(default_factory=list)
+
+
+class JobContext(BaseModel):
+    """Who a job is, as every event activity sees it."""
+
+    job_id: str
+    product: str
+    env: str
+    event: str
+    app: str | None = None
+    errors: ErrorRules = Field(default_factory=ErrorRules)
+
+
+class ResolveRequest(BaseModel):
+    """Input of the placeholder-resolution activity."""
+
+    product: str
+    env: str
+    session: SessionRef | None = None
+    input: dict[str, Any]
+
+
+class ResolveResult(BaseModel):
+    input: dict[str, Any]
+
+
+class EventActivityInput(BaseModel):
+    """Input of every event activity: who the job is, and its (resolved) input."""
+
+    job: JobContext
+    input: dict[str, Any]
+    not_before: AwareDatetime | None = None
+    """An armed job's start: the activity waits until this instant before its work."""
+
+
+class ActionActivityResult(BaseModel):
+    """What an app action returns: status, a few headers, and the JSON (or text) body."""
+
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+
+
+# --------------------------------------------------------------------------------------------
+# Controlling a waiting one-off job (JobWorkflow updates and query)
+
+JOB_PHASES = ("waiting", "paused", "armed", "running", "done")
+
+
+class JobState(BaseModel):
+    """Where a ``JobWorkflow`` is: waiting for ``start_at``, paused, armed (its event activity waits for
+    the instant: ``ductape_jobs.workflows.arming``), running its event, or done."""
+
+    phase: Literal["waiting", "paused", "armed", "running", "done"]
+    start_at: AwareDatetime | None = None
+    cancel: Literal["cancelled", "refused"] | None = None
+    """How a cancel request ended: ``cancelled`` (the event never starts), ``refused`` (it had
+    started and runs to its end); None while none came, or while it is being decided."""
+
+
+class RescheduleRequest(BaseModel):
+    """New start time of a waiting one-off job (``None`` = now)."""
+
+    start_at: AwareDatetime | None = None
