@@ -1,8 +1,13 @@
-"""Every activity the worker registers, bound to the resources they share."""
+"""Every event type the worker runs, one line each, and the activities they share.
+
+Adding an event type: its package under ``activities/`` (config, checks, activity, ``descriptor.py``),
+its entry in ``ductape_jobs.workflows.event_types``, and one line in ``EVENT_TYPE_ACTIVITIES`` below
+(``docs/adding-an-event-type.md``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,19 +16,45 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ductape_jobs.activities.action.activity import ActionActivities
+from ductape_jobs.activities.action.descriptor import ACTION
 from ductape_jobs.activities.arming.armed_start import checkpoint
+from ductape_jobs.activities.broker.descriptor import PUBLISH, SUBSCRIBE
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
-from ductape_jobs.activities.routing.function_activity import FunctionActivities
+from ductape_jobs.activities.database.descriptor import DATABASE
+from ductape_jobs.activities.event_type import ComponentCheck, EventTypeActivities, WorkerResources
+from ductape_jobs.activities.graph.descriptor import GRAPH
+from ductape_jobs.activities.notification.descriptor import NOTIFICATION
+from ductape_jobs.activities.routing.descriptor import FALLBACK, FEATURE, FUNCTION, QUOTA
 from ductape_jobs.activities.routing.route_activity import RouteActivities
 from ductape_jobs.activities.session.placeholder_activity import PlaceholderActivities
 from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.activities.storage.descriptor import STORAGE
 from ductape_jobs.activities.webhooks.delivery import JobEventActivities
 from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
-from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, SEND_NOTIFICATION
 
-Closer = Callable[[], Awaitable[None]]
+EVENT_TYPE_ACTIVITIES: tuple[EventTypeActivities, ...] = (
+    ACTION,
+    NOTIFICATION,
+    DATABASE,
+    STORAGE,
+    PUBLISH,
+    SUBSCRIBE,
+    GRAPH,
+    FUNCTION,
+    FEATURE,
+    FALLBACK,
+    QUOTA,
+)
+"""The worker's side of every event type (``ductape_jobs.workflows.event_types`` has the workflow's)."""
+
+COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {
+    d.spec.event_type: d.check for d in EVENT_TYPE_ACTIVITIES if d.check is not None
+}
+"""The dispatch-time config check of each event type that has one (an action's is the planner's own)."""
+
+NEEDS_COMPONENT = frozenset(d.spec.event_type for d in EVENT_TYPE_ACTIVITIES if d.needs_component)
+"""Types whose activity needs the component (``app``); without the config nothing can find it for them."""
 
 
 @asynccontextmanager
@@ -36,37 +67,38 @@ async def open_activities(
     Raises:
         ConfigError: a function's handler cannot be imported.
     """
-    actions = ActionActivities(config, secrets, http)
-    closers: list[Closer] = []
+    worker = WorkerResources(config=config, secrets=secrets, http=http, actions=ActionActivities(config, secrets, http))
     try:
+        # Each type's client libraries (S3, brokers, graph drivers, SMTP...) are imported only when the
+        # product config has its section: a worker's memory stays that of the types it runs. A type
+        # without its section gets activities that fail its jobs at once, never retried.
+        by_type = [
+            d.build(worker) if d.section is None or _uses(config, d.section) else _unconfigured(d)
+            for d in EVENT_TYPE_ACTIVITIES
+        ]
+        events = JobEventActivities(config, secrets, http)
         yield [
             PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
-            actions.run_action,
-            *_brokers(config, secrets, actions),
-            *_storage(config, secrets, closers),
-            *_databases(config, secrets, closers),
-            *_graphs(config, secrets, closers),
-            *_notifications(config, secrets, http),
-            _functions(config, secrets, http).run_function,
+            *(fn for activities in by_type for fn in activities),
             RouteActivities(config).resolve_route,
             checkpoint,
-            *_event_activities(JobEventActivities(config, secrets, http)),
+            events.job_event_targets,
+            events.deliver_job_event,
         ]
     finally:
-        for close in closers:
+        for close in worker.closers:
             await close()
-
-
-# Each event type's client libraries (S3, brokers, graph drivers, SMTP...) are imported only when the
-# product config has a section for it: a worker's memory stays that of the types it runs. A type
-# without a section gets an activity that fails its jobs at once, never retried.
 
 
 def _uses(config: ProductConfig, section: str) -> bool:
     return any(getattr(product, section) for product in config.products.values())
 
 
-def _unconfigured(name: str, section: str) -> Callable[..., Any]:
+def _unconfigured(descriptor: EventTypeActivities) -> list[Callable[..., Any]]:
+    return [_refusal(name, descriptor.section or "") for name in descriptor.activity_names]
+
+
+def _refusal(name: str, section: str) -> Callable[..., Any]:
     @activity.defn(name=name)
     async def refuse(request: EventActivityInput) -> None:
         raise ApplicationError(
@@ -74,64 +106,3 @@ def _unconfigured(name: str, section: str) -> Callable[..., Any]:
         )
 
     return refuse
-
-
-def _brokers(config: ProductConfig, secrets: SecretStore, actions: ActionActivities) -> list[Callable[..., Any]]:
-    if not _uses(config, "brokers"):
-        return [_unconfigured(EVENT_ACTIVITIES[t], "brokers") for t in (JobEventType.PUBLISH, JobEventType.SUBSCRIBE)]
-    from ductape_jobs.activities.broker.publish_activity import BrokerPublishActivities
-    from ductape_jobs.activities.broker.subscribe_activity import BrokerSubscribeActivities, action_target
-
-    return [
-        BrokerPublishActivities(config, secrets).publish,
-        BrokerSubscribeActivities(config, secrets, action_target(actions)).subscribe,
-    ]
-
-
-def _storage(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
-    if not _uses(config, "storage"):
-        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.STORAGE], "storage")]
-    from ductape_jobs.activities.storage.activity import StorageActivities
-
-    storage = StorageActivities(config, secrets)
-    closers.append(storage.aclose)
-    return [storage.run_storage]
-
-
-def _databases(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
-    if not _uses(config, "databases"):
-        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.DB_ACTION], "databases")]
-    from ductape_jobs.activities.database.activity import DatabaseActivities
-
-    databases = DatabaseActivities(config, secrets)
-    closers.append(databases.close)
-    return [databases.run_database]
-
-
-def _graphs(config: ProductConfig, secrets: SecretStore, closers: list[Closer]) -> list[Callable[..., Any]]:
-    if not _uses(config, "graphs"):
-        return [_unconfigured(EVENT_ACTIVITIES[JobEventType.GRAPH], "graphs")]
-    from ductape_jobs.activities.graph.activity import GraphActivities
-
-    graphs = GraphActivities(config, secrets)
-    closers.append(graphs.aclose)
-    return [graphs.run_graph]
-
-
-def _notifications(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
-    if not _uses(config, "notifications"):
-        return [_unconfigured(name, "notifications") for name in (PREPARE_NOTIFICATION, SEND_NOTIFICATION)]
-    from ductape_jobs.activities.notification.activity import NotificationActivities
-
-    notifications = NotificationActivities(config, secrets, http)
-    return [notifications.prepare_notification, notifications.send_notification]
-
-
-def _functions(config: ProductConfig, secrets: SecretStore, http: httpx.AsyncClient) -> FunctionActivities:
-    functions = FunctionActivities(config, secrets, http)
-    functions.check_handlers()  # a bad import path stops the worker at start, not a job later
-    return functions
-
-
-def _event_activities(events: JobEventActivities) -> list[Callable[..., Any]]:
-    return [events.job_event_targets, events.deliver_job_event]

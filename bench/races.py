@@ -1,4 +1,4 @@
-"""Management near the instant, at more trials than CI runs (``tests.management_races``).
+"""Management near the instant, at more trials than CI runs (``tests.support.management_races``).
 
     .venv/bin/python -m bench.races --trials 1000 --spread 60
 
@@ -24,8 +24,8 @@ from ductape_jobs.dev.server import temporal_binary
 from ductape_jobs.worker.job_worker import job_worker
 from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.conftest import CONVERTER, SECRETS, product_config_for
-from tests.http_target import HttpTarget
-from tests.management_races import first_start, plan, run_trials, summary
+from tests.support.http_target import HttpTarget
+from tests.support.management_races import first_start, plan, run_trials, summary
 
 
 async def main(trials: int, spread: float) -> int:

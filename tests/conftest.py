@@ -19,10 +19,10 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.codec.encryption import Keyring, encrypted_converter
 from ductape_jobs.dev.server import temporal_binary
 from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
-from tests.http_target import HttpTarget
-from tests.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
+from tests.support.http_target import HttpTarget
+from tests.support.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
 
-pytest_plugins = ["pytester"]  # tests/test_harness.py runs small pytest sessions of its own
+pytest_plugins = ["pytester"]  # tests/worker/test_harness.py runs small pytest sessions of its own
 
 SESSION_KEY = "test-session-key-0123456789abcdef"
 TEST_KEYRING = Keyring.parse("test-k1:" + "dGVzdC1wYXlsb2FkLWtleS0zMi1ieXRlcy0wMTIzNDU=")

@@ -14,16 +14,10 @@ databases:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ductape_jobs.activities.config.component_lookup import component_in_env, refuse_operation_names
+from ductape_jobs.activities.config.component_lookup import refuse_operation_names
 from ductape_jobs.workflows.contracts.database import DATABASE_OPERATIONS, DatabaseOperation
-from ductape_jobs.workflows.contracts.job import JobInputError
-
-if TYPE_CHECKING:
-    from ductape_jobs.activities.config.product_config import ProductDef
 
 SCHEMES: dict[str, str] = {
     "sqlite": "sqlite+aiosqlite",
@@ -106,36 +100,3 @@ def operation_name(event: str) -> str | None:
     """The operation ``event`` names (case-insensitive), or None."""
     lowered = event.lower()
     return lowered if lowered in DATABASE_OPERATIONS else None
-
-
-def check_database_job(product: ProductDef, env: str, component: str | None, event: str, field: str) -> str:
-    """The database tag that runs ``event`` in ``env``: the one given, or the only one that can
-    (``COMPONENT_CHECKS[JobEventType.DB_ACTION]``).
-
-    Raises:
-        JobInputError: naming ``field`` (unknown database, or none/several fit), ``env`` (the
-            database has no settings for it) or ``event`` (neither an action nor an operation).
-    """
-    databases = product.databases
-    ops = ", ".join(DATABASE_OPERATIONS)
-    if component is None:
-        if operation_name(event) is not None:
-            candidates = list(databases)
-            what = f"the product has {len(candidates)} databases"
-        else:
-            candidates = [tag for tag, db in databases.items() if event in db.actions]
-            if not candidates:
-                raise JobInputError.one(
-                    "event", f"no database of the product defines an action {event!r} (operations: {ops})"
-                )
-            what = f"{len(candidates)} databases define {event!r}"
-        if len(candidates) != 1:
-            raise JobInputError.one(field, f"is required: {what} {sorted(candidates)}")
-        component = candidates[0]
-    db = component_in_env("database", databases, component, env, field=field)
-    if event not in db.actions and operation_name(event) is None:
-        raise JobInputError.one(
-            "event",
-            f"{event!r} is neither an action of database {component!r} {sorted(db.actions)} nor an operation ({ops})",
-        )
-    return component

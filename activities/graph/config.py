@@ -17,16 +17,12 @@ A job's ``event`` is a named action or an operation (``create_node``, ``create_r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ductape_jobs.activities.config.component_lookup import component_in_env, refuse_operation_names, sole_owner
+from ductape_jobs.activities.config.component_lookup import refuse_operation_names
 from ductape_jobs.workflows.contracts.graph import GRAPH_OPERATIONS
-from ductape_jobs.workflows.contracts.job import JobInputError
-
-if TYPE_CHECKING:
-    from ductape_jobs.activities.config.product_config import ProductDef
 
 
 class _Strict(BaseModel):
@@ -73,22 +69,3 @@ class GraphDef(_Strict):
     def _no_shadowing(cls, value: dict[str, GraphActionDef]) -> dict[str, GraphActionDef]:
         refuse_operation_names(value, GRAPH_OPERATIONS)
         return value
-
-
-def check_graph_job(product: ProductDef, env: str, component: str | None, event: str, field: str) -> str:
-    """The graph tag that runs ``event`` in ``env`` (``COMPONENT_CHECKS[JobEventType.GRAPH]``).
-
-    Raises:
-        JobInputError: naming ``field`` (unknown graph, or none/several fit), ``env`` or ``event``.
-    """
-    if component is None:
-        if event in GRAPH_OPERATIONS:
-            owners = list(product.graphs)
-        else:
-            owners = [tag for tag, graph in product.graphs.items() if event in graph.actions]
-        component = sole_owner("graph", owners, field=field, event=event)
-    graph = component_in_env("graph", product.graphs, component, env, field=field)
-    if event not in graph.actions and event not in GRAPH_OPERATIONS:
-        known = ", ".join([*GRAPH_OPERATIONS, *sorted(graph.actions)])
-        raise JobInputError.one("event", f"graph {component!r} has no operation or action {event!r} (known: {known})")
-    return component

@@ -19,7 +19,8 @@ from ductape_jobs.activities.config.secrets import (
 )
 from ductape_jobs.activities.errors import JobFailure
 from ductape_jobs.activities.notification.channels import Sent, send_callback, send_email, send_push, send_sms
-from ductape_jobs.activities.notification.config import NotificationConfigError, NotificationEnv, notification_env
+from ductape_jobs.activities.notification.checks import notification_env
+from ductape_jobs.activities.notification.config import NotificationConfigError, NotificationEnv
 from ductape_jobs.activities.notification.templates import build_plan
 from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobInputError
 from ductape_jobs.workflows.contracts.notification import (

@@ -24,15 +24,9 @@ Secrets stay written as ``$Secret{NAME}``; the send activity resolves them at us
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-
-from ductape_jobs.activities.config.component_lookup import component_in_env, sole_owner
-from ductape_jobs.workflows.contracts.job import JobInputError
-
-if TYPE_CHECKING:  # product_config imports this module for its section type
-    from ductape_jobs.activities.config.product_config import ProductDef
 
 Texts = dict[str, str]
 """Text per language code (``{en: "Hi {{name}}", fr: "Salut {{name}}"}``); empty = no stored template."""
@@ -150,43 +144,3 @@ class NotificationDef(_Strict):
     envs: dict[str, NotificationEnv] = Field(default_factory=dict)
     default_language: str = Field("en", min_length=1)
     messages: dict[str, MessageDef] = Field(default_factory=dict)
-
-
-def notification_env(
-    product: ProductDef, tag: str, env: str, event: str
-) -> tuple[NotificationDef, NotificationEnv, MessageDef]:
-    """The notification ``tag``, its providers in ``env`` and its message ``event``.
-
-    Raises:
-        NotificationConfigError: naming the first missing piece.
-    """
-    found = product.notifications.get(tag)
-    if found is None:
-        known = ", ".join(sorted(product.notifications)) or "none"
-        raise NotificationConfigError(f"notification {tag!r} is not in the product (known: {known})")
-    providers = found.envs.get(env)
-    if providers is None:
-        raise NotificationConfigError(f"notification {tag!r} has no settings for env {env!r}")
-    message = found.messages.get(event)
-    if message is None:
-        known = ", ".join(sorted(found.messages)) or "none"
-        raise NotificationConfigError(f"notification {tag!r} has no message {event!r} (known: {known})")
-    return found, providers, message
-
-
-def check_notification(product: ProductDef, env: str, component: str | None, event: str, field: str) -> str:
-    """Dispatch-time check of a notification job; returns the notification tag.
-
-    Without a tag, the one notification defining the event is taken.
-
-    Raises:
-        JobInputError: naming ``field`` (unknown or ambiguous tag), ``env`` or ``event``.
-    """
-    if component is None:
-        owners = [tag for tag, n in product.notifications.items() if event in n.messages]
-        component = sole_owner("notification", owners, field=field, event=event)
-    notification = component_in_env("notification", product.notifications, component, env, field=field)
-    if event not in notification.messages:
-        known = ", ".join(sorted(notification.messages)) or "none"
-        raise JobInputError.one("event", f"notification {component!r} has no message {event!r} (known: {known})")
-    return component

@@ -15,7 +15,8 @@ from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretMissingError, SecretStore
 from ductape_jobs.activities.errors import JobFailure
 from ductape_jobs.activities.storage.backends import LocalBackend, S3Backend, StorageBackend, refused
-from ductape_jobs.activities.storage.config import LocalStorageEnv, StorageConfigError, StorageTarget, storage_target
+from ductape_jobs.activities.storage.checks import storage_target
+from ductape_jobs.activities.storage.config import LocalStorageEnv, StorageConfigError, StorageTarget
 from ductape_jobs.activities.storage.paths import PathRefused, clean_key, join_key, relative_to
 from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
 from ductape_jobs.workflows.contracts.storage import (

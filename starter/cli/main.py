@@ -31,8 +31,8 @@ from ductape_jobs.client import Ductape, connect_client, open_session_store, res
 from ductape_jobs.codec.encryption import Keyring, KeyringError, load_or_create_keyring
 from ductape_jobs.dev.server import DevServerError, DevServerOptions
 from ductape_jobs.management.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError, JobTimeoutError
+from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.plan import JobPlanner
-from ductape_jobs.planning.preview import preview_cron
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.job_worker import run_worker
 from ductape_jobs.worker.log_setup import RedactingFilter, configure_logging

@@ -16,16 +16,12 @@ from typing import Any
 
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from ductape_jobs.activities.broker.config import check_publish, check_subscribe
-from ductape_jobs.activities.config.product_config import ProductConfig, ProductDef
+from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore, undeclared_secrets
-from ductape_jobs.activities.database.config import check_database_job
 from ductape_jobs.activities.errors import JobFailure
-from ductape_jobs.activities.graph.config import check_graph_job
-from ductape_jobs.activities.notification.config import check_notification
+from ductape_jobs.activities.registry import COMPONENT_CHECKS, NEEDS_COMPONENT
 from ductape_jobs.activities.session.crypto import TokenRejected
 from ductape_jobs.activities.session.tokens import check_algorithm, check_unverified, verify_session
-from ductape_jobs.activities.storage.config import check_storage
 from ductape_jobs.management.job_events import wants_events
 from ductape_jobs.planning.event_inference import resolve_config_definitions, settle_event_type
 from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, normalise_job
@@ -33,7 +29,6 @@ from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, norm
 # Re-exported: callers imported them from here before they moved to ductape_jobs.planning.recurrence.
 from ductape_jobs.planning.recurrence import Recurrence as Recurrence
 from ductape_jobs.planning.recurrence import recurrence_for as recurrence_for
-from ductape_jobs.planning.routing_checks import check_feature, check_function, check_route
 from ductape_jobs.workflows import names
 from ductape_jobs.workflows.arming import ARM_AHEAD, arm_lead_ms
 from ductape_jobs.workflows.contracts.dispatch import IRetryConfig
@@ -50,20 +45,6 @@ from ductape_jobs.workflows.placeholders import has_placeholders, session_placeh
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
 """Start-to-close timeout of one attempt when the client has no product config to derive it from."""
-
-ComponentCheck = Callable[[ProductDef, str, "str | None", str, str], "str | None"]
-"""``(product, env, component, event, component_field) -> component``: checks a job of one event type
-against the product config and returns the component that runs it (found from the event when the
-caller named none). Raises ``JobInputError`` naming ``component_field``, ``event`` or ``env``."""
-
-_NEEDS_COMPONENT = frozenset(
-    {JobEventType.ACTION, JobEventType.NOTIFICATION, JobEventType.DB_ACTION, JobEventType.STORAGE,
-     JobEventType.PUBLISH, JobEventType.SUBSCRIBE, JobEventType.GRAPH}
-)  # fmt: skip
-"""Types whose activity needs the component (``app``); without the config nothing can find it for them."""
-
-COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {}
-"""The config check of each event type other than ``action``; a type without one is not checked here."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +96,7 @@ def plan_job(
         )
     if config is not None:
         app, timeout_ms = _check_against_config(job, config)
-    elif job.event_type in _NEEDS_COMPONENT and app is None:
+    elif job.event_type in NEEDS_COMPONENT and app is None:
         raise JobInputError.one(
             job.component_field,
             f"is required for this {job.event_type.value} job (or connect with a product config defining the event)",
@@ -353,15 +334,3 @@ def new_job_id(product: str, env: str, event: str, now: datetime) -> str:
     value = (to_epoch_ms(now) << 80) | int.from_bytes(_random.token_bytes(10), "big")
     ulid = "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
     return f"job:{product}:{env}:{event}:{ulid}"
-
-
-COMPONENT_CHECKS[JobEventType.NOTIFICATION] = check_notification
-COMPONENT_CHECKS[JobEventType.FUNCTION] = check_function
-COMPONENT_CHECKS[JobEventType.FEATURE] = check_feature
-COMPONENT_CHECKS[JobEventType.FALLBACK] = check_route(JobEventType.FALLBACK)
-COMPONENT_CHECKS[JobEventType.QUOTA] = check_route(JobEventType.QUOTA)
-COMPONENT_CHECKS[JobEventType.STORAGE] = check_storage
-COMPONENT_CHECKS[JobEventType.PUBLISH] = check_publish
-COMPONENT_CHECKS[JobEventType.SUBSCRIBE] = check_subscribe
-COMPONENT_CHECKS[JobEventType.DB_ACTION] = check_database_job
-COMPONENT_CHECKS[JobEventType.GRAPH] = check_graph_job

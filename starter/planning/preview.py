@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
-from ductape_jobs.workflows.cron import LAST_YEAR, parse_cron
+from ductape_jobs.workflows.cron import LAST_YEAR
 
 DEFAULT_DST = IDstPolicy()
 
@@ -230,20 +230,3 @@ def _raw_next(calendars: list[_Calendar], intervals: Sequence[ScheduleIntervalSp
         phase = max(int(iv.offset.total_seconds()) if iv.offset else 0, 0)
         candidates.append(((unix - phase) // every + 1) * every + phase)
     return min(candidates) if candidates else None
-
-
-def preview_cron(
-    expression: str, *, tz: str = "UTC", after: datetime, count: int = 10, dst: IDstPolicy | None = DEFAULT_DST
-) -> list[datetime]:
-    """The next runs of a cron expression in ``tz`` (aware, UTC), as the server will run them for a job
-    under the DST policy ``dst`` (default ``shift`` + ``first``; None: the server's native handling).
-
-    Raises:
-        CronError: the expression is invalid.
-    """
-    from ductape_jobs.scheduling.dst_policy import dst_layout, union_runs  # that module uses next_runs from here
-
-    compiled = parse_cron(expression)
-    calendars = compiled.calendars(expression.strip())
-    layout = dst_layout(compiled, tz, dst, start=after)
-    return union_runs(calendars, layout, time_zone=tz, after=after, count=count)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
+from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.cron import LAST_YEAR, CompiledCron, ranges
 
@@ -263,8 +264,6 @@ def union_runs(
 ) -> list[datetime]:
     """The next ``count`` runs (UTC) of a job under its layout: the main schedule (``calendars`` minus
     the transition days) merged with the companion's runs, strictly after ``after``."""
-    from ductape_jobs.planning.preview import next_runs  # preview imports this module for preview_cron
-
     skips = layout.skips() if layout is not None else []
     main = next_runs(calendars, skips, time_zone=time_zone, after=after, count=count, start_at=start_at, end_at=end_at)
     if layout is None:

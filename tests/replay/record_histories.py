@@ -30,14 +30,14 @@ from ductape_jobs.workflows.arming import arm_lead_ms
 from ductape_jobs.workflows.contracts.job import JobEventType, JobState
 from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
 from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
+from tests.activities.test_notification_channels import ORDER_INPUT, config_for
+from tests.activities.test_notification_channels import SECRETS as NOTIFY_SECRETS
+from tests.activities.test_routing_jobs import routing_config
 from tests.conftest import CONVERTER, SECRETS, SESSION_KEY, product_config_for
-from tests.http_target import HttpTarget
-from tests.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
-from tests.test_notification_channels import ORDER_INPUT, config_for
-from tests.test_notification_channels import SECRETS as NOTIFY_SECRETS
-from tests.test_routing_jobs import routing_config
-from tests.webhook_receivers import WebhookReceivers, always
-from tests.workers import job_worker
+from tests.support.http_target import HttpTarget
+from tests.support.notification_receivers import HttpReceivers, SmtpReceiver, start_smtp
+from tests.support.webhook_receivers import WebhookReceivers, always
+from tests.support.workers import job_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 TASK_QUEUE = "replay-recording"

@@ -1,0 +1,28 @@
+"""The ``graph`` event type's descriptor (``ductape_jobs.activities.event_type``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ductape_jobs.activities.event_type import EventTypeActivities, WorkerResources
+from ductape_jobs.activities.graph.checks import check_graph_job
+from ductape_jobs.workflows.contracts.job import JobEventType
+from ductape_jobs.workflows.event_types import SPEC_OF
+
+
+def _build(worker: WorkerResources) -> list[Callable[..., Any]]:
+    from ductape_jobs.activities.graph.activity import GraphActivities
+
+    graphs = GraphActivities(worker.config, worker.secrets)
+    worker.closers.append(graphs.aclose)
+    return [graphs.run_graph]
+
+
+GRAPH = EventTypeActivities(
+    spec=SPEC_OF[JobEventType.GRAPH],
+    build=_build,
+    section="graphs",
+    check=check_graph_job,
+    needs_component=True,
+)

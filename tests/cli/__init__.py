@@ -1,0 +1,1 @@
+"""Tests of ``ductape-jobs``, the command line."""

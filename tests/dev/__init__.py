@@ -1,0 +1,1 @@
+"""Tests of ``ductape-jobs dev``, the Web UI and the compose file."""

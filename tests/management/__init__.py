@@ -1,0 +1,1 @@
+"""Tests of ``ductape_jobs.management``: ``ductape.jobs`` and job definitions."""

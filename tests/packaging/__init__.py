@@ -1,0 +1,1 @@
+"""Tests of how ductape-jobs installs and how its code is laid out."""

@@ -1,0 +1,1 @@
+"""Tests of ``ductape_jobs.planning``: inputs in every seed shape, inference, previews, timing."""

@@ -1,0 +1,1 @@
+"""Tests of ``ductape_jobs.scheduling``: recurring schedules, arming, the DST companion."""

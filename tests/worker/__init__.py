@@ -1,0 +1,1 @@
+"""Tests of ``ductape_jobs.worker``: settings, telemetry, faults, replay, encryption."""
