@@ -29,9 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-
-from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -56,8 +53,6 @@ ALL_DOWS = frozenset(range(7))
 ALL_MONTHS = frozenset(range(1, 13))
 WEEKDAYS = frozenset(range(1, 6))
 FRIDAY, MONDAY = 5, 1
-MAX_COMMENT_BYTES = 200
-"""The server refuses a calendar comment longer than this."""
 
 # Months grouped by length: (months, years, length).
 _GROUPS: tuple[tuple[frozenset[int], frozenset[int], int], ...] = (
@@ -120,31 +115,6 @@ class CompiledCron:
             return False
         dow = t.isoweekday() % 7
         return any(t.day in r.doms and dow in r.dows and t.month in r.months and t.year in r.years for r in self.days)
-
-    def calendars(self, comment: str = "") -> list[ScheduleCalendarSpec]:
-        note = comment.encode()[:MAX_COMMENT_BYTES].decode(errors="ignore")
-        return [
-            ScheduleCalendarSpec(
-                second=ranges(self.seconds),
-                minute=ranges(self.minutes),
-                hour=ranges(self.hours),
-                day_of_month=ranges(rule.doms),
-                month=ranges(rule.months),
-                day_of_week=ranges(rule.dows),
-                year=[] if rule.years == ALL_YEARS else ranges(rule.years),
-                comment=note,
-            )
-            for rule in self.days
-        ]
-
-
-def compile_cron(expression: str) -> list[ScheduleCalendarSpec]:
-    """Calendar specs whose union fires exactly when the cron expression does (no skip specs needed).
-
-    Raises:
-        CronError: naming the field and the reason.
-    """
-    return parse_cron(expression).calendars(expression.strip())
 
 
 def parse_cron(expression: str) -> CompiledCron:
@@ -337,29 +307,3 @@ def _number(text: str, name: str, low: int, high: int, what: str, names: dict[st
     if not low <= value <= high:
         raise CronError(f"{name} field: {value} is outside {low}-{high}")
     return value
-
-
-def ranges(values: frozenset[int] | set[int] | None) -> list[ScheduleRange]:
-    """Values as few ``start-end/step`` ranges as found greedily (non-leap years: 4 ranges, not 25)."""
-    return list(_ranges(frozenset(values or ())))
-
-
-@lru_cache(maxsize=4096)
-def _ranges(values: frozenset[int]) -> tuple[ScheduleRange, ...]:
-    ordered = sorted(values)
-    top = ordered[-1] if ordered else 0
-    covered: set[int] = set()
-    out: list[ScheduleRange] = []
-    for start in ordered:
-        if start in covered:
-            continue
-        best, best_new = [start], 1
-        for step in range(1, top - start + 1):
-            run = list(range(start, top + 1, step))
-            run = run[: next((i for i, v in enumerate(run) if v not in values), len(run))]
-            new = sum(v not in covered for v in run)
-            if new > best_new:
-                best, best_new = run, new
-        covered.update(best)
-        out.append(ScheduleRange(start, best[-1], best[1] - start if len(best) > 1 else 1))
-    return tuple(out)

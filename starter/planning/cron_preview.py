@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ductape_jobs.planning.preview import DEFAULT_DST
+from ductape_jobs.scheduling.calendars import calendars_of
 from ductape_jobs.scheduling.dst_policy import dst_layout, union_runs
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.cron import parse_cron
@@ -21,6 +22,6 @@ def preview_cron(
         CronError: the expression is invalid.
     """
     compiled = parse_cron(expression)
-    calendars = compiled.calendars(expression.strip())
+    calendars = calendars_of(compiled, expression.strip())
     layout = dst_layout(compiled, tz, dst, start=after)
     return union_runs(calendars, layout, time_zone=tz, after=after, count=count)

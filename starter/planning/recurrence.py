@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from temporalio.client import ScheduleCalendarSpec
 
 from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.scheduling.calendars import calendars_of
 from ductape_jobs.scheduling.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError
@@ -51,7 +52,7 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
     compiled = _cron_in_force(repeat, field=field, start=start)
     if compiled is not None:
         assert repeat.cron is not None
-        calendars = compiled.calendars(repeat.cron)
+        calendars = calendars_of(compiled, repeat.cron)
         layout = dst_layout(
             compiled, repeat.tz or "UTC", repeat.dst or DEFAULT_POLICY, start=start, end=repeat.end_date
         )
@@ -97,7 +98,7 @@ def _cron_in_force(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
     if repeat.every is None:
         return compiled
     first = next_runs(
-        compiled.calendars(), time_zone=repeat.tz or "UTC", after=start - timedelta(seconds=1), count=1,
+        calendars_of(compiled), time_zone=repeat.tz or "UTC", after=start - timedelta(seconds=1), count=1,
         end_at=repeat.end_date,
     )  # fmt: skip
     return compiled if first else None

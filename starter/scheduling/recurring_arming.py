@@ -24,17 +24,10 @@ from itertools import pairwise
 
 from temporalio.client import ScheduleActionResult, ScheduleCalendarSpec, ScheduleSpec
 
+from ductape_jobs.scheduling.calendars import MAX_COMMENT_BYTES, ranges
 from ductape_jobs.workflows.arming import arm_lead_ms, armed_nominal
 from ductape_jobs.workflows.contracts.management import JobMemo
-from ductape_jobs.workflows.cron import (
-    ALL_DOMS,
-    ALL_MONTHS,
-    ALL_YEARS,
-    MAX_COMMENT_BYTES,
-    CompiledCron,
-    DayRule,
-    ranges,
-)
+from ductape_jobs.workflows.cron import ALL_DOMS, ALL_MONTHS, ALL_YEARS, CompiledCron, DayRule
 
 UTC_ZONES = frozenset({"UTC", "Etc/UTC"})
 DAY = 86_400

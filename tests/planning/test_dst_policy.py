@@ -12,9 +12,10 @@ from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
 from ductape_jobs.planning.plan import plan_job
 from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.scheduling.calendars import compile_cron
 from ductape_jobs.scheduling.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
 from ductape_jobs.workflows.contracts.job import JobInputError
-from ductape_jobs.workflows.cron import compile_cron, parse_cron
+from ductape_jobs.workflows.cron import parse_cron
 
 SHIFT_FIRST, SKIP_BOTH = DstPolicy(), DstPolicy(skipped="skip", repeated="both")
 

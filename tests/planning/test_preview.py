@@ -13,7 +13,7 @@ from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, Schedu
 
 from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.workflows.cron import compile_cron
+from ductape_jobs.scheduling.calendars import compile_cron
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

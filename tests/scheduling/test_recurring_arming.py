@@ -15,6 +15,7 @@ from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleSpec
 
 from ductape_jobs import Ductape
 from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.scheduling.calendars import calendars_of
 from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
 from ductape_jobs.workflows.arming import armed_nominal
 from ductape_jobs.workflows.cron import parse_cron
@@ -45,7 +46,7 @@ def test_shifted_calendars_fire_exactly_shift_seconds_before_each_run(cron: str,
     compiled = parse_cron(cron)
     shifted = shifted_calendars(compiled, shift, cron)
     assert shifted is not None
-    runs = next_runs(compiled.calendars(cron), after=AFTER, count=120)
+    runs = next_runs(calendars_of(compiled, cron), after=AFTER, count=120)
     early = next_runs(shifted, after=AFTER - timedelta(seconds=shift), count=120)
     assert early == [t - timedelta(seconds=shift) for t in runs]
     assert all(c.comment == f"armed -{shift}s · {cron}" for c in shifted)
@@ -88,7 +89,7 @@ def test_readers_add_the_shift_back_to_shifted_times_only() -> None:
     assert nominal(shifted, spec) == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     triggered = datetime(2026, 12, 1, 14, 2, 7, 512_000, tzinfo=UTC)
     assert nominal(triggered, spec) == triggered
-    assert nominal(shifted, ScheduleSpec(calendars=parse_cron(cron).calendars(cron))) == shifted
+    assert nominal(shifted, ScheduleSpec(calendars=calendars_of(parse_cron(cron), cron))) == shifted
     # The workflow's own rule: a triggered run's scheduled time (whole seconds) is not taken for early.
     assert armed_nominal(datetime(2026, 12, 1, 14, 2, 7, tzinfo=UTC), 25, cron) is None
     assert armed_nominal(shifted, 25, cron) == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -96,7 +97,7 @@ def test_readers_add_the_shift_back_to_shifted_times_only() -> None:
 
 def test_cron_matches_its_own_run_times_only() -> None:
     compiled = parse_cron("0 0 9 L * *")
-    for run in next_runs(compiled.calendars(), after=AFTER, count=12):
+    for run in next_runs(calendars_of(compiled), after=AFTER, count=12):
         assert compiled.matches(run)
         assert not compiled.matches(run + timedelta(seconds=1))
         assert not compiled.matches(run - timedelta(days=1))

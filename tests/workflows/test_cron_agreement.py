@@ -40,7 +40,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.workflows.cron import CronError, compile_cron
+from ductape_jobs.scheduling.calendars import compile_cron
+from ductape_jobs.workflows.cron import CronError
 from tests.planning.test_preview import DST_CASES
 
 SEED = int(os.environ.get("DUCTAPE_AGREEMENT_SEED", "20261122"))
