@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from starter.preview import preview_cron
 from starter.replay import converter_for, replay_files, replay_query
 from starter.schedule_file import as_json, send_items, split_items, validate_items
 from starter.settings import Settings
+from starter.shutdown import release_temporal_runtime
 from starter.telemetry import Telemetry, build_telemetry
 from starter.worker import run_worker, worker_tuning
 from workflows.contracts import JobInputError, check_time_zone, parse_instant
@@ -382,6 +384,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    """Console entry point: the exit code of ``run``, after a normal interpreter shutdown (which flushes
-    the streams; the tracer provider was shut down by the command itself)."""
-    sys.exit(run())
+    """Console entry point: the exit code of ``run``, through a normal interpreter shutdown (which flushes
+    the streams; the tracer provider was shut down by the command itself). A bug's traceback is printed
+    as the interpreter would, with exit code 1."""
+    try:
+        code = run()
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    release_temporal_runtime()
+    sys.exit(code)
