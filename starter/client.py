@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,10 +11,11 @@ from typing import Any
 from temporalio.client import Client
 
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, load_product_config
-from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.config.secrets import SecretsFileError, SecretStore
 from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.codec.converter import DATA_CONVERTER
 from ductape_jobs.codec.encryption import Keyring, KeyringError, encrypted_converter
+from ductape_jobs.connection import TemporalUnreachableError
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.management.product_jobs import ProductBuilder
@@ -28,9 +29,12 @@ from ductape_jobs.worker.telemetry import Telemetry
 from ductape_jobs.workflows.arming import ARM_AHEAD
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
 from ductape_jobs.workflows.contracts.job import JobEventType
+from ductape_jobs.workflows.names import DEFAULT_TASK_QUEUE
 
-DEFAULT_KEY_FILE = Path(".data") / "encryption.keys"
-"""Where ``ductape-jobs dev`` keeps its generated keys (relative to the working directory)."""
+DEFAULT_DATA_DIR = Path(".data")
+"""Where ``ductape-jobs dev`` and ``ductape-jobs worker`` keep their files (relative to the working directory)."""
+DEFAULT_KEY_FILE = DEFAULT_DATA_DIR / "encryption.keys"
+"""Where ``ductape-jobs dev`` keeps its generated keys."""
 
 
 def resolve_keyring(settings: Settings, *, default_file: Path = DEFAULT_KEY_FILE) -> Keyring | None:
@@ -56,7 +60,7 @@ def resolve_keyring(settings: Settings, *, default_file: Path = DEFAULT_KEY_FILE
     )
 
 
-def open_session_store(settings: Settings, data_dir: Path = Path(".data")) -> SessionStore:
+def open_session_store(settings: Settings, data_dir: Path = DEFAULT_DATA_DIR) -> SessionStore:
     """The session store of ``settings`` (its tables are created on first use)."""
     if settings.session_store is None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,20 +73,20 @@ async def connect_client(settings: Settings, keyring: Keyring | None, telemetry:
     runtime and tracing interceptors if given.
 
     Raises:
-        RuntimeError: the server cannot be reached (from ``Client.connect``).
+        TemporalUnreachableError: the server cannot be reached (``Client.connect`` failed).
     """
     telemetry = telemetry or Telemetry()
-    return await Client.connect(
-        settings.address,
-        namespace=settings.namespace,
-        api_key=settings.api_key,
-        tls=settings.tls or settings.api_key is not None,
-        data_converter=(
-            DATA_CONVERTER if keyring is None else encrypted_converter(keyring, accept_plaintext=settings.plaintext)
-        ),
-        runtime=telemetry.runtime,
-        interceptors=telemetry.interceptors,
-    )
+    try:
+        return await Client.connect(
+            **settings.connect_options(),
+            data_converter=(
+                DATA_CONVERTER if keyring is None else encrypted_converter(keyring, accept_plaintext=settings.plaintext)
+            ),
+            runtime=telemetry.runtime,
+            interceptors=telemetry.interceptors,
+        )
+    except RuntimeError as err:  # the bridge's only error type: unreachable, TLS handshake, bad credentials
+        raise TemporalUnreachableError(f"cannot connect to Temporal at {settings.address}: {err}") from err
 
 
 class _Submitter:
@@ -184,7 +188,7 @@ class Ductape:
         time-skipping test server, whose virtual clock an activity's real wait cannot skip).
         """
         self.planner = JobPlanner(
-            task_queue=task_queue or Settings().task_queue,
+            task_queue=task_queue or DEFAULT_TASK_QUEUE,
             config=config,
             secrets=secrets,
             clock=clock or (lambda: datetime.now(UTC)),
@@ -199,13 +203,28 @@ class Ductape:
         # One ``ductape.<namespace>`` per event type that has a dispatch (its descriptor says which).
         for namespace in DISPATCH_NAMESPACES:
             setattr(self, namespace, DispatchNamespace(submitter, namespace))
+        self._owned_store: SessionStore | None = None
 
     def product(self, product_tag: str, *, env: str | None = None) -> ProductBuilder:
         """Seed 004's product builder: job definitions of ``product_tag`` (run in ``env``)."""
         return ProductBuilder(product_tag, env=env, client=self.client, planner=self.planner, jobs=self.jobs)
 
+    async def close(self) -> None:
+        """Close what ``connect`` opened (the session store's connection pool); idempotent. A
+        ``Ductape`` built around the caller's own client and store leaves them open. The Temporal
+        client has nothing to close: its connection goes with the last reference to it."""
+        store, self._owned_store = self._owned_store, None
+        if store is not None:
+            await store.close()
+
+    async def __aenter__(self) -> Ductape:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     @classmethod
-    async def connect(
+    def connect(
         cls,
         address: str | None = None,
         namespace: str | None = None,
@@ -214,40 +233,97 @@ class Ductape:
         config: str | Path | ProductConfig | None = None,
         api_key: str | None = None,
         encryption_keys: str | None = None,
+        data_dir: str | Path | None = None,
         environ: Mapping[str, str] | None = None,
-    ) -> Ductape:
-        """Connect to Temporal. Unset arguments come from ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
-        ``TEMPORAL_API_KEY``, ``DUCTAPE_TASK_QUEUE``, ``DUCTAPE_CONFIG``, else ``localhost:7233``/``default``;
-        payload keys from ``encryption_keys`` or as ``resolve_keyring`` finds them.
+    ) -> Connecting:
+        """Connect to Temporal: ``await Ductape.connect()``, or ``async with Ductape.connect() as ductape:``,
+        which also closes it (``close``).
+
+        Unset arguments come from the environment (``environ``, else ``os.environ``, read here and
+        nowhere below): the connection from Temporal's client profile and ``TEMPORAL_*`` variables
+        (``ductape_jobs.connection``: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``,
+        ``TEMPORAL_PROFILE``, mTLS certificates...), else ``localhost:7233``/``default``; the rest from
+        ``DUCTAPE_TASK_QUEUE``, ``DUCTAPE_CONFIG``... (``Settings``). Payload keys from
+        ``encryption_keys`` or as ``resolve_keyring`` finds them (in ``data_dir`` if given).
+
+        Nothing is created in the working directory unless asked: the session store is
+        ``DUCTAPE_SESSION_STORE``, else ``data_dir/sessions.sqlite`` when ``data_dir`` is given, else
+        the one ``ductape-jobs dev`` left in ``./.data`` if there is one, else none (session calls then
+        fail with ``SESSION_STORE_MISSING``).
 
         Raises:
-            ConfigError: the product config or the secrets file cannot be loaded.
+            ConfigError: a setting, the client profile, the product config or the secrets file is invalid.
             KeyringError: no payload encryption keys (see ``resolve_keyring``).
-            RuntimeError: the server cannot be reached.
+            TemporalUnreachableError: the server cannot be reached.
         """
-        env = os.environ if environ is None else environ
+        return Connecting(
+            cls._open(
+                environ=os.environ if environ is None else environ,
+                config=config,
+                data_dir=None if data_dir is None else Path(data_dir),
+                address=address,
+                namespace=namespace,
+                task_queue=task_queue,
+                api_key=api_key,
+                encryption_keys=encryption_keys,
+            )
+        )
+
+    @classmethod
+    async def _open(
+        cls,
+        *,
+        environ: Mapping[str, str],
+        config: str | Path | ProductConfig | None,
+        data_dir: Path | None,
+        **overrides: str | None,
+    ) -> Ductape:
         settings = Settings.from_env(
-            env,
-            address=address,
-            namespace=namespace,
-            task_queue=task_queue,
-            api_key=api_key,
-            encryption_keys=encryption_keys,
-            config_path=config if isinstance(config, str | Path) else None,
+            environ, client_profile=True, **overrides, config_path=config if isinstance(config, str | Path) else None
         )
         product_config = config if isinstance(config, ProductConfig) else None
         if product_config is None and settings.config_path is not None:
             product_config = load_product_config(settings.config_path)
         names = product_config.declared_secrets() if product_config is not None else ()
         try:
-            secrets = SecretStore.from_sources(env, settings.secrets_file, names=names)
+            secrets = SecretStore.from_sources(environ, settings.secrets_file, names=names)
         except OSError as err:
             raise ConfigError(f"cannot read secrets file {settings.secrets_file}: {err.strerror}") from None
-        client = await connect_client(settings, resolve_keyring(settings))
-        return cls(
-            client,
-            task_queue=settings.task_queue,
-            config=product_config,
-            secrets=secrets,
-            session_store=open_session_store(settings),
+        except SecretsFileError as err:
+            raise ConfigError(f"secrets file {settings.secrets_file}: {err}") from None
+        keyring = resolve_keyring(settings, default_file=(data_dir or DEFAULT_DATA_DIR) / "encryption.keys")
+        client = await connect_client(settings, keyring)
+        store = _client_session_store(settings, data_dir)
+        ductape = cls(
+            client, task_queue=settings.task_queue, config=product_config, secrets=secrets, session_store=store
         )
+        ductape._owned_store = store
+        return ductape
+
+
+def _client_session_store(settings: Settings, data_dir: Path | None) -> SessionStore | None:
+    """The session store of a library client, creating nothing unasked (see ``Ductape.connect``)."""
+    if settings.session_store is not None or data_dir is not None:
+        return open_session_store(settings, data_dir or DEFAULT_DATA_DIR)
+    if (DEFAULT_DATA_DIR / "sessions.sqlite").is_file():
+        return open_session_store(settings)
+    return None
+
+
+class Connecting:
+    """``Ductape.connect(...)``: await it for a ``Ductape``, or ``async with`` it to close it at the end."""
+
+    def __init__(self, opening: Coroutine[Any, Any, Ductape]) -> None:
+        self._opening = opening
+        self._ductape: Ductape | None = None
+
+    def __await__(self) -> Generator[Any, None, Ductape]:
+        return self._opening.__await__()
+
+    async def __aenter__(self) -> Ductape:
+        self._ductape = await self._opening
+        return self._ductape
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ductape is not None:
+            await self._ductape.close()

@@ -95,7 +95,8 @@ SUPPORTED_EVENT_TYPES = frozenset(SPEC_OF)
 """Every type a job can run; another is refused at dispatch."""
 
 ARMED_EVENT_TYPES = frozenset(s.event_type for s in EVENT_TYPES if s.armable)
-"""Types whose event activity can be started ahead and claimed at the instant (``workflows.arming``)."""
+"""Types whose event activity can be started ahead and claimed at the instant
+(``ductape_jobs.workflows.arming``)."""
 
 DISPATCH_OF: dict[str, EventTypeSpec] = {s.dispatch.namespace: s for s in EVENT_TYPES if s.dispatch}
 """``ductape.<namespace>.dispatch`` -> the type it schedules."""

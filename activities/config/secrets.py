@@ -13,10 +13,14 @@ returned to a workflow, so they never reach workflow history, and never logged.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 """The grammar of ``NAME`` in ``$Secret{NAME}``, and of a name in a product's ``secrets`` list."""
@@ -61,6 +65,7 @@ class SecretStore:
 
         Raises:
             OSError: the secrets file cannot be read.
+            SecretsFileError: a line of it is not dotenv syntax.
         """
         wanted = set(names)
         values = {name: value for name, value in environ.items() if name in wanted}
@@ -114,29 +119,34 @@ class SecretStore:
         return f"SecretStore({len(self._values)} names)"
 
 
-def read_secrets_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines (``export NAME=value`` too); blank lines and ``#`` comments skipped.
+class SecretsFileError(ValueError):
+    """A line of the secrets file is not dotenv syntax (``line`` is 1-based; the text is not repeated:
+    it may hold a secret)."""
 
-    As in dotenv, one matching pair of quotes around the value is removed (``KEY="v"`` and
-    ``KEY='v'`` give ``v``), and spaces around the name and an unquoted value are trimmed. Unlike
-    python-dotenv, a malformed line never swallows the lines after it: each line stands alone, and
-    the value is taken literally (no escapes, no ``${VAR}`` interpolation, no inline comments).
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line} is not NAME=value (dotenv syntax); nothing was read from the file")
+        self.line = line
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """The ``NAME=value`` lines of a dotenv file, parsed by python-dotenv: ``export NAME=value`` too,
+    blank lines and ``#`` comments skipped, quotes removed (``KEY="v"`` and ``KEY='v'`` give ``v``;
+    double quotes take ``\\n``-style escapes, single quotes none), `` #`` after an unquoted value starts
+    a comment. No ``${VAR}`` interpolation: a value is what the file says, never the environment's.
 
     Raises:
         OSError: the file cannot be read.
+        SecretsFileError: a line python-dotenv cannot parse (an unterminated quote would otherwise
+            swallow the lines after it, and their secrets would silently be missing).
     """
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        name = name.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[name] = value
-    return values
+    text = path.read_text(encoding="utf-8")
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            original = binding.original
+            blank = len(original.string) - len(original.string.lstrip("\n"))
+            raise SecretsFileError(original.line + blank)
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def check_declared(value: Any, *, product: str, declared: Collection[str], field: str = "input") -> None:

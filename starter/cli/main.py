@@ -1,6 +1,12 @@
 """``ductape-jobs``: the thin command line over the client, the worker and the embedded server.
 
-This is an entry point: it is the only place (with ``Ductape.connect``) that reads ``os.environ``.
+This is an entry point: it is the only place (with ``Ductape.connect``) that reads ``os.environ``. It builds
+the ``Settings`` once, in ``run``, and hands them down.
+
+Exit codes: 0 done; 2 bad input or config (``JobInputError``, ``ConfigError``, ``KeyringError``); 1 a
+job or server state the command could not get past (``JobNotFoundError``, ``JobFailedError``,
+``JobStateError``, ``JobTimeoutError``, ``DevServerError``, ``TemporalUnreachableError``); each prints
+one ``error:`` line. Anything else is a bug and shows its traceback; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,21 +31,23 @@ from rich.console import Console
 
 from ductape_jobs.activities.config.drivers import require_drivers
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, load_product_config
-from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.config.secrets import SecretsFileError, SecretStore
 from ductape_jobs.cli.apply import apply_changes, plan_changes
 from ductape_jobs.cli.jobs import add_jobs_parser, run_jobs_command
 from ductape_jobs.cli.schedule_file import as_json, send_items, split_items, validate_items
+from ductape_jobs.cli.shutdown import release_temporal_runtime
 from ductape_jobs.client import Ductape, connect_client, open_session_store, resolve_keyring
 from ductape_jobs.codec.encryption import Keyring, KeyringError, load_or_create_keyring
+from ductape_jobs.connection import TemporalUnreachableError
 from ductape_jobs.dev.server import DevServerError, DevServerOptions
 from ductape_jobs.management.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError, JobTimeoutError
 from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.plan import JobPlanner
 from ductape_jobs.settings import Settings
-from ductape_jobs.worker.job_worker import run_worker
+from ductape_jobs.worker.job_worker import run_worker, worker_tuning
 from ductape_jobs.worker.log_setup import RedactingFilter, configure_logging
 from ductape_jobs.worker.replay import converter_for, replay_files, replay_query
-from ductape_jobs.worker.telemetry import build_telemetry
+from ductape_jobs.worker.telemetry import Telemetry, build_telemetry
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.contracts.job import JobInputError, check_time_zone, parse_instant
 from ductape_jobs.workflows.cron import CronError
@@ -56,17 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--namespace", help="Temporal namespace (TEMPORAL_NAMESPACE, default 'default')")
         p.add_argument("--task-queue", help="task queue (DUCTAPE_TASK_QUEUE, default 'ductape-jobs')")
 
-    def product_config(p: argparse.ArgumentParser, required: bool) -> None:
-        p.add_argument(
-            "--config",
-            type=Path,
-            required=required and not os.environ.get("DUCTAPE_CONFIG"),
-            help="product config YAML (DUCTAPE_CONFIG)",
-        )
+    def product_config(p: argparse.ArgumentParser) -> None:
+        # Not `required=`: DUCTAPE_CONFIG may give it; the commands that need one say so (`_load`).
+        p.add_argument("--config", type=Path, help="product config YAML (DUCTAPE_CONFIG)")
         p.add_argument("--secrets-file", type=Path, help="NAME=value lines added to the environment's secrets")
 
     dev = sub.add_parser("dev", help="embedded Temporal dev server (SQLite, Web UI) + worker")
-    product_config(dev, required=True)
+    product_config(dev)
     dev.add_argument("--port", type=int, default=7233, help="frontend gRPC port (7233)")
     dev.add_argument("--ui-port", type=int, default=8233, help="Web UI port (8233)")
     dev.add_argument("--data-dir", type=Path, default=Path(".data"), help="server state and log (.data)")
@@ -85,16 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a worker against a Temporal server")
     connection(worker)
-    product_config(worker, required=True)
+    product_config(worker)
 
     schedule = sub.add_parser("schedule", help="schedule the job in FILE.json; prints the DispatchResult")
     schedule.add_argument("file", type=Path)
     connection(schedule)
-    product_config(schedule, required=False)
+    product_config(schedule)
 
     apply = sub.add_parser("apply", help="create/update/delete the job definitions of the config's `jobs`")
     connection(apply)
-    product_config(apply, required=True)
+    product_config(apply)
     apply.add_argument("--dry-run", action="store_true", help="print the plan only")
 
     preview = sub.add_parser("preview", help="the next runs of a cron expression, as the server will fire them")
@@ -119,11 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dev_server(args: argparse.Namespace) -> DevServerOptions:
+    return DevServerOptions(port=args.port, ui_port=args.ui_port, data_dir=args.data_dir)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    """The one ``Settings`` of this run: the flags over the environment.
+
+    Raises:
+        ConfigError: a setting or the Temporal client profile is invalid.
+    """
+    dev = args.command == "dev"
     return Settings.from_env(
         os.environ,
-        address=getattr(args, "address", None),
-        namespace=getattr(args, "namespace", None),
+        # `dev` connects to the server it starts, whatever profile or TEMPORAL_* variables are set;
+        # `preview` and `codec-server` connect to none.
+        client_profile=args.command not in ("dev", "preview", "codec-server"),
+        address=_dev_server(args).address if dev else getattr(args, "address", None),
+        namespace="default" if dev else getattr(args, "namespace", None),
         task_queue=getattr(args, "task_queue", None),
         config_path=getattr(args, "config", None),
         secrets_file=getattr(args, "secrets_file", None),
@@ -148,6 +167,8 @@ def _secrets(settings: Settings, config: ProductConfig | None) -> SecretStore:
         secrets = SecretStore.from_sources(os.environ, settings.secrets_file, names=names)
     except OSError as err:
         raise ConfigError(f"cannot read secrets file {settings.secrets_file}: {err.strerror}") from None
+    except SecretsFileError as err:
+        raise ConfigError(f"secrets file {settings.secrets_file}: {err}") from None
     # From here on, the value of every declared secret never reaches a log line.
     _REDACTOR.add(secrets.values())
     missing = secrets.missing(names)
@@ -170,41 +191,44 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> N
     await run(stop)
 
 
-async def _dev(args: argparse.Namespace) -> int:
+async def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from ductape_jobs.dev.stack import DevStack, run_dev_stack  # imported here: see _codec_server
 
-    options = DevServerOptions(port=args.port, ui_port=args.ui_port, data_dir=args.data_dir)
-    settings = Settings.from_env(
-        os.environ,
-        address=options.address,
-        namespace="default",
-        task_queue=args.task_queue,
-        config_path=args.config,
-        secrets_file=args.secrets_file,
-    )
     config, secrets = _load(settings)
     require_drivers(config, secrets=secrets, session_store_url=settings.session_store)
     key_file = settings.encryption_key_file or args.data_dir / "encryption.keys"
     keyring = Keyring.parse(settings.encryption_keys) if settings.encryption_keys else load_or_create_keyring(key_file)
-    stack = DevStack(
-        server=options, settings=settings, config=config, secrets=secrets, keyring=keyring,
-        echo_port=args.echo_port, codec_port=args.codec_port,
-        session_store=open_session_store(settings, args.data_dir),
-    )  # fmt: skip
-    await _until_signalled(lambda stop: run_dev_stack(stack, stop))
+    async with _telemetry(settings) as telemetry:
+        stack = DevStack(
+            server=_dev_server(args), settings=settings, config=config, secrets=secrets, keyring=keyring,
+            echo_port=args.echo_port, codec_port=args.codec_port,
+            session_store=open_session_store(settings, args.data_dir), telemetry=telemetry,
+        )  # fmt: skip
+        await _until_signalled(lambda stop: run_dev_stack(stack, stop))
     return 0
 
 
-async def _codec_server(args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def _telemetry(settings: Settings) -> AsyncIterator[Telemetry]:
+    """The process's metrics and tracing; on the way out, the last spans are flushed to the collector."""
+    telemetry = build_telemetry(metrics_address=settings.metrics_address, otlp_endpoint=settings.otlp_endpoint)
+    if settings.metrics_address:
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
+    try:
+        yield telemetry
+    finally:
+        telemetry.shutdown()
+
+
+async def _codec_server(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here, not at the top: aiohttp's server side costs a `ductape-jobs worker` ~10 MB of
     # resident memory it never uses (the worker's budget is 150 MB with 10,000 sleeping jobs).
     from ductape_jobs.codec.server import CodecServer, build_codec_app, viewer_codec
 
-    settings = _settings(args)
     keyring = resolve_keyring(settings)
     if keyring is None:
         raise KeyringError("the codec server needs the payload encryption keys")
-    token = args.token or os.environ.get("DUCTAPE_CODEC_TOKEN")
+    token = args.token or settings.codec_token
     if not token:
         raise ConfigError("the codec server needs a token: --token or DUCTAPE_CODEC_TOKEN")
     app = build_codec_app(viewer_codec(keyring), token=token, allowed_origins=args.allow_origin)
@@ -218,40 +242,30 @@ async def _wait(stop: asyncio.Event) -> None:
     await stop.wait()
 
 
-async def _worker(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     config, secrets = _load(settings)
     require_drivers(config, secrets=secrets, session_store_url=settings.session_store)
-    telemetry = build_telemetry(metrics_address=settings.metrics_address, otlp_endpoint=settings.otlp_endpoint)
-    client = await connect_client(settings, resolve_keyring(settings), telemetry)
-    store = open_session_store(settings)
-    if settings.metrics_address:
-        log.info("metrics on http://%s/metrics", settings.metrics_address)
+    async with _telemetry(settings) as telemetry:
+        client = await connect_client(settings, resolve_keyring(settings), telemetry)
+        store = open_session_store(settings)
 
-    async def run(stop: asyncio.Event) -> None:
-        await run_worker(
-            client,
-            task_queue=settings.task_queue,
-            config=config,
-            secrets=secrets,
-            stop=stop,
-            session_store=store,
-            max_cached_workflows=settings.max_cached_workflows,
-            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-            proxies=settings.proxies,
-            herd_claims_per_second=settings.herd_claims_per_second,
-        )
+        async def run(stop: asyncio.Event) -> None:
+            await run_worker(
+                client, config=config, secrets=secrets, stop=stop, session_store=store, **worker_tuning(settings)
+            )
 
-    await _until_signalled(run)
+        try:
+            await _until_signalled(run)
+        finally:
+            await store.close()
     return 0
 
 
-async def _schedule(args: argparse.Namespace) -> int:
+async def _schedule(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = json.loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
-    settings = _settings(args)
     config = load_product_config(settings.config_path) if settings.config_path else None
     secrets = _secrets(settings, config)
     items = split_items(data)
@@ -264,8 +278,7 @@ async def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _apply(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+async def _apply(args: argparse.Namespace, settings: Settings) -> int:
     config, secrets = _load(settings)
     client = await connect_client(settings, resolve_keyring(settings))
     ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
@@ -280,7 +293,7 @@ async def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _preview(args: argparse.Namespace) -> int:
+async def _preview(args: argparse.Namespace, settings: Settings) -> int:
     dst = _dst_policy(args.dst)
     try:
         check_time_zone(args.tz)
@@ -314,8 +327,7 @@ def _dst_policy(text: str) -> IDstPolicy | None:
         raise JobInputError.from_validation(err, prefix="dst") from None
 
 
-async def _replay(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     keyring = resolve_keyring(settings)
     if bool(args.files) == bool(args.query):
         raise JobInputError.one("files", "give history files or --query, not both")
@@ -334,13 +346,12 @@ async def _replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _jobs(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect_client(settings, resolve_keyring(settings))
     return await run_jobs_command(args, Jobs(client), Console(soft_wrap=True))
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {
     "dev": _dev,
     "codec-server": _codec_server,
     "apply": _apply,
@@ -353,23 +364,19 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad input or config)."""
+    """Run a command; returns the exit code (see the module's docstring)."""
     args = build_parser().parse_args(argv)
     global _REDACTOR
     try:
-        _REDACTOR = configure_logging(Settings.from_env(os.environ).log_format)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(_COMMANDS[args.command](args))
+        settings = _settings(args)
+        _REDACTOR = configure_logging(settings.log_format)
+        return asyncio.run(_COMMANDS[args.command](args, settings))
     except (JobInputError, ConfigError, KeyringError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (JobNotFoundError, JobFailedError, JobStateError, JobTimeoutError, DevServerError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except RuntimeError as err:  # Client.connect: the server cannot be reached
+    except (
+        JobNotFoundError, JobFailedError, JobStateError, JobTimeoutError, DevServerError, TemporalUnreachableError
+    ) as err:  # fmt: skip
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -377,9 +384,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    """Console entry point. Exits with ``os._exit``: the Temporal SDK's native threads can abort a
-    normal interpreter shutdown (temporalio/sdk-python#300), which would turn success into rc 134."""
-    code = run()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """Console entry point: the exit code of ``run``, through a normal interpreter shutdown (which flushes
+    the streams; the tracer provider was shut down by the command itself). A bug's traceback is printed
+    as the interpreter would, with exit code 1."""
+    try:
+        code = run()
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    release_temporal_runtime()
+    sys.exit(code)

@@ -20,10 +20,12 @@ from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.client import connect_client
 from ductape_jobs.codec.encryption import Keyring
 from ductape_jobs.codec.server import CodecServer, build_codec_app, viewer_codec
+from ductape_jobs.connection import TemporalUnreachableError
 from ductape_jobs.dev.echo_target import EchoTarget
 from ductape_jobs.dev.server import DevServer, DevServerOptions
 from ductape_jobs.settings import Settings
-from ductape_jobs.worker.job_worker import run_worker
+from ductape_jobs.worker.job_worker import run_worker, worker_tuning
+from ductape_jobs.worker.telemetry import Telemetry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +42,8 @@ class DevStack:
     codec_port: int
     """0 turns the codec server off (the UI then shows encrypted payloads)."""
     session_store: SessionStore | None = None
+    telemetry: Telemetry | None = None
+    """Metrics and tracing (``Settings.metrics_address``, ``Settings.otlp_endpoint``), as a worker's."""
 
 
 def load_or_create_token(path: Path) -> str:
@@ -54,11 +58,13 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
-async def _connect_retrying(settings: Settings, keyring: Keyring, attempts: int = 50) -> Client:
+async def _connect_retrying(
+    settings: Settings, keyring: Keyring, telemetry: Telemetry | None, attempts: int = 50
+) -> Client:
     for attempt in range(attempts):
         try:
-            return await connect_client(settings, keyring)
-        except RuntimeError:
+            return await connect_client(settings, keyring, telemetry)
+        except TemporalUnreachableError:
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(0.2)
@@ -86,7 +92,7 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
         options = replace(options, extra_args=[*options.extra_args, "--ui-codec-endpoint", f"{codec_url}/t/{token}"])
     try:
         async with DevServer(options):
-            client = await _connect_retrying(stack.settings, stack.keyring)
+            client = await _connect_retrying(stack.settings, stack.keyring, stack.telemetry)
             echo = EchoTarget(port=stack.echo_port) if stack.echo_port else None
             if echo is not None:
                 echo.start()
@@ -97,19 +103,17 @@ async def run_dev_stack(stack: DevStack, stop: asyncio.Event) -> None:
                 print(f"Codec server       {codec_url}  (token in {options.data_dir / 'codec.token'})")
             if echo is not None:
                 print(f"Echo target        {echo.url}")
+            if stack.settings.metrics_address:
+                print(f"Metrics            http://{stack.settings.metrics_address}/metrics")
             print("Ctrl-C stops everything.", flush=True)
             try:
                 await run_worker(
                     client,
-                    task_queue=stack.settings.task_queue,
                     config=stack.config,
                     secrets=stack.secrets,
                     stop=stop,
                     session_store=stack.session_store,
-                    max_cached_workflows=stack.settings.max_cached_workflows,
-                    max_concurrent_workflow_tasks=stack.settings.max_concurrent_workflow_tasks,
-                    proxies=stack.settings.proxies,
-                    herd_claims_per_second=stack.settings.herd_claims_per_second,
+                    **worker_tuning(stack.settings),  # every worker setting, as `ductape-jobs worker` has them
                 )
             finally:
                 if echo is not None:

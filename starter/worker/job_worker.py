@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -37,6 +38,28 @@ sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's 
 
 WORKFLOWS = [JobWorkflow, JobEventWorkflow]
 """Every workflow the worker runs; the replayer uses the same list."""
+
+
+class WorkerTuning(TypedDict):
+    """What ``run_worker`` takes from ``Settings``. ``ductape-jobs worker`` and ``ductape-jobs dev`` both
+    pass ``worker_tuning(settings)``: a setting added here reaches both, none is dropped by one of them."""
+
+    task_queue: str
+    max_cached_workflows: int
+    max_concurrent_workflow_tasks: int | None
+    proxies: Mapping[str, str]
+    herd_claims_per_second: int
+
+
+def worker_tuning(settings: Settings) -> WorkerTuning:
+    """The worker's settings, as ``run_worker``'s keyword arguments."""
+    return WorkerTuning(
+        task_queue=settings.task_queue,
+        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        proxies=settings.proxies,
+        herd_claims_per_second=settings.herd_claims_per_second,
+    )
 
 
 def feature_workflows(config: ProductConfig) -> list[type]:

@@ -17,6 +17,7 @@ from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from ductape_jobs.activities.config.drivers import OTEL, Need, require
+from ductape_jobs.activities.config.product_config import ConfigError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -33,6 +34,11 @@ class Telemetry:
     tracer_provider: TracerProvider | None = None
     """Flush it (``shutdown()``) before the process exits so the last spans are sent."""
 
+    def shutdown(self) -> None:
+        """Send the spans still buffered and stop exporting (the process's last step with telemetry)."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
 
 def build_telemetry(
     *, metrics_address: str | None, otlp_endpoint: str | None, span_processor: SpanProcessor | None = None
@@ -41,15 +47,18 @@ def build_telemetry(
 
     Raises:
         ValueError: ``metrics_address`` is not ``host:port``.
-        RuntimeError: the metrics port cannot be bound (from the Temporal runtime).
-        ConfigError: ``otlp_endpoint`` is set and the ``otel`` extra is not installed.
+        ConfigError: the metrics port cannot be bound, or ``otlp_endpoint`` is set and the ``otel``
+            extra is not installed.
     """
     runtime = None
     if metrics_address is not None:
         host, sep, port = metrics_address.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"metrics address {metrics_address!r} must be host:port, e.g. 127.0.0.1:9464")
-        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address)))
+        except RuntimeError as err:  # the port is taken, or the host is not an address of this machine
+            raise ConfigError(f"cannot serve metrics on {metrics_address}: {err}") from None
     if otlp_endpoint is None and span_processor is None:
         return Telemetry(runtime=runtime)
     if otlp_endpoint is not None:

@@ -59,7 +59,7 @@ def test_missing_secret_is_named(value: Any) -> None:
 
 def test_secrets_file_overrides_the_environment(tmp_path: Path) -> None:
     file = tmp_path / "dev.secrets"
-    file.write_text("# a comment\n\nA = from-file\nno equals sign\nD=x=y\n")
+    file.write_text("# a comment\n\nA = from-file\nD=x=y\n")
     store = SecretStore.from_sources({"A": "from-env", "C": "c"}, file, names=["A", "C", "D"])
     assert store.resolve("$Secret{A}|$Secret{C}|$Secret{D}") == "from-file|c|x=y"
     assert SecretStore.from_sources({"A": "from-env"}, names=["A"]).get("A") == "from-env"

@@ -4,6 +4,7 @@ use, the worker holds only those, and a job's input may name only its own produc
 from __future__ import annotations
 
 import logging
+import re
 import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from ductape_jobs.activities.config.product_config import (
 from ductape_jobs.activities.config.secrets import (
     SecretMissingError,
     SecretNotDeclaredError,
+    SecretsFileError,
     SecretStore,
     read_secrets_file,
 )
@@ -84,21 +86,38 @@ def test_the_store_holds_only_the_declared_names() -> None:
         ("K='single quoted'", "single quoted"),
         ('K = "spaced" ', "spaced"),
         ('export K="exported"', "exported"),
-        ('K="inner "quotes" kept"', 'inner "quotes" kept'),
-        ("K=\"mismatched'", "\"mismatched'"),
-        ('K="', '"'),
+        ('K="inner \\"quotes\\" kept"', 'inner "quotes" kept'),
+        ("K='single \\n kept'", "single \\n kept"),
         ('K=""', ""),
-        ("K=plain # not a comment", "plain # not a comment"),
+        ("K=plain # a comment", "plain"),
+        ("K=plain#not-a-comment", "plain#not-a-comment"),
         ("K=a=b", "a=b"),
         ('K="$HOME"', "$HOME"),
+        ("K=${HOME}", "${HOME}"),  # never interpolated: a value is the file's, not the environment's
     ],
 )
-def test_the_secrets_file_strips_one_pair_of_matching_quotes(tmp_path: Path, line: str, value: str) -> None:
+def test_the_secrets_file_is_dotenv(tmp_path: Path, line: str, value: str) -> None:
     file = tmp_path / "worker.secrets"
     file.write_text(f"# comment\n\n{line}\nNEXT=after\n", encoding="utf-8")
-    assert read_secrets_file(file) == {"K": value, "NEXT": "after"}  # a bad line never swallows the next
-    store = SecretStore.from_sources({"K": "from-env"}, file, names=["K"])
+    assert read_secrets_file(file) == {"K": value, "NEXT": "after"}
+    store = SecretStore.from_sources({"K": "from-env", "HOME": "/root"}, file, names=["K"])
     assert store.get("K") == value
+
+
+@pytest.mark.parametrize("line", ['K="unterminated', "K=\"mismatched'", 'K="', "no equals sign"])
+def test_a_malformed_secrets_file_is_refused_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    """python-dotenv would skip the line, or let an open quote swallow the lines after it (their secrets
+    then silently missing); the entry point refuses the file instead, without echoing the line."""
+    file = tmp_path / "worker.secrets"
+    file.write_text(f'# comment\n\n{line}\nNEXT="after"\n', encoding="utf-8")
+    with pytest.raises(SecretsFileError, match=r"^line 3 is not NAME=value"):
+        read_secrets_file(file)
+    monkeypatch.setattr(cli, "_REDACTOR", RedactingFilter())
+    with pytest.raises(ConfigError, match=re.escape(f"secrets file {file}: line 3 ")) as err:
+        cli._secrets(Settings(secrets_file=file), parse_product_config({"products": {}}))
+    assert line not in str(err.value)
 
 
 # ------------------------------------------------------------------------------------------------
