@@ -35,6 +35,7 @@ from starter.log_setup import RedactingFilter, configure_logging
 from starter.preview import preview_cron
 from starter.replay import converter_for, replay_files, replay_query
 from starter.schedule_file import as_json, send_items, split_items, validate_items
+from starter.scheduling import SchedulingOptions
 from starter.settings import Settings
 from starter.telemetry import build_telemetry
 from starter.worker import run_worker
@@ -258,7 +259,10 @@ async def _schedule(args: argparse.Namespace) -> int:
     planner = JobPlanner(task_queue=settings.task_queue, config=config, secrets=secrets)
     validate_items(planner, items, listed=isinstance(data, list))  # every input error surfaces before connecting
     client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    ductape = Ductape(
+        client, task_queue=settings.task_queue, config=config, secrets=secrets,
+        scheduling=SchedulingOptions.of(settings),
+    )  # fmt: skip
     results = await send_items(ductape, items, Console(stderr=True))
     _print([as_json(r) for r in results] if isinstance(data, list) else as_json(results[0]))
     return 0
@@ -268,7 +272,10 @@ async def _apply(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, secrets = _load(settings)
     client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    ductape = Ductape(
+        client, task_queue=settings.task_queue, config=config, secrets=secrets,
+        scheduling=SchedulingOptions.of(settings),
+    )  # fmt: skip
     # Every product, including one whose last definition was removed: it still gets its deletions.
     builders = {product: ductape.product(product) for product in config.products}
     changes = await plan_changes(builders, config)
@@ -337,7 +344,8 @@ async def _replay(args: argparse.Namespace) -> int:
 async def _jobs(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client = await connect_client(settings, resolve_keyring(settings))
-    return await run_jobs_command(args, Jobs(client), Console(soft_wrap=True))
+    jobs = Jobs(client, scheduling=SchedulingOptions.of(settings))  # a reschedule lays schedules out
+    return await run_jobs_command(args, jobs, Console(soft_wrap=True))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {

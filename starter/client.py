@@ -21,6 +21,7 @@ from starter.job_events import JobEventEmitter
 from starter.job_plan import JobPlanner
 from starter.jobs import Jobs
 from starter.product_jobs import ProductBuilder
+from starter.scheduling import SchedulingOptions
 from starter.sessions import Sessions
 from starter.settings import Settings
 from starter.telemetry import Telemetry
@@ -99,7 +100,7 @@ class _Submitter:
             builder = ProductBuilder(job.product, env=None, client=self.client, planner=self.planner, jobs=self.jobs)
             job = await resolve_definitions(job, builder.find_definition)
         plan = self.planner.plan_normalised(job)
-        result = await start_job(self.client, plan, task_queue=self.planner.task_queue)
+        result = await start_job(self.client, plan, task_queue=self.planner.task_queue, scheduling=self.jobs.scheduling)
         if plan.workflow_input.notify and not result.cached:
             started = plan.workflow_input
             await self.events.emit(
@@ -162,6 +163,7 @@ class Ductape:
         session_store: SessionStore | None = None,
         clock: Callable[[], datetime] | None = None,
         arm_ahead: timedelta = ARM_AHEAD,
+        scheduling: SchedulingOptions | None = None,
     ) -> None:
         """Wrap an already connected client (its data converter must be ``starter.DATA_CONVERTER``).
 
@@ -170,6 +172,8 @@ class Ductape:
         how early at most a one-off job hands its event to a worker, which starts it at the exact
         instant (``workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
         time-skipping test server, whose virtual clock an activity's real wait cannot skip).
+        ``scheduling``: arming ahead and the DST companion of recurring jobs (``Settings.arm_recurring``,
+        ``Settings.dst_companion``; default: both on).
         """
         self.planner = JobPlanner(
             task_queue=task_queue or Settings().task_queue,
@@ -179,7 +183,7 @@ class Ductape:
             arm_ahead=arm_ahead,
         )
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
-        self.jobs = Jobs(client, events=events, clock=self.planner.clock)
+        self.jobs = Jobs(client, events=events, clock=self.planner.clock, scheduling=scheduling)
         submitter = _Submitter(client, self.planner, events, self.jobs)
         self.client = client
         self.processor = Processor(submitter)
@@ -242,4 +246,5 @@ class Ductape:
             config=product_config,
             secrets=secrets,
             session_store=open_session_store(settings),
+            scheduling=SchedulingOptions.of(settings),
         )

@@ -6,12 +6,18 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription
+from temporalio.client import (
+    Client,
+    ScheduleActionStartWorkflow,
+    ScheduleDescription,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 
 from starter.dispatch import schedule_timing
-from starter.dst_schedules import changed, describe_companion, pair_layout, replace_companion
+from starter.dst_schedules import describe_companion, pair_layout, replace_companion
 from starter.recurrence import Recurrence
-from starter.recurring_arming import recurring_lead_s
+from starter.scheduling import SchedulingOptions, with_arm_shift
 from workflows.contracts import to_epoch_ms
 from workflows.dispatch_contracts import IJobRepeatOptions
 from workflows.management_contracts import JobMemo
@@ -26,6 +32,7 @@ async def replace_spec(
     memo: JobMemo,
     repeat: IJobRepeatOptions,
     now: datetime,
+    scheduling: SchedulingOptions,
 ) -> None:
     """Give the job of schedule ``desc`` the timing of ``recurrence`` from ``first`` (its ``endDate``
     kept); with the DST policy the remaining limit is shared between the pair anew.
@@ -41,25 +48,32 @@ async def replace_spec(
     end_at = desc.schedule.spec.end_at
     if end_at is not None and memo.arm_shift_s:  # an armed spec's end is early by its shift
         end_at += timedelta(seconds=memo.arm_shift_s)
-    pair = pair_layout(dataclasses.replace(recurrence, limit=left, end_at=end_at), first_run=first, now=now)
+    laid_out = scheduling.recurrence(dataclasses.replace(recurrence, limit=left, end_at=end_at))
+    pair = pair_layout(laid_out, first_run=first, now=now)
     timing = schedule_timing(
         pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False,
-        arm_lead_s=recurring_lead_s(desc.id, memo),
+        arm_lead_s=scheduling.arm_lead_s(desc.id, memo),
     )  # fmt: skip
+    shift = scheduling.memo_shift(memo, timing.arm_shift_s)
     new_memo = memo.model_copy(
         update={
             "cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first),
-            "arm_shift_s": timing.arm_shift_s,
+            "arm_shift_s": shift,
         }
     )  # fmt: skip
 
-    def apply(schedule: Schedule) -> None:
+    def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = update.description.schedule
         schedule.spec = timing.spec
         if isinstance(schedule.action, ScheduleActionStartWorkflow):
             schedule.action.memo = new_memo.model_dump(mode="json")
         if left is not None:
             schedule.state.remaining_actions = pair.main.limit or 0
+        # The new shift is schedule state: a search attribute (starter.scheduling.schedule_state).
+        return ScheduleUpdate(
+            schedule, search_attributes=with_arm_shift(update.description.typed_search_attributes, shift)
+        )
 
-    await handle.update(lambda update: changed(update, apply))
+    await handle.update(apply)
     main = await handle.describe()
     await replace_companion(client, desc.id, main, companion, pair, memo=new_memo.model_dump(mode="json"))

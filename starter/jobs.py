@@ -17,7 +17,6 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
-    Schedule,
     ScheduleDescription,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -27,18 +26,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.dst_policy import companion_id
-from starter.dst_schedules import (
-    changed,
-    describe_companion,
-    latest_of,
-    update_companion,
-)
+from starter.dst_policy import is_companion
+from starter.dst_schedules import describe_companion, latest_of
 from starter.job_events import JobEventEmitter
 from starter.job_plan import recurrence_for
 from starter.job_queries import JobQueries
 from starter.job_records import (
-    CANCELLED_NOTE,
     JobFailedError,
     JobNotFoundError,
     JobStateError,
@@ -50,6 +43,15 @@ from starter.job_records import (
     workflow_record,
 )
 from starter.job_reschedule import replace_spec
+from starter.scheduling import (
+    SchedulingOptions,
+    cancel_pair,
+    delete_pair,
+    describe_pair,
+    facts,
+    pause_pair,
+    resume_pair,
+)
 from workflows.contracts import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
 from workflows.dispatch_contracts import IDstPolicy, IJobRepeatOptions
 from workflows.management_contracts import JobEventName, JobMemo, JobRecord
@@ -67,9 +69,11 @@ class Jobs(JobQueries):
         *,
         events: JobEventEmitter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scheduling: SchedulingOptions | None = None,
     ) -> None:
         super().__init__(client, clock=clock)
         self._events = events
+        self.scheduling = scheduling or SchedulingOptions()
 
     async def _announce(self, name: JobEventName, record: JobRecord) -> JobRecord:
         if self._events is not None:
@@ -167,18 +171,9 @@ class Jobs(JobQueries):
                     phase=phase,
                 )
             return await self._announce("job.cancelled", await self.get(job_id))
-        schedule = await self.require_schedule(job_id)
-
-        def stop(schedule: Schedule) -> None:
-            state = schedule.state
-            state.paused = True
-            state.note = f"{CANCELLED_NOTE} at {self.clock().isoformat()}"
-            state.limited_actions = True
-            state.remaining_actions = 0
-
-        companion = await describe_companion(self.client, job_id)
-        await self.client.get_schedule_handle(job_id).update(lambda u: changed(u, stop))
-        await update_companion(self.client, job_id, stop)
+        # A DST companion left alone (its main schedule gone) is stopped too: the job is then not found.
+        schedule, companion = await self._pair(job_id)
+        await cancel_pair(self.client, job_id, at=self.clock())
         # A run whose event started runs to its end (the record says running until it does).
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
@@ -215,8 +210,7 @@ class Jobs(JobQueries):
             await self._update(job_id, "pause")
         else:
             await self.require_schedule(job_id)
-            await self.client.get_schedule_handle(job_id).pause(note="paused")
-            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", True))
+            await pause_pair(self.client, job_id)
             await self._cancel_armed(job_id)
         return await self._announce("job.paused", await self.get(job_id))
 
@@ -230,10 +224,9 @@ class Jobs(JobQueries):
             await self._update(job_id, "resume")
         else:
             schedule = await self.require_schedule(job_id)
-            if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
+            if facts(schedule).cancelled:
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
-            await self.client.get_schedule_handle(job_id).unpause(note="resumed")
-            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", False))
+            await resume_pair(self.client, job_id)
         return await self._announce("job.resumed", await self.get(job_id))
 
     async def trigger(self, job_id: str) -> JobRecord:
@@ -285,8 +278,11 @@ class Jobs(JobQueries):
         except ValueError as err:
             raise JobInputError.one("start_at", str(err)) from None
         recurrence = recurrence_for(repeat, field="repeat", start=first)
-        await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
-        await self._cancel_armed(job_id, schedule.schedule.spec)  # the old spec tells its armed runs
+        await replace_spec(
+            self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock(),
+            scheduling=self.scheduling,
+        )  # fmt: skip
+        await self._cancel_armed(job_id, schedule)  # the old spec and shift tell its armed runs
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> JobRecord:
@@ -340,16 +336,25 @@ class Jobs(JobQueries):
                 )
             )
             return
-        schedule = await self.require_schedule(job_id)
-        companion = await describe_companion(self.client, job_id)
-        await self.client.get_schedule_handle(job_id).delete()
-        if companion is not None:
-            await self.client.get_schedule_handle(companion_id(job_id)).delete()
+        # A DST companion left alone (its main schedule gone) is deleted too; the companion goes first.
+        schedule, companion = await self._pair(job_id)
+        await delete_pair(self.client, job_id)
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
                 await self.cancel_run(getattr(running, "workflow_id", ""))
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _pair(self, job_id: str) -> tuple[ScheduleDescription | None, ScheduleDescription | None]:
+        """The job's main schedule and DST companion, either possibly missing (a half pair).
+
+        Raises:
+            JobNotFoundError: neither exists, or ``job_id`` names a companion (not a job of its own).
+        """
+        schedule, companion = (None, None) if is_companion(job_id) else await describe_pair(self.client, job_id)
+        if schedule is None and companion is None:
+            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        return schedule, companion
 
     async def _update(self, job_id: str, name: str, arg: Any = None) -> JobState:
         handle = self.client.get_workflow_handle(job_id)

@@ -60,6 +60,10 @@ class Settings:
     """``host:port`` of a Prometheus ``/metrics`` endpoint (``DUCTAPE_METRICS_ADDRESS``); off when unset."""
     otlp_endpoint: str | None = None
     """OTLP/HTTP collector for traces (``OTEL_EXPORTER_OTLP_ENDPOINT``, e.g. ``http://127.0.0.1:4318``)."""
+    arm_recurring: bool = True
+    """Arm recurring jobs ahead (``DUCTAPE_ARM_RECURRING=0`` turns it off; README "Arming ahead")."""
+    dst_companion: bool = True
+    """DST companion schedules for ``repeat.dst`` (``DUCTAPE_DST_COMPANION=0`` turns it off; README)."""
     log_format: str = "text"
     """``text`` or ``json`` (``DUCTAPE_LOG_FORMAT``): one JSON object per line for log shippers."""
     proxies: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -102,6 +106,10 @@ class Settings:
             values["max_concurrent_workflow_tasks"] = int(environ["DUCTAPE_MAX_CONCURRENT_WORKFLOW_TASKS"])
         if environ.get("DUCTAPE_PLAINTEXT", "").lower() in {"1", "true", "yes"}:
             values["plaintext"] = True
+        if environ.get("DUCTAPE_ARM_RECURRING", "").lower() in {"0", "false", "no"}:
+            values["arm_recurring"] = False
+        if environ.get("DUCTAPE_DST_COMPANION", "").lower() in {"0", "false", "no"}:
+            values["dst_companion"] = False
         values["proxies"] = proxy_environment(environ)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("config_path", "secrets_file", "encryption_key_file"):

@@ -21,6 +21,7 @@ from activities.registry import open_activities
 from activities.routing_config import ConfigImportError
 from activities.secrets import SecretStore
 from activities.session_store import SessionStore
+from starter.scheduling.server_version import check_server_version
 from starter.search_attributes import ensure_search_attributes
 from starter.settings import Settings
 from starter.workflow_runner import WORKFLOW_RUNNER
@@ -122,8 +123,10 @@ async def run_worker(
     proxies: Mapping[str, str] | None = None,
     herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
 ) -> None:
-    """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
+    """Register the search attributes and check the server version (a warning outside the versions
+    the time rules were verified on), then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
+    await check_server_version(client)
     if session_store is not None:
         await session_store.create_schema()
     # max_cached_workflows is passed on: without it the setting was silently ignored (the cache is what
