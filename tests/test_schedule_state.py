@@ -6,14 +6,17 @@ DST companion off, and the server version check."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.client import Client, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
@@ -60,6 +63,20 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+async def cancelled_attribute(client: Client, schedule_id: str) -> bool:
+    described = await describe_schedule(client, schedule_id)
+    return described is not None and described.typed_search_attributes.get(CANCELLED_AT) is not None
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """The server applies a schedule's new search attributes a moment after its new state (the
+    status reads the cancel's note meanwhile, ``schedule_state``)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
 # --- Reading the state ---------------------------------------------------------------------------
 
 
@@ -103,9 +120,9 @@ async def test_a_cancelled_job_stays_cancelled_after_a_pause_and_unpause_in_the_
     job_id = result.job_id
     try:
         assert (await ductape.jobs.cancel(job_id)).status == "cancelled"
+        await eventually(lambda: cancelled_attribute(dev_env.client, job_id))
         described = await describe_schedule(dev_env.client, job_id)
         assert described is not None
-        assert described.typed_search_attributes.get(CANCELLED_AT) is not None
         assert described.typed_search_attributes.get(PRODUCT) == "my-product"  # the job's own kept
         # What the Web UI's buttons send: its own notes replace ours, and the unpause clears paused.
         handle = dev_env.client.get_schedule_handle(job_id)
