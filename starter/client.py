@@ -22,6 +22,7 @@ from ductape_jobs.management.product_jobs import ProductBuilder
 from ductape_jobs.planning.event_inference import resolve_definitions
 from ductape_jobs.planning.inputs import DISPATCH_NAMESPACES
 from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.scheduling import SchedulingOptions
 from ductape_jobs.scheduling.dispatch import start_job
 from ductape_jobs.sessions import Sessions
 from ductape_jobs.settings import Settings
@@ -104,7 +105,7 @@ class _Submitter:
             builder = ProductBuilder(job.product, env=None, client=self.client, planner=self.planner, jobs=self.jobs)
             job = await resolve_definitions(job, builder.find_definition)
         plan = self.planner.plan_normalised(job)
-        result = await start_job(self.client, plan, task_queue=self.planner.task_queue)
+        result = await start_job(self.client, plan, task_queue=self.planner.task_queue, scheduling=self.jobs.scheduling)
         if plan.workflow_input.notify and not result.cached:
             started = plan.workflow_input
             await self.events.emit(
@@ -178,6 +179,7 @@ class Ductape:
         session_store: SessionStore | None = None,
         clock: Callable[[], datetime] | None = None,
         arm_ahead: timedelta = ARM_AHEAD,
+        scheduling: SchedulingOptions | None = None,
     ) -> None:
         """Wrap an already connected client (its data converter must be ``starter.DATA_CONVERTER``).
 
@@ -186,6 +188,8 @@ class Ductape:
         how early at most a one-off job hands its event to a worker, which starts it at the exact
         instant (``ductape_jobs.workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
         time-skipping test server, whose virtual clock an activity's real wait cannot skip).
+        ``scheduling``: arming ahead and the DST companion of recurring jobs (``Settings.arm_recurring``,
+        ``Settings.dst_companion``; default: both on).
         """
         self.planner = JobPlanner(
             task_queue=task_queue or DEFAULT_TASK_QUEUE,
@@ -195,7 +199,7 @@ class Ductape:
             arm_ahead=arm_ahead,
         )
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
-        self.jobs = Jobs(client, events=events, clock=self.planner.clock)
+        self.jobs = Jobs(client, events=events, clock=self.planner.clock, scheduling=scheduling)
         submitter = _Submitter(client, self.planner, events, self.jobs)
         self.client = client
         self.processor = Processor(submitter)
@@ -295,7 +299,12 @@ class Ductape:
         client = await connect_client(settings, keyring)
         store = _client_session_store(settings, data_dir)
         ductape = cls(
-            client, task_queue=settings.task_queue, config=product_config, secrets=secrets, session_store=store
+            client,
+            task_queue=settings.task_queue,
+            config=product_config,
+            secrets=secrets,
+            session_store=store,
+            scheduling=SchedulingOptions.of(settings),
         )
         ductape._owned_store = store
         return ductape

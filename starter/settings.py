@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     """``host:port`` of a Prometheus ``/metrics`` endpoint (``DUCTAPE_METRICS_ADDRESS``); off when unset."""
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     """OTLP/HTTP collector for traces (``OTEL_EXPORTER_OTLP_ENDPOINT``, e.g. ``http://127.0.0.1:4318``)."""
+    arm_recurring: bool = Field(True, validation_alias="DUCTAPE_ARM_RECURRING")
+    """Arm recurring jobs ahead (``DUCTAPE_ARM_RECURRING=0`` turns it off; README "Arming ahead")."""
+    dst_companion: bool = Field(True, validation_alias="DUCTAPE_DST_COMPANION")
+    """DST companion schedules for ``repeat.dst`` (``DUCTAPE_DST_COMPANION=0`` turns it off; README)."""
     log_format: Literal["text", "json"] = Field("text", validation_alias="DUCTAPE_LOG_FORMAT")
     """``text`` or ``json`` (``DUCTAPE_LOG_FORMAT``): one JSON object per line for log shippers."""
     codec_token: str | None = Field(None, validation_alias="DUCTAPE_CODEC_TOKEN")

@@ -41,8 +41,12 @@ EVENT_TYPE = SearchAttributeKey.for_keyword("DuctapeEventType")
 EVENT = SearchAttributeKey.for_keyword("DuctapeEvent")
 APP = SearchAttributeKey.for_keyword("DuctapeApp")
 SCHEDULED_AT = SearchAttributeKey.for_datetime("DuctapeScheduledAt")
+CANCELLED_AT = SearchAttributeKey.for_datetime("DuctapeCancelledAt")
+"""Set on a recurring job's schedule (and its DST companion) by ``cancel`` (``ductape_jobs.scheduling``)."""
+ARM_SHIFT = SearchAttributeKey.for_int("DuctapeArmShift")
+"""Seconds a recurring job's schedule fires before each run (``ductape_jobs.scheduling.recurring_arming``)."""
 
-SEARCH_ATTRIBUTES = (PRODUCT, ENV, EVENT_TYPE, EVENT, APP, SCHEDULED_AT)
+SEARCH_ATTRIBUTES = (PRODUCT, ENV, EVENT_TYPE, EVENT, APP, SCHEDULED_AT, CANCELLED_AT, ARM_SHIFT)
 """Every custom search attribute the product registers (values are stored in clear: no secrets)."""
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")

@@ -43,6 +43,7 @@ from ductape_jobs.dev.server import DevServerError, DevServerOptions
 from ductape_jobs.management.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError, JobTimeoutError
 from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.plan import JobPlanner
+from ductape_jobs.scheduling import SchedulingOptions
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.job_worker import run_worker, worker_tuning
 from ductape_jobs.worker.log_setup import RedactingFilter, configure_logging
@@ -272,7 +273,10 @@ async def _schedule(args: argparse.Namespace, settings: Settings) -> int:
     planner = JobPlanner(task_queue=settings.task_queue, config=config, secrets=secrets)
     validate_items(planner, items, listed=isinstance(data, list))  # every input error surfaces before connecting
     client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    ductape = Ductape(
+        client, task_queue=settings.task_queue, config=config, secrets=secrets,
+        scheduling=SchedulingOptions.of(settings),
+    )  # fmt: skip
     results = await send_items(ductape, items, Console(stderr=True))
     _print([as_json(r) for r in results] if isinstance(data, list) else as_json(results[0]))
     return 0
@@ -281,7 +285,10 @@ async def _schedule(args: argparse.Namespace, settings: Settings) -> int:
 async def _apply(args: argparse.Namespace, settings: Settings) -> int:
     config, secrets = _load(settings)
     client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(client, task_queue=settings.task_queue, config=config, secrets=secrets)
+    ductape = Ductape(
+        client, task_queue=settings.task_queue, config=config, secrets=secrets,
+        scheduling=SchedulingOptions.of(settings),
+    )  # fmt: skip
     # Every product, including one whose last definition was removed: it still gets its deletions.
     builders = {product: ductape.product(product) for product in config.products}
     changes = await plan_changes(builders, config)
@@ -348,7 +355,8 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect_client(settings, resolve_keyring(settings))
-    return await run_jobs_command(args, Jobs(client), Console(soft_wrap=True))
+    jobs = Jobs(client, scheduling=SchedulingOptions.of(settings))  # a reschedule lays schedules out
+    return await run_jobs_command(args, jobs, Console(soft_wrap=True))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {

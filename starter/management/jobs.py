@@ -12,12 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
-    Schedule,
     ScheduleDescription,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -30,7 +28,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.queries import JobQueries
 from ductape_jobs.management.records import (
-    CANCELLED_NOTE,
     JobFailedError,
     JobNotFoundError,
     JobStateError,
@@ -41,11 +38,19 @@ from ductape_jobs.management.records import (
     schedule_record,
     workflow_record,
 )
-from ductape_jobs.management.reschedule import replace_spec
+from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec
 from ductape_jobs.planning.plan import recurrence_for
-from ductape_jobs.scheduling.dst_policy import companion_id
-from ductape_jobs.scheduling.dst_schedules import changed, describe_companion, latest_of, update_companion
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
+from ductape_jobs.scheduling import (
+    SchedulingOptions,
+    cancel_pair,
+    delete_pair,
+    describe_pair,
+    facts,
+    pause_pair,
+    resume_pair,
+)
+from ductape_jobs.scheduling.dst_policy import is_companion
+from ductape_jobs.scheduling.dst_schedules import describe_companion, latest_of
 from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord
 from ductape_jobs.workflows.names import JOB_WORKFLOW
@@ -62,9 +67,11 @@ class Jobs(JobQueries):
         *,
         events: JobEventEmitter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scheduling: SchedulingOptions | None = None,
     ) -> None:
         super().__init__(client, clock=clock)
         self._events = events
+        self.scheduling = scheduling or SchedulingOptions()
 
     async def _announce(self, name: JobEventName, record: JobRecord) -> JobRecord:
         if self._events is not None:
@@ -162,18 +169,9 @@ class Jobs(JobQueries):
                     phase=phase,
                 )
             return await self._announce("job.cancelled", await self.get(job_id))
-        schedule = await self.require_schedule(job_id)
-
-        def stop(schedule: Schedule) -> None:
-            state = schedule.state
-            state.paused = True
-            state.note = f"{CANCELLED_NOTE} at {self.clock().isoformat()}"
-            state.limited_actions = True
-            state.remaining_actions = 0
-
-        companion = await describe_companion(self.client, job_id)
-        await self.client.get_schedule_handle(job_id).update(lambda u: changed(u, stop))
-        await update_companion(self.client, job_id, stop)
+        # A DST companion left alone (its main schedule gone) is stopped too: the job is then not found.
+        schedule, companion = await self._pair(job_id)
+        await cancel_pair(self.client, job_id, at=self.clock())
         # A run whose event started runs to its end (the record says running until it does).
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
@@ -210,8 +208,7 @@ class Jobs(JobQueries):
             await self._update(job_id, "pause")
         else:
             await self.require_schedule(job_id)
-            await self.client.get_schedule_handle(job_id).pause(note="paused")
-            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", True))
+            await pause_pair(self.client, job_id)
             await self._cancel_armed(job_id)
         return await self._announce("job.paused", await self.get(job_id))
 
@@ -225,10 +222,9 @@ class Jobs(JobQueries):
             await self._update(job_id, "resume")
         else:
             schedule = await self.require_schedule(job_id)
-            if (schedule.schedule.state.note or "").startswith(CANCELLED_NOTE):
+            if facts(schedule).cancelled:
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
-            await self.client.get_schedule_handle(job_id).unpause(note="resumed")
-            await update_companion(self.client, job_id, lambda s: setattr(s.state, "paused", False))
+            await resume_pair(self.client, job_id)
         return await self._announce("job.resumed", await self.get(job_id))
 
     async def trigger(self, job_id: str) -> JobRecord:
@@ -272,16 +268,19 @@ class Jobs(JobQueries):
         schedule = await self.require_schedule(job_id)
         memo = await self.schedule_memo(schedule)
         options = {"cron": cron, "every": every} if cron or every else {"cron": memo.cron, "every": memo.every}
-        dst = _known_dst(memo.dst) if options["cron"] else None
-        repeat = _repeat(options | {"tz": tz or (memo.tz if cron or not every else None), "dst": dst})
+        dst = known_dst(memo.dst) if options["cron"] else None
+        repeat = repeat_options(options | {"tz": tz or (memo.tz if cron or not every else None), "dst": dst})
         now = self.clock()
         try:
             first = parse_instant(start_at) or now
         except ValueError as err:
             raise JobInputError.one("start_at", str(err)) from None
         recurrence = recurrence_for(repeat, field="repeat", start=first)
-        await replace_spec(self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock())
-        await self._cancel_armed(job_id, schedule.schedule.spec)  # the old spec tells its armed runs
+        await replace_spec(
+            self.client, schedule, recurrence, first=first, memo=memo, repeat=repeat, now=self.clock(),
+            scheduling=self.scheduling,
+        )  # fmt: skip
+        await self._cancel_armed(job_id, schedule)  # the old spec and shift tell its armed runs
         return await self.get(job_id)
 
     async def retry(self, job_id: str) -> JobRecord:
@@ -335,16 +334,25 @@ class Jobs(JobQueries):
                 )
             )
             return
-        schedule = await self.require_schedule(job_id)
-        companion = await describe_companion(self.client, job_id)
-        await self.client.get_schedule_handle(job_id).delete()
-        if companion is not None:
-            await self.client.get_schedule_handle(companion_id(job_id)).delete()
+        # A DST companion left alone (its main schedule gone) is deleted too; the companion goes first.
+        schedule, companion = await self._pair(job_id)
+        await delete_pair(self.client, job_id)
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
                 await self.cancel_run(getattr(running, "workflow_id", ""))
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _pair(self, job_id: str) -> tuple[ScheduleDescription | None, ScheduleDescription | None]:
+        """The job's main schedule and DST companion, either possibly missing (a half pair).
+
+        Raises:
+            JobNotFoundError: neither exists, or ``job_id`` names a companion (not a job of its own).
+        """
+        schedule, companion = (None, None) if is_companion(job_id) else await describe_pair(self.client, job_id)
+        if schedule is None and companion is None:
+            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        return schedule, companion
 
     async def _update(self, job_id: str, name: str, arg: Any = None) -> JobState:
         handle = self.client.get_workflow_handle(job_id)
@@ -397,16 +405,3 @@ class Jobs(JobQueries):
                         except JobFailedError as err:
                             details["last_error"] = f"{err.error_type}: {err.message}"
         return schedule_record(job_id, desc, memo, companion=companion, now=self.clock(), **details)
-
-
-def _known_dst(stored: dict[str, str] | None) -> dict[str, str] | None:
-    """A stored DST policy, without the keys a newer client may have added (a rolling deploy): the
-    memo is written by clients of any version, and ``IDstPolicy`` refuses unknown keys."""
-    return {k: v for k, v in stored.items() if k in IDstPolicy.model_fields} if stored else None
-
-
-def _repeat(options: dict[str, Any]) -> IJobRepeatOptions:
-    try:
-        return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
-    except ValidationError as err:
-        raise JobInputError.from_validation(err, prefix="repeat") from None

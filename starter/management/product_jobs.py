@@ -18,8 +18,8 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdat
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.planning.event_inference import config_definition, resolve_definitions
 from ductape_jobs.planning.plan import JobPlan, JobPlanner
+from ductape_jobs.scheduling import with_arm_shift
 from ductape_jobs.scheduling.dispatch import schedule_timing, start_job
-from ductape_jobs.scheduling.recurring_arming import recurring_lead_s
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult, IProductJob
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.contracts.management import JobMemo
@@ -122,7 +122,10 @@ class ProductBuilder:
         job = validated_definition(data)
         if await self._jobs.describe_schedule(definition_id(self.product, job.tag)) is not None:
             raise JobInputError.one("tag", f"job {job.tag!r} already exists in {self.product!r}; use update_job")
-        result = await start_job(self._client, await self._plan(job, source), task_queue=self._planner.task_queue)
+        result = await start_job(
+            self._client, await self._plan(job, source), task_queue=self._planner.task_queue,
+            scheduling=self._jobs.scheduling,
+        )  # fmt: skip
         return job, result
 
     async def fetch_job(self, tag: str) -> IProductJob:
@@ -161,11 +164,12 @@ class ProductBuilder:
         assert plan.recurrence is not None
         now = self._planner.clock()
         first = plan.first_run if plan.first_run > now else now
+        scheduling = self._jobs.scheduling
         timing = schedule_timing(
-            plan.recurrence, first_run=first, now=now, note=plan.summary, trigger_allowed=False,
-            arm_lead_s=recurring_lead_s(plan.job_id, plan.memo),
+            scheduling.recurrence(plan.recurrence), first_run=first, now=now, note=plan.summary, trigger_allowed=False,
+            arm_lead_s=scheduling.arm_lead_s(plan.job_id, plan.memo),
         )  # fmt: skip
-        memo = plan.memo.model_copy(update={"arm_shift_s": timing.arm_shift_s})
+        memo = plan.memo.model_copy(update={"arm_shift_s": scheduling.memo_shift(plan.memo, timing.arm_shift_s)})
         remaining = None if not merged.executions else max(merged.executions - described.info.num_actions, 0)
 
         def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -180,7 +184,9 @@ class ProductBuilder:
             schedule.state.remaining_actions = remaining or 0
             if remaining == 0:
                 schedule.state.limited_actions, schedule.spec.end_at = False, now
-            return ScheduleUpdate(schedule=schedule)
+            # The new shift is schedule state: a search attribute (ductape_jobs.scheduling.schedule_state).
+            attributes = with_arm_shift(update.description.typed_search_attributes, memo.arm_shift_s)
+            return ScheduleUpdate(schedule=schedule, search_attributes=attributes)
 
         await handle.update(apply)
         return merged

@@ -17,7 +17,6 @@ from temporalio.client import (
     Client,
     ScheduleDescription,
     ScheduleListDescription,
-    ScheduleSpec,
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -37,6 +36,7 @@ from ductape_jobs.management.records import (
     run_details,
     schedule_status,
 )
+from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.dst_policy import companion_id, is_companion
 from ductape_jobs.scheduling.dst_schedules import describe_companion, may_have_companion
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
@@ -229,20 +229,21 @@ class JobQueries:
             return "refused"
         return "finished"
 
-    async def _cancel_armed(self, job_id: str, spec: ScheduleSpec | None = None) -> None:
+    async def _cancel_armed(self, job_id: str, before: ScheduleDescription | None = None) -> None:
         """Cancel a recurring job's runs armed ahead of their time (``ductape_jobs.scheduling.recurring_arming``): a
         pause or a new timing stops them as it stops the runs its schedule has not started.
-        ``spec``: the spec that armed them when it has just been replaced (default: the current one)."""
+        ``before``: the schedule as it was when its spec and shift have just been replaced (they
+        armed the runs; default: the current ones)."""
         desc = await self.describe_schedule(job_id)
         if desc is None:
             return
         running = {getattr(r, "workflow_id", "") for r in desc.info.running_actions}
-        spec = spec or desc.schedule.spec
+        spec, shift = (before or desc).schedule.spec, facts(before or desc).arm_shift_s
         # Every run started early is asked, whatever this process's clock says of its instant: its
         # own answer tells whether its event had started (then it runs to its end).
         for run in desc.info.recent_actions:
             workflow_id = getattr(run.action, "workflow_id", "")
-            if workflow_id in running and nominal(run.scheduled_at, spec) > run.scheduled_at:
+            if workflow_id in running and nominal(run.scheduled_at, spec, shift) > run.scheduled_at:
                 await self.cancel_run(workflow_id)
 
     async def _describe_workflow(self, job_id: str) -> WorkflowExecutionDescription | None:
@@ -308,9 +309,10 @@ class JobQueries:
         memo = JobMemo.model_validate(await listed.memo())
         state = listed.schedule.state
         spec = listed.schedule.spec
+        known = facts(listed)
         upcoming = [
-            *armed_runs(listed.info.recent_actions, spec, self.clock()).values(),
-            *(nominal(t, spec) for t in listed.info.next_action_times),
+            *armed_runs(listed.info.recent_actions, spec, self.clock(), known.arm_shift_s).values(),
+            *(nominal(t, spec, known.arm_shift_s) for t in listed.info.next_action_times),
         ]
         # The job's next run may be its DST companion's: describe it only when the job may have one
         # and its listing is not on this page (one call per such job, none for the others).
@@ -321,7 +323,7 @@ class JobQueries:
             upcoming += described.info.next_action_times if described is not None else []
         upcoming.sort()
         # Listings do not say whether a run is in progress: `get` tells `running` apart.
-        status = schedule_status(paused=state.paused, note=state.note, running=False, upcoming=bool(upcoming))
+        status = schedule_status(paused=state.paused, cancelled=known.cancelled, running=False, upcoming=bool(upcoming))
         return JobRecord(
             job_id=listed.id,
             status=status,

@@ -9,8 +9,9 @@ Status rule:
   RUNNING with the event activity started or retrying is ``running``; other RUNNING is ``queued``
   (due, waiting for a worker); COMPLETED is ``completed``; FAILED and TIMED_OUT are ``failed``;
   CANCELED and TERMINATED are ``cancelled``.
-* recurring: a schedule stopped by ``cancel`` is ``cancelled``; paused is ``paused``; with a run in
-  progress ``running``; with no run left ``completed``; otherwise ``scheduled``.
+* recurring: a schedule stopped by ``cancel`` (its ``DuctapeCancelledAt``, ``ductape_jobs.scheduling``) is
+  ``cancelled``, paused or not; paused is ``paused``; with a run in progress ``running``; with no run
+  left ``completed``; otherwise ``scheduled``.
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
+from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows import names
 from ductape_jobs.workflows.arming import DISARMED, INTERRUPTED
 from ductape_jobs.workflows.contracts.job import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo, JobRecord, JobStatus
 from ductape_jobs.workflows.event_types import DISPATCH_NAMESPACE_OF
-
-CANCELLED_NOTE = "cancelled"
-"""Prefix of the note of a recurring job's schedule after ``cancel``: kept, paused, no runs left."""
 
 NAMESPACE_OF: dict[str, str] = {str(k): v for k, v in DISPATCH_NAMESPACE_OF.items()}
 
@@ -210,9 +209,10 @@ def latest_run(desc: ScheduleDescription) -> ScheduleActionExecutionStartWorkflo
     return None
 
 
-def schedule_status(*, paused: bool, note: str | None, running: bool, upcoming: bool) -> JobStatus:
-    """The status rule of a recurring job."""
-    if paused and (note or "").startswith(CANCELLED_NOTE):
+def schedule_status(*, paused: bool, cancelled: bool, running: bool, upcoming: bool) -> JobStatus:
+    """The status rule of a recurring job (``cancelled``: ``ScheduleFacts.cancelled``; an unpause
+    elsewhere, the Web UI's, does not undo it)."""
+    if cancelled:
         return "running" if running else "cancelled"  # a run whose event started runs to its end
     if paused:
         return "paused"
@@ -234,16 +234,14 @@ def schedule_record(
     (its runs, its next run, a run of it in progress). A run armed ahead of its time (``starter.
     recurring_arming``) is the job's next run, not one in progress."""
     state = desc.schedule.state
-    pair = [d for d in (desc, companion) if d is not None]
-    armed = [t for d in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now).values()]
-    upcoming = min(
-        [*armed, *(nominal(d.info.next_action_times[0], d.schedule.spec) for d in pair if d.info.next_action_times)],
-        default=None,
-    )
+    pair = [(d, facts(d).arm_shift_s) for d in (desc, companion) if d is not None]
+    armed = [t for d, shift in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now, shift).values()]
+    ahead = [nominal(d.info.next_action_times[0], d.schedule.spec, s) for d, s in pair if d.info.next_action_times]
+    upcoming = min([*armed, *ahead], default=None)
     status = schedule_status(
         paused=state.paused,
-        note=state.note,
-        running=sum(len(d.info.running_actions) for d in pair) > len(armed),
+        cancelled=facts(desc).cancelled,
+        running=sum(len(d.info.running_actions) for d, _ in pair) > len(armed),
         upcoming=upcoming is not None,
     )
     return JobRecord(
@@ -253,6 +251,6 @@ def schedule_record(
         **attributes(desc.typed_search_attributes),
         **memo_fields(memo),
         next_run_at=to_epoch_ms(upcoming) if upcoming and status not in ("cancelled", "paused") else None,
-        execution_count=sum(d.info.num_actions for d in pair),
+        execution_count=sum(d.info.num_actions for d, _ in pair),
         **details,
     )

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
-from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    ScheduleActionStartWorkflow,
+    ScheduleDescription,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 
 from ductape_jobs.planning.recurrence import Recurrence
+from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
 from ductape_jobs.scheduling.dispatch import schedule_timing
-from ductape_jobs.scheduling.dst_schedules import changed, describe_companion, pair_layout, replace_companion
-from ductape_jobs.scheduling.recurring_arming import recurring_lead_s
-from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
-from ductape_jobs.workflows.contracts.job import to_epoch_ms
+from ductape_jobs.scheduling.dst_schedules import describe_companion, pair_layout, replace_companion
+from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
+from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
 
 
@@ -26,6 +34,7 @@ async def replace_spec(
     memo: JobMemo,
     repeat: IJobRepeatOptions,
     now: datetime,
+    scheduling: SchedulingOptions,
 ) -> None:
     """Give the job of schedule ``desc`` the timing of ``recurrence`` from ``first`` (its ``endDate``
     kept); with the DST policy the remaining limit is shared between the pair anew.
@@ -41,25 +50,50 @@ async def replace_spec(
     end_at = desc.schedule.spec.end_at
     if end_at is not None and memo.arm_shift_s:  # an armed spec's end is early by its shift
         end_at += timedelta(seconds=memo.arm_shift_s)
-    pair = pair_layout(dataclasses.replace(recurrence, limit=left, end_at=end_at), first_run=first, now=now)
+    laid_out = scheduling.recurrence(dataclasses.replace(recurrence, limit=left, end_at=end_at))
+    pair = pair_layout(laid_out, first_run=first, now=now)
     timing = schedule_timing(
         pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False,
-        arm_lead_s=recurring_lead_s(desc.id, memo),
+        arm_lead_s=scheduling.arm_lead_s(desc.id, memo),
     )  # fmt: skip
+    shift = scheduling.memo_shift(memo, timing.arm_shift_s)
     new_memo = memo.model_copy(
         update={
             "cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first),
-            "arm_shift_s": timing.arm_shift_s,
+            "arm_shift_s": shift,
         }
     )  # fmt: skip
 
-    def apply(schedule: Schedule) -> None:
+    def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = update.description.schedule
         schedule.spec = timing.spec
         if isinstance(schedule.action, ScheduleActionStartWorkflow):
             schedule.action.memo = new_memo.model_dump(mode="json")
         if left is not None:
             schedule.state.remaining_actions = pair.main.limit or 0
+        # The new shift is schedule state: a search attribute (ductape_jobs.scheduling.schedule_state).
+        return ScheduleUpdate(
+            schedule, search_attributes=with_arm_shift(update.description.typed_search_attributes, shift)
+        )
 
-    await handle.update(lambda update: changed(update, apply))
+    await handle.update(apply)
     main = await handle.describe()
     await replace_companion(client, desc.id, main, companion, pair, memo=new_memo.model_dump(mode="json"))
+
+
+def known_dst(stored: dict[str, str] | None) -> dict[str, str] | None:
+    """A stored DST policy, without the keys a newer client may have added (a rolling deploy): the
+    memo is written by clients of any version, and ``IDstPolicy`` refuses unknown keys."""
+    return {k: v for k, v in stored.items() if k in IDstPolicy.model_fields} if stored else None
+
+
+def repeat_options(options: dict[str, Any]) -> IJobRepeatOptions:
+    """A reschedule's ``repeat`` options validated (None values dropped).
+
+    Raises:
+        JobInputError: naming the ``repeat`` field and the reason.
+    """
+    try:
+        return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as err:
+        raise JobInputError.from_validation(err, prefix="repeat") from None

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ductape_jobs.planning.plan import JobPlan
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.planning.recurrence import Recurrence
+from ductape_jobs.scheduling import SchedulingOptions, discard_orphan_companion, facts, with_arm_shift
 from ductape_jobs.scheduling.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.scheduling.dst_schedules import (
     create_companion,
@@ -35,7 +36,7 @@ from ductape_jobs.scheduling.dst_schedules import (
     pair_layout,
     restored_companion,
 )
-from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, recurring_lead_s, shifted_calendars
+from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
 from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
@@ -55,10 +56,14 @@ async def encoded_memo(client: Client, memo: JobMemo) -> dict[str, Payload]:
     return dict(zip(fields, await client.data_converter.encode(list(fields.values())), strict=True))
 
 
-async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispatchResult:
+async def start_job(
+    client: Client, plan: JobPlan, *, task_queue: str, scheduling: SchedulingOptions | None = None
+) -> IDispatchResult:
     """Start the plan's workflow or create its schedule; returns the seeds' DispatchResult.
 
-    A caller-chosen ``job_id`` that already exists returns the existing job instead of a second one.
+    A caller-chosen ``job_id`` that already exists returns the existing job instead of a second one
+    (a recurring job's half-created DST pair is completed). ``scheduling``: arming and the DST
+    companion (default: both on).
 
     Raises:
         JobInputError: a recurring job's ID ends with ``~dst`` (the DST companions' suffix).
@@ -67,7 +72,8 @@ async def start_job(client: Client, plan: JobPlan, *, task_queue: str) -> IDispa
     if plan.recurrence is not None:
         if is_companion(plan.job_id):  # ``jobs`` reads such a schedule as no job at all
             raise JobInputError.one("job_id", f"must not end with {COMPANION_SUFFIX!r} (reserved)")
-        return await _create_schedule(client, plan, plan.recurrence, task_queue=task_queue)
+        options = scheduling or SchedulingOptions()
+        return await _create_schedule(client, plan, options.recurrence(plan.recurrence), options, task_queue=task_queue)
     reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
     if plan.cache_ttl is not None:
         cached = await _cached_result(client, plan, plan.cache_ttl)
@@ -217,15 +223,15 @@ def _limited(note: str, limit: int | None) -> ScheduleState:
 
 
 async def _create_schedule(
-    client: Client, plan: JobPlan, recurrence: Recurrence, *, task_queue: str
+    client: Client, plan: JobPlan, recurrence: Recurrence, options: SchedulingOptions, *, task_queue: str
 ) -> IDispatchResult:
     now = datetime.now(UTC)
     pair = pair_layout(recurrence, first_run=plan.first_run, now=now)
     timing = schedule_timing(
         pair.main, first_run=plan.first_run, now=now, note=plan.summary,
-        arm_lead_s=recurring_lead_s(plan.job_id, plan.memo),
+        arm_lead_s=options.arm_lead_s(plan.job_id, plan.memo),
     )  # fmt: skip
-    job_memo = plan.memo.model_copy(update={"arm_shift_s": timing.arm_shift_s})
+    job_memo = plan.memo.model_copy(update={"arm_shift_s": options.memo_shift(plan.memo, timing.arm_shift_s)})
     memo = job_memo.model_dump(mode="json")
     action = ScheduleActionStartWorkflow(
         JOB_WORKFLOW,
@@ -260,9 +266,14 @@ async def _create_schedule(
             plan.job_id,
             schedule,
             memo=main_memo.model_dump(mode="json"),
-            search_attributes=plan.search_attributes,
+            # The arm shift is schedule state (ductape_jobs.scheduling.schedule_state), the job's attributes plus it.
+            search_attributes=with_arm_shift(plan.search_attributes, job_memo.arm_shift_s),
             trigger_immediately=timing.trigger_now,
         )
+        if plan.recurrence is not None and plan.recurrence.dst is not None:  # (before SchedulingOptions)
+            # A companion of an earlier job under this ID, left without its main schedule, would run
+            # this one on DST change days with the old timing: replaced (or removed) here.
+            await discard_orphan_companion(client, plan.job_id)
         if pair.companion is not None:
             await create_companion(
                 client, plan.job_id, action, pair, memo=memo, search_attributes=plan.search_attributes,
@@ -277,13 +288,13 @@ async def _create_schedule(
         companion = await restored_companion(client, description, pair, wanted=plan.memo, limit=recurrence.limit)
     else:
         companion = await describe_companion(client, plan.job_id) if pair.companion else None
-    spec = description.schedule.spec
+    spec, shift = description.schedule.spec, facts(description).arm_shift_s
     upcoming = next_action(
-        [nominal(t, spec) for t in description.info.next_action_times],
+        [nominal(t, spec, shift) for t in description.info.next_action_times],
         companion.info.next_action_times if companion else [],
     )
     # A run due at once may already have started by the time we describe: it is the first one.
-    started = [nominal(r.scheduled_at, spec) for r in description.info.recent_actions]
+    started = [nominal(r.scheduled_at, spec, shift) for r in description.info.recent_actions]
     first = min([*started, *([upcoming] if upcoming else [])], default=plan.first_run)
     now = datetime.now(UTC)
     return IDispatchResult(

@@ -27,12 +27,14 @@ from temporalio.client import (
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from ductape_jobs.management.records import CANCELLED_NOTE, schedule_memo
+from ductape_jobs.management.records import schedule_memo
 from ductape_jobs.planning.recurrence import Recurrence
+from ductape_jobs.scheduling import facts, without_state
 from ductape_jobs.scheduling.dst_policy import companion_id, split_limit
 from ductape_jobs.workflows.contracts.management import JobMemo
 
 COMPANION_NOTE = "DST policy runs of "
+"""Start of a companion's note: display only (the link is its memo's ``companion_of``)."""
 _DEFINITION = ("cron", "every", "tz", "limit", "end_date", "dst")
 """The memo fields that decide a job's DST layout."""
 
@@ -111,7 +113,11 @@ async def create_companion(
     # A retried dispatch of a caller-chosen ID: the companion already exists.
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(
-            companion_id(job_id), schedule, memo={**memo, "companion_of": job_id}, search_attributes=search_attributes
+            companion_id(job_id),
+            schedule,
+            memo={**memo, "companion_of": job_id},
+            # The job's attributes, not the main schedule's state (a companion is never armed).
+            search_attributes=without_state(search_attributes),
         )
 
 
@@ -164,7 +170,7 @@ async def restored_companion(
         return None
     companion = await describe_companion(client, main.id)
     state, action = main.schedule.state, main.schedule.action
-    if companion is not None or pair.companion is None or (state.note or "").startswith(CANCELLED_NOTE):
+    if companion is not None or pair.companion is None or facts(main).cancelled:
         return companion
     current = await schedule_memo(client.data_converter, main)
     if not isinstance(action, ScheduleActionStartWorkflow) or any(

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from temporalio.client import ScheduleActionResult, ScheduleCalendarSpec, ScheduleSpec
+from temporalio.client import ScheduleActionResult, ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
 from ductape_jobs.scheduling.calendars import MAX_COMMENT_BYTES, ranges
 from ductape_jobs.workflows.arming import arm_lead_ms, armed_nominal
@@ -98,6 +98,8 @@ def shifted_calendars(cron: CompiledCron, shift: int, expression: str = "") -> l
         if previous is None:
             return None
         days.append((day_before, previous))
+    # Display, and what a client of the previous version reads during a rolling deploy: the shift
+    # itself is the schedule's DuctapeArmShift search attribute (ductape_jobs.scheduling.schedule_state).
     note = f"armed -{shift}s · {expression}".encode()[:MAX_COMMENT_BYTES].decode(errors="ignore")
     calendars = [
         ScheduleCalendarSpec(
@@ -146,18 +148,61 @@ def _products(times: list[int]) -> list[tuple[frozenset[int], frozenset[int], fr
     return out
 
 
-def nominal(moment: datetime, spec: ScheduleSpec | None) -> datetime:
+def nominal(moment: datetime, spec: ScheduleSpec | None, shift: int | None = None) -> datetime:
     """A time read off a job's schedule (a next run, a run's scheduled time) as the job's own: the
-    shift added back when the schedule is armed and ``moment`` is one of its shifted times."""
+    shift added back when the schedule is armed and ``moment`` is one of its shifted times.
+
+    ``shift``: the schedule's arm shift (``ductape_jobs.scheduling.schedule_facts``); None reads it from
+    the calendar comment, as schedules of the previous version need (``legacy_shift``)."""
+    if shift is None:
+        return _legacy_nominal(moment, spec)
+    if shift <= 0 or spec is None or not _on_calendars(moment, spec.calendars):
+        return moment  # not armed, or a triggered run (started at once, at no spec time)
+    return moment + timedelta(seconds=shift)
+
+
+def _on_calendars(moment: datetime, calendars: Sequence[ScheduleCalendarSpec]) -> bool:
+    """Whether ``moment`` (UTC: an armed schedule's zone) is a time of one of ``calendars``: a run the
+    spec started, not one triggered by hand (a trigger in the very second of a spec time counts as it)."""
+    t = moment.astimezone(UTC)
+    fields = ((t.second, "second"), (t.minute, "minute"), (t.hour, "hour"), (t.day, "day_of_month"),
+              (t.month, "month"), (t.year, "year"), ((t.weekday() + 1) % 7, "day_of_week"))  # fmt: skip
+    return any(all(_in_ranges(value, getattr(c, name)) for value, name in fields) for c in calendars)
+
+
+def _in_ranges(value: int, ranges: Sequence[ScheduleRange]) -> bool:
+    # An empty field matches every value (how the armed calendars leave ``year``).
+    return not ranges or any(
+        r.start <= value <= max(r.end, r.start) and (value - r.start) % max(r.step, 1) == 0 for r in ranges
+    )
+
+
+def legacy_shift(spec: ScheduleSpec | None) -> int | None:
+    """The arm shift a schedule of the previous version wrote into its calendar comment (fallback
+    only: the shift is now a search attribute; the comment is display)."""
+    match = _comment_match(spec)
+    return int(match[1]) if match is not None else None
+
+
+def _comment_match(spec: ScheduleSpec | None) -> re.Match[str] | None:
     comment = (spec.calendars[0].comment if spec is not None and spec.calendars else None) or ""
-    match = _COMMENT.match(comment)
+    return _COMMENT.match(comment)
+
+
+def _legacy_nominal(moment: datetime, spec: ScheduleSpec | None) -> datetime:
+    match = _comment_match(spec)
     if match is None:
         return moment
     return armed_nominal(moment, int(match[1]), match[2]) or moment
 
 
-def armed_runs(recent: Iterable[ScheduleActionResult], spec: ScheduleSpec | None, now: datetime) -> dict[str, datetime]:
+def armed_runs(
+    recent: Iterable[ScheduleActionResult], spec: ScheduleSpec | None, now: datetime, shift: int | None = None
+) -> dict[str, datetime]:
     """The runs a schedule started early that are still ahead of their nominal time (workflow ID ->
     nominal time): armed, waiting for their instant, so the job's next run, not one in progress.
-    ``spec``: the spec that started them (after a reschedule, the one before it)."""
-    return {getattr(r.action, "workflow_id", ""): t for r in recent if (t := nominal(r.scheduled_at, spec)) > now}
+    ``spec`` and ``shift``: the spec that started them and its shift (after a reschedule, the ones
+    before it)."""
+    return {
+        getattr(r.action, "workflow_id", ""): t for r in recent if (t := nominal(r.scheduled_at, spec, shift)) > now
+    }

@@ -22,6 +22,7 @@ from ductape_jobs.activities.http.pool import worker_http_client
 from ductape_jobs.activities.registry import open_activities
 from ductape_jobs.activities.routing.config import ConfigImportError
 from ductape_jobs.activities.session.store import SessionStore
+from ductape_jobs.scheduling.server_version import check_server_version
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.search_attributes import ensure_search_attributes
 from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
@@ -145,8 +146,10 @@ async def run_worker(
     proxies: Mapping[str, str] | None = None,
     herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
 ) -> None:
-    """Register the search attributes, then run until ``stop`` is set (then drain and return)."""
+    """Register the search attributes and check the server version (a warning outside the versions
+    the time rules were verified on), then run until ``stop`` is set (then drain and return)."""
     await ensure_search_attributes(client)
+    await check_server_version(client)
     if session_store is not None:
         await session_store.create_schema()
     # max_cached_workflows is passed on: without it the setting was silently ignored (the cache is what

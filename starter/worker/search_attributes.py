@@ -20,6 +20,7 @@ def dev_server_flags() -> list[str]:
     kinds = {
         SearchAttributeIndexedValueType.KEYWORD: "Keyword",
         SearchAttributeIndexedValueType.DATETIME: "Datetime",
+        SearchAttributeIndexedValueType.INT: "Int",
     }
     flags: list[str] = []
     for key in SEARCH_ATTRIBUTES:
