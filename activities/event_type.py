@@ -6,7 +6,7 @@ The workflow's side (activity name, arming, dispatch namespace) is ``ductape_job
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,10 @@ class EventTypeActivities:
     needs_component: bool = False
     """Its activity needs the component (``app``, ``database``...): a client without the config cannot
     find it, so the input must name it."""
+    defines: Callable[[ProductDef, str, Mapping[str, Any]], list[str | None]] | None = None
+    """The components of a product whose section defines an event tag (None in the list: the tag alone
+    names it), for inputs that give no ``type`` (``ductape_jobs.planning.event_inference``); the job's
+    input is given too (a notification's ``slug`` narrows it)."""
     orchestrated_activities: tuple[str, ...] = ()
     """The activities of a type the workflow orchestrates (a notification's prepare and send)."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ductape_jobs.activities.config.product_config import ProductDef
 from ductape_jobs.activities.event_type import EventTypeActivities, WorkerResources
 from ductape_jobs.activities.graph.checks import check_graph_job
 from ductape_jobs.workflows.contracts.job import JobEventType
@@ -19,7 +20,12 @@ def _build(worker: WorkerResources) -> list[Callable[..., Any]]:
     return [graphs.run_graph]
 
 
+def _defines(product: ProductDef, event: str, data: Mapping[str, Any]) -> list[str | None]:
+    return [tag for tag, g in product.graphs.items() if event in g.actions]
+
+
 GRAPH = EventTypeActivities(
+    defines=_defines,
     spec=SPEC_OF[JobEventType.GRAPH],
     build=_build,
     section="graphs",

@@ -4,9 +4,10 @@ registry adds once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ductape_jobs.activities.config.product_config import ProductDef
 from ductape_jobs.activities.event_type import EventTypeActivities, WorkerResources
 from ductape_jobs.activities.routing.checks import check_feature, check_function, check_route
 from ductape_jobs.workflows.contracts.job import JobEventType
@@ -25,16 +26,30 @@ def _none(worker: WorkerResources) -> list[Callable[..., Any]]:
     return []
 
 
+def _tagged(section: str) -> Callable[[ProductDef, str, Mapping[str, Any]], list[str | None]]:
+    """A section keyed by the event tag itself: the tag alone names what runs."""
+
+    def defines(product: ProductDef, event: str, data: Mapping[str, Any]) -> list[str | None]:
+        return [None] if event in getattr(product, section) else []
+
+    return defines
+
+
 FUNCTION = EventTypeActivities(
-    spec=SPEC_OF[JobEventType.FUNCTION], build=_functions,
+    defines=_tagged("functions"),
+    spec=SPEC_OF[JobEventType.FUNCTION],
+    build=_functions,
     check=check_function,
-)  # fmt: skip
+)
 FEATURE = EventTypeActivities(
-    spec=SPEC_OF[JobEventType.FEATURE], build=_none, check=check_feature
-)  # fmt: skip
+    defines=_tagged("features"), spec=SPEC_OF[JobEventType.FEATURE], build=_none, check=check_feature
+)
 FALLBACK = EventTypeActivities(
-    spec=SPEC_OF[JobEventType.FALLBACK], build=_none, check=check_route(JobEventType.FALLBACK)
-)  # fmt: skip
+    defines=_tagged("fallbacks"),
+    spec=SPEC_OF[JobEventType.FALLBACK],
+    build=_none,
+    check=check_route(JobEventType.FALLBACK),
+)
 QUOTA = EventTypeActivities(
-    spec=SPEC_OF[JobEventType.QUOTA], build=_none, check=check_route(JobEventType.QUOTA)
-)  # fmt: skip
+    defines=_tagged("quotas"), spec=SPEC_OF[JobEventType.QUOTA], build=_none, check=check_route(JobEventType.QUOTA)
+)

@@ -39,6 +39,7 @@ from ductape_jobs.management.records import (
     workflow_record,
 )
 from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec
+from ductape_jobs.planning.dst_policy import is_companion
 from ductape_jobs.planning.plan import recurrence_for
 from ductape_jobs.scheduling import (
     SchedulingOptions,
@@ -49,7 +50,6 @@ from ductape_jobs.scheduling import (
     pause_pair,
     resume_pair,
 )
-from ductape_jobs.scheduling.dst_policy import is_companion
 from ductape_jobs.scheduling.dst_schedules import describe_companion, latest_of
 from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord

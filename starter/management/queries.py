@@ -36,8 +36,8 @@ from ductape_jobs.management.records import (
     run_details,
     schedule_status,
 )
+from ductape_jobs.planning.dst_policy import companion_id, is_companion
 from ductape_jobs.scheduling import facts
-from ductape_jobs.scheduling.dst_policy import companion_id, is_companion
 from ductape_jobs.scheduling.dst_schedules import describe_companion, may_have_companion
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows.contracts.job import JobInputError, JobOutcome, JobState, parse_instant, to_epoch_ms

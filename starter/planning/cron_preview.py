@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ductape_jobs.planning.calendars import calendars_of
+from ductape_jobs.planning.dst_policy import dst_layout, union_runs
 from ductape_jobs.planning.preview import DEFAULT_DST
-from ductape_jobs.scheduling.calendars import calendars_of
-from ductape_jobs.scheduling.dst_policy import dst_layout, union_runs
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.cron import parse_cron
 

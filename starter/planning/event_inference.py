@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ductape_jobs.activities.config.product_config import ProductConfig, ProductDef
+from ductape_jobs.activities.registry import EVENT_TYPE_ACTIVITIES
 from ductape_jobs.planning.inputs import NormalisedJob
 from ductape_jobs.workflows.contracts.database import DATABASE_OPERATIONS
 from ductape_jobs.workflows.contracts.dispatch import IProductJob
@@ -78,27 +79,14 @@ def shape_type(data: Mapping[str, Any]) -> JobEventType | None:
 
 def config_matches(product: ProductDef, event: str, data: Mapping[str, Any]) -> list[Match]:
     """Every section of ``product`` that defines ``event`` (see the module's rule)."""
-    slug = data.get("slug") if isinstance(data.get("slug"), str) else None
-    found = [Match(JobEventType.ACTION, tag) for tag, app in product.apps.items() if event in app.actions]
-    found += [
-        Match(JobEventType.NOTIFICATION, tag)
-        for tag, n in product.notifications.items()
-        if event in n.messages and slug in (None, tag)
+    # Each event type's descriptor says which of its section's components define the tag.
+    found = [
+        Match(d.spec.event_type, component)
+        for d in EVENT_TYPE_ACTIVITIES
+        if d.defines is not None
+        for component in d.defines(product, event, data)
     ]
-    found += [Match(JobEventType.DB_ACTION, tag) for tag, db in product.databases.items() if event in db.actions]
-    found += [Match(JobEventType.STORAGE, tag) for tag, s in product.storage.items() if event in s.actions]
-    for tag, broker in product.brokers.items():
-        if event in broker.events:
-            found.append(Match(JobEventType.PUBLISH, tag))
-            if broker.events[event].target is not None:
-                found.append(Match(JobEventType.SUBSCRIBE, tag))
-    found += [Match(JobEventType.GRAPH, tag) for tag, g in product.graphs.items() if event in g.actions]
-    tagged = (
-        (JobEventType.FEATURE, product.features), (JobEventType.FUNCTION, product.functions),
-        (JobEventType.FALLBACK, product.fallbacks), (JobEventType.QUOTA, product.quotas),
-        (JobEventType.JOB, product.jobs),
-    )  # fmt: skip
-    found += [Match(kind, None) for kind, section in tagged if event in section]
+    found += [Match(JobEventType.JOB, None)] if event in product.jobs else []
     return found
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from temporalio.client import ScheduleCalendarSpec
 
+from ductape_jobs.planning.calendars import calendars_of
+from ductape_jobs.planning.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import calendars_of
-from ductape_jobs.scheduling.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.cron import CompiledCron, CronError, CronNeverFires, parse_cron

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, ScheduleDescription, ScheduleListDescription
 
+from ductape_jobs.planning.dst_policy import companion_id
 from ductape_jobs.planning.recurrence import Recurrence
-from ductape_jobs.scheduling.dst_policy import companion_id
 from ductape_jobs.scheduling.pair import (
     cancel_pair,
     delete_pair,
@@ -65,7 +65,7 @@ class SchedulingOptions:
     starts it, seconds late in a herd, and the schedule's times are the job's own."""
     dst_companion: bool = True
     """Lay a cron job at a fixed local hour in a zone with DST out on two schedules, so that its
-    ``repeat.dst`` policy holds on change days (``ductape_jobs.scheduling.dst_policy``). Off: one schedule, the
+    ``repeat.dst`` policy holds on change days (``ductape_jobs.planning.dst_policy``). Off: one schedule, the
     server's native handling on those days (a time in the skipped hour does not run; one in the
     repeated hour runs once east of Greenwich, twice west of it), and ``repeat.dst`` is ignored."""
 

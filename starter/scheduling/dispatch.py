@@ -24,11 +24,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.plan import JobPlan
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, discard_orphan_companion, facts, with_arm_shift
-from ductape_jobs.scheduling.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.scheduling.dst_schedules import (
     create_companion,
     describe_companion,

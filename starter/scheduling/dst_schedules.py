@@ -1,5 +1,5 @@
 """A recurring job under the DST policy on the server: its main schedule and its companion
-(``<job_id>~dst``, see ``ductape_jobs.scheduling.dst_policy``), created, read and changed as one job."""
+(``<job_id>~dst``, see ``ductape_jobs.planning.dst_policy``), created, read and changed as one job."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from ductape_jobs.management.records import schedule_memo
+from ductape_jobs.planning.dst_policy import companion_id, split_limit
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import facts, without_state
-from ductape_jobs.scheduling.dst_policy import companion_id, split_limit
 from ductape_jobs.workflows.contracts.management import JobMemo
 
 COMPANION_NOTE = "DST policy runs of "

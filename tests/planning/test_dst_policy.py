@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ductape_jobs.planning.calendars import compile_cron
 from ductape_jobs.planning.cron_preview import preview_cron
+from ductape_jobs.planning.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
 from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
 from ductape_jobs.planning.plan import plan_job
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import compile_cron
-from ductape_jobs.scheduling.dst_policy import DstLayout, DstPolicy, dst_layout, split_limit, utc_calendars
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.cron import parse_cron
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
+from ductape_jobs.planning.calendars import compile_cron
 from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import compile_cron
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

@@ -14,8 +14,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleSpec, WorkflowExecutionStatus
 
 from ductape_jobs import Ductape
+from ductape_jobs.planning.calendars import calendars_of
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import calendars_of
 from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
 from ductape_jobs.workflows.arming import armed_nominal
 from ductape_jobs.workflows.cron import parse_cron

@@ -39,11 +39,26 @@ def _imported(tree: ast.Module, known: set[str]) -> Iterator[str]:
                 break
 
 
+def _with_parents(importer: str, names: set[str], known: set[str]) -> set[str]:
+    """Importing ``a.b.c`` from outside ``a.b`` runs ``a.b``'s ``__init__`` first: an edge too (from
+    inside, the package is already initialising). The root package is left out: its ``__init__``
+    imports nothing at run time (PEP 562)."""
+    found = set(names)
+    for name in names:
+        parts = name.split(".")
+        parents = {".".join(parts[:i]) for i in range(2, len(parts))}
+        found |= {p for p in parents & known if not importer.startswith(p + ".")}
+    return found
+
+
 def graph() -> dict[str, set[str]]:
     """module -> the package's modules it imports."""
     found = modules()
     known = set(found)
-    return {name: set(_imported(ast.parse(path.read_text()), known)) - {name} for name, path in found.items()}
+    return {
+        name: _with_parents(name, set(_imported(ast.parse(path.read_text()), known)), known) - {name}
+        for name, path in found.items()
+    }
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

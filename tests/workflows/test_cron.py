@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
-from ductape_jobs.scheduling.calendars import compile_cron
+from ductape_jobs.planning.calendars import compile_cron
 from ductape_jobs.workflows.cron import MACROS, CronError
 
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]

@@ -39,8 +39,8 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from ductape_jobs.planning.calendars import compile_cron
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import compile_cron
 from ductape_jobs.workflows.cron import CronError
 from tests.planning.test_preview import DST_CASES
 

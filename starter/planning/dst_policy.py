@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
+from ductape_jobs.planning.calendars import ranges
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.scheduling.calendars import ranges
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.cron import LAST_YEAR, CompiledCron
 
