@@ -181,7 +181,7 @@ class Ductape:
         arm_ahead: timedelta = ARM_AHEAD,
         scheduling: SchedulingOptions | None = None,
     ) -> None:
-        """Wrap an already connected client (its data converter must be ``starter.DATA_CONVERTER``).
+        """Wrap an already connected client (its data converter must be ``ductape_jobs.DATA_CONVERTER``).
 
         ``config`` lets dispatch check events, apps and envs before anything starts; ``secrets``
         lets it verify session signatures too (without them it checks what it can). ``arm_ahead``:

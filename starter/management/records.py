@@ -231,8 +231,8 @@ def schedule_record(
     **details: Any,
 ) -> JobRecord:
     """A recurring job's record; with the DST policy its companion schedule counts as part of it
-    (its runs, its next run, a run of it in progress). A run armed ahead of its time (``starter.
-    recurring_arming``) is the job's next run, not one in progress."""
+    (its runs, its next run, a run of it in progress). A run armed ahead of its time
+    (``ductape_jobs.scheduling.recurring_arming``) is the job's next run, not one in progress."""
     state = desc.schedule.state
     pair = [(d, facts(d).arm_shift_s) for d in (desc, companion) if d is not None]
     armed = [t for d, shift in pair for t in armed_runs(d.info.recent_actions, d.schedule.spec, now, shift).values()]
