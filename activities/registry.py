@@ -1,13 +1,13 @@
-"""Every event type the worker runs, one line each, and the activities they share.
+"""Every event type, one line each, what is derived from them, and the activities they share.
 
-Adding an event type: its package under ``activities/`` (config, checks, activity, ``descriptor.py``),
-its entry in ``ductape_jobs.workflows.event_types``, and one line in ``EVENT_TYPE_ACTIVITIES`` below
-(``docs/adding-an-event-type.md``).
+Adding an event type: its package under ``activities/`` (config, checks, activity, ``descriptor.py``)
+and one line in ``EVENT_TYPES`` below (``docs/adding-an-event-type.md``). The worker, the planner and
+the client read only this module's tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,10 +19,11 @@ from ductape_jobs.activities.action.activity import ActionActivities
 from ductape_jobs.activities.action.descriptor import ACTION
 from ductape_jobs.activities.arming.armed_start import checkpoint
 from ductape_jobs.activities.broker.descriptor import PUBLISH, SUBSCRIBE
+from ductape_jobs.activities.config.drivers import Importable, Need, database_need, importable, require
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.database.descriptor import DATABASE
-from ductape_jobs.activities.event_type import ComponentCheck, EventTypeActivities, WorkerResources
+from ductape_jobs.activities.event_type import ComponentCheck, EventTypeDescriptor, WorkerResources
 from ductape_jobs.activities.graph.descriptor import GRAPH
 from ductape_jobs.activities.notification.descriptor import NOTIFICATION
 from ductape_jobs.activities.routing.descriptor import FALLBACK, FEATURE, FUNCTION, QUOTA
@@ -32,8 +33,9 @@ from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.activities.storage.descriptor import STORAGE
 from ductape_jobs.activities.webhooks.delivery import JobEventActivities
 from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
+from ductape_jobs.workflows.names import SEND_NOTIFICATION
 
-EVENT_TYPE_ACTIVITIES: tuple[EventTypeActivities, ...] = (
+EVENT_TYPES: tuple[EventTypeDescriptor, ...] = (
     ACTION,
     NOTIFICATION,
     DATABASE,
@@ -46,15 +48,29 @@ EVENT_TYPE_ACTIVITIES: tuple[EventTypeActivities, ...] = (
     FALLBACK,
     QUOTA,
 )
-"""The worker's side of every event type (``ductape_jobs.workflows.event_types`` has the workflow's)."""
+"""Every event type a job can run; another is refused at dispatch. ``job`` is not here: a job of type
+``job`` is replaced at dispatch by the event of the definition it names."""
 
-COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {
-    d.spec.event_type: d.check for d in EVENT_TYPE_ACTIVITIES if d.check is not None
-}
+DESCRIPTOR_OF: dict[JobEventType, EventTypeDescriptor] = {d.event_type: d for d in EVENT_TYPES}
+
+COMPONENT_CHECKS: dict[JobEventType, ComponentCheck] = {d.event_type: d.check for d in EVENT_TYPES if d.check}
 """The dispatch-time config check of each event type that has one (an action's is the planner's own)."""
 
-NEEDS_COMPONENT = frozenset(d.spec.event_type for d in EVENT_TYPE_ACTIVITIES if d.needs_component)
+NEEDS_COMPONENT = frozenset(d.event_type for d in EVENT_TYPES if d.needs_component)
 """Types whose activity needs the component (``app``); without the config nothing can find it for them."""
+
+DISPATCH_OF: dict[str, EventTypeDescriptor] = {d.dispatch.namespace: d for d in EVENT_TYPES if d.dispatch}
+"""``ductape.<namespace>.dispatch`` -> the type it schedules (the client has one attribute each)."""
+
+DISPATCH_NAMESPACE_OF: dict[JobEventType, str] = {d.event_type: d.dispatch.namespace for d in EVENT_TYPES if d.dispatch}
+"""The ``ductape.<namespace>`` of each event type that has one (``namespace`` in job records and events)."""
+
+EVENT_TYPE_OF_ACTIVITY: dict[str, JobEventType] = {
+    **{d.activity: d.event_type for d in EVENT_TYPES if d.activity},
+    SEND_NOTIFICATION: JobEventType.NOTIFICATION,
+}
+"""The activities that perform a job's event (its target is called from them), and their type: the
+armed-start guard wraps these (``ductape_jobs.activities.arming.armed_start``)."""
 
 
 @asynccontextmanager
@@ -73,14 +89,13 @@ async def open_activities(
         # product config has its section: a worker's memory stays that of the types it runs. A type
         # without its section gets activities that fail its jobs at once, never retried.
         by_type = [
-            d.build(worker) if d.section is None or _uses(config, d.section) else _unconfigured(d)
-            for d in EVENT_TYPE_ACTIVITIES
+            d.build(worker) if d.section is None or _uses(config, d.section) else _unconfigured(d) for d in EVENT_TYPES
         ]
         events = JobEventActivities(config, secrets, http)
         yield [
             PlaceholderActivities(config, secrets, session_store).resolve_placeholders,
             *(fn for activities in by_type for fn in activities),
-            RouteActivities(config).resolve_route,
+            RouteActivities(config, {d.event_type: d.activity for d in EVENT_TYPES}).resolve_route,
             checkpoint,
             events.job_event_targets,
             events.deliver_job_event,
@@ -94,7 +109,7 @@ def _uses(config: ProductConfig, section: str) -> bool:
     return any(getattr(product, section) for product in config.products.values())
 
 
-def _unconfigured(descriptor: EventTypeActivities) -> list[Callable[..., Any]]:
+def _unconfigured(descriptor: EventTypeDescriptor) -> list[Callable[..., Any]]:
     return [_refusal(name, descriptor.section or "") for name in descriptor.activity_names]
 
 
@@ -106,3 +121,32 @@ def _refusal(name: str, section: str) -> Callable[..., Any]:
         )
 
     return refuse
+
+
+def config_needs(config: ProductConfig, secrets: SecretStore | None = None) -> Iterator[Need]:
+    """Every part of ``config`` that needs an extra, as each type's descriptor says. A database URL
+    written as a ``$Secret{...}`` is read through ``secrets`` when given and set."""
+    for tag, product in config.products.items():
+        for descriptor in EVENT_TYPES:
+            if descriptor.drivers is not None:
+                yield from descriptor.drivers(product, f"products.{tag}", secrets)
+
+
+def require_drivers(
+    config: ProductConfig,
+    *,
+    secrets: SecretStore | None = None,
+    session_store_url: str | None = None,
+    check: Importable = importable,
+) -> None:
+    """The worker's check at start: the drivers its config (and session store) needs all import.
+
+    Raises:
+        ConfigError: naming each section whose driver is missing and the extra that brings it.
+    """
+    needs = list(config_needs(config, secrets))
+    if session_store_url is not None:
+        need = database_need(session_store_url, "the session store (DUCTAPE_SESSION_STORE)")
+        if need is not None:
+            needs.append(need)
+    require(needs, check)

@@ -159,8 +159,9 @@ class Ductape:
     """Entry point of the library: schedule jobs and manage them on a Temporal server."""
 
     # The dispatch namespaces, one per event type with a ``dispatch`` in its descriptor
-    # (``ductape_jobs.workflows.event_types``), set in ``__init__``; declared for type checkers
-    # (tests/test_event_types.py checks the two lists agree).
+    # (``ductape_jobs.activities.registry.DISPATCH_OF``), set in ``__init__``. Declared here only for
+    # type checkers, which cannot see attributes made from a list (tests/activities/test_registry.py
+    # fails when a described namespace is not declared).
     actions: DispatchNamespace
     workflows: DispatchNamespace
     notifications: DispatchNamespace

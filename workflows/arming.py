@@ -25,9 +25,7 @@ import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from ductape_jobs.workflows.contracts.job import JobEventType
 from ductape_jobs.workflows.cron import CompiledCron, CronError, parse_cron
-from ductape_jobs.workflows.event_types import ARMED_EVENT_TYPES
 
 ARM_AHEAD = timedelta(seconds=60)
 """The longest lead: a job arms between a tenth of this and this much before its start. Enough for
@@ -66,15 +64,15 @@ DISARMED = "DISARMED"
 never started."""
 
 
-def arm_lead_ms(job_id: str, event_type: JobEventType, ahead: timedelta = ARM_AHEAD) -> int | None:
-    """How long before its start a one-off job of ``event_type`` arms, or ``None`` when it does not
-    (an orchestrated type, or ``ahead`` zero).
+def arm_lead_ms(job_id: str, ahead: timedelta = ARM_AHEAD) -> int | None:
+    """How long before its start a job of an armable type (its descriptor's ``armable``) arms, or
+    ``None`` when ``ahead`` is zero.
 
     The lead depends only on the job ID, so it survives a reschedule and spreads a herd of jobs due
     at one instant evenly over ``[ahead / 10, ahead)``.
     """
     most = int(ahead.total_seconds() * 1000)
-    if event_type not in ARMED_EVENT_TYPES or most <= 0:
+    if most <= 0:
         return None
     floor = most // 10
     return floor + zlib.crc32(job_id.encode()) % max(most - floor, 1)

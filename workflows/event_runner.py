@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationResult,
     )
     from ductape_jobs.workflows.contracts.route import OptionFailure, RouteOption, RoutePlan, RouteRequest, RouteResult
-    from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+    from ductape_jobs.workflows.event_types import event_activity
     from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
 
 PLAN_TIMEOUT = timedelta(seconds=30)
@@ -145,7 +145,7 @@ class EventRunner:
     def arm(self, payload: dict[str, Any], not_before: datetime) -> workflow.ActivityHandle[Any]:
         """Hand the job's own event to its activity now; it waits for ``not_before``, claims the event
         and runs it: one attempt, whose cancel waits for the activity's answer (``armed_event``)."""
-        name, summary = self._single(self._job.event_type, self._context)
+        name, summary = self._single(self._job.event_type, self._job.event_activity, self._context)
         attempt_timeout = timedelta(milliseconds=self._job.timeout_ms) + max(not_before - workflow.now(), timedelta(0))
         return workflow.start_activity(
             name,
@@ -161,7 +161,7 @@ class EventRunner:
         """The armed attempt started the event and failed: the remaining attempts, with the backoff
         the server would have applied, or the job's failure when none remains."""
         settings = self._job.retry
-        name, summary = self._single(self._job.event_type, self._context)
+        name, summary = self._single(self._job.event_type, self._job.event_activity, self._context)
         if settings.maximum_attempts <= 1 or not retryable(err, settings.non_retryable_errors):
             raise failure(summary, err) from err
         first = min(settings.initial_delay_ms, settings.max_delay_ms)
@@ -182,9 +182,9 @@ class EventRunner:
             heartbeat=self._heartbeat,
         )
 
-    def _single(self, event_type: JobEventType, context: JobContext) -> tuple[str, str]:
-        """The activity and summary of a type whose event is one activity."""
-        name = EVENT_ACTIVITIES.get(event_type)
+    def _single(self, event_type: JobEventType, named: str | None, context: JobContext) -> tuple[str, str]:
+        """The activity and summary of a type whose event is one activity (``named`` by the input)."""
+        name = event_activity(event_type, named)
         if name is None:
             raise ApplicationError(
                 f"event type {event_type.value!r} is not supported by this worker",
@@ -198,12 +198,14 @@ class EventRunner:
         """The job's own event; with ``not_before`` (an armed job) its activity waits for that instant."""
         job = self._job
         return await self._run(
-            job.event_type, self._context, payload, timedelta(milliseconds=job.timeout_ms), not_before
-        )
+            job.event_type, job.event_activity, self._context, payload, timedelta(milliseconds=job.timeout_ms),
+            not_before,
+        )  # fmt: skip
 
     async def _run(
         self,
         event_type: JobEventType,
+        named: str | None,
         context: JobContext,
         payload: dict[str, Any],
         attempt_timeout: timedelta,
@@ -223,7 +225,7 @@ class EventRunner:
             if plan.kind == "feature":
                 return await self._feature(context, plan, payload)
             return await self._options(context, plan, payload)
-        activity_name, summary = self._single(event_type, context)
+        activity_name, summary = self._single(event_type, named, context)
         if not_before is not None:
             # The first attempt's clock runs during the wait too.
             attempt_timeout += max(not_before - workflow.now(), timedelta(0))
@@ -312,6 +314,7 @@ class EventRunner:
             try:
                 result = await self._run(
                     option.event_type,
+                    option.activity,
                     option_context,
                     overlay(option.input, payload),
                     timedelta(milliseconds=option.timeout_ms),

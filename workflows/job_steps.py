@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
     from ductape_jobs.workflows.event_runner import call_activity
-    from ductape_jobs.workflows.event_types import DISPATCH_NAMESPACE_OF
+    from ductape_jobs.workflows.event_types import job_namespace
     from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW, RESOLVE_PLACEHOLDERS
     from ductape_jobs.workflows.placeholders import has_placeholders
 
@@ -76,7 +76,7 @@ def emit_job_event(
         timestamp=to_epoch_ms(workflow.now()),
         delivery_id=delivery_id,
         job=JobEventJob(
-            id=job.job_id, status=status, namespace=DISPATCH_NAMESPACE_OF.get(job.event_type),
+            id=job.job_id, status=status, namespace=job_namespace(job),
             product=job.product, env=job.env, error=error,
             scheduled_at=to_epoch_ms(scheduled_at) if scheduled_at else None,
         ),

@@ -19,8 +19,12 @@ from ductape_jobs.activities.config.secrets import (
 )
 from ductape_jobs.activities.errors import JobFailure
 from ductape_jobs.activities.http.errors import checked_response
-from ductape_jobs.workflows.contracts.job import ActionActivityResult, EventActivityInput, IActionRequest, JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.job import (
+    RUN_ACTION,
+    ActionActivityResult,
+    EventActivityInput,
+    IActionRequest,
+)
 
 _PARTS = ("query", "params", "body", "headers")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -36,7 +40,7 @@ class ActionActivities:
         self._secrets = secrets
         self._http = http
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.ACTION])
+    @activity.defn(name=RUN_ACTION)
     async def run_action(self, request: EventActivityInput) -> ActionActivityResult:
         """Send the action's request.
 

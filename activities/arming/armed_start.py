@@ -1,6 +1,6 @@
 """The activity side of a job's event: its heartbeats, an armed job's wait and claim, and a shield.
 
-Every event activity (``EVENT_ACTIVITIES``, a notification channel's send) runs through this
+Every event activity (each type's, a notification channel's send: the interceptor is given them) runs through this
 worker interceptor, so no event type has to know about any of it:
 
 - It heartbeats while it works (the workflow gives it a heartbeat timeout), so the job of a worker
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,13 +32,9 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from ductape_jobs.activities.arming.herd_claims import DEFAULT_CLAIMS_PER_SECOND, HerdClaims
 from ductape_jobs.workflows.arming import ARM_BEAT, ARMED, CLAIM_SPREAD_MAX, CLAIMING, DISARMED, INTERRUPTED, STARTED
 from ductape_jobs.workflows.contracts.job import EventActivityInput
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
 from ductape_jobs.workflows.job_metrics import LATENESS
-from ductape_jobs.workflows.names import CHECKPOINT, SEND_NOTIFICATION
+from ductape_jobs.workflows.names import CHECKPOINT
 
-EVENT_ACTIVITY_NAMES = frozenset({*EVENT_ACTIVITIES.values(), SEND_NOTIFICATION})
-"""The activities that perform a job's event (its target is called from them)."""
-_EVENT_TYPE_OF = {name: event_type.value for event_type, name in EVENT_ACTIVITIES.items()}
 _WATCH_CLEANUP = 5.0
 _HERD_SETTLED = 0.2
 _CLAIM_TRIES = 5
@@ -55,30 +51,37 @@ async def checkpoint() -> None:
 class ArmedStartInterceptor(Interceptor):
     """Worker interceptor for every event activity (see the module's docstring).
 
-    ``herd_claims_per_second``: the rate a herd's claims are spread at (``ductape_jobs.activities.arming.herd_claims``;
-    0: every attempt claims at its instant)."""
+    ``event_types``: the activities that perform a job's event (its target is called from them) and
+    the event type each runs (``ductape_jobs.activities.registry.EVENT_TYPE_OF_ACTIVITY``); the others
+    pass through. ``herd_claims_per_second``: the rate a herd's claims are spread at
+    (``ductape_jobs.activities.arming.herd_claims``; 0: every attempt claims at its instant)."""
 
-    def __init__(self, *, herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND) -> None:
+    def __init__(
+        self, *, event_types: Mapping[str, str], herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND
+    ) -> None:
+        self._event_types = {name: str(kind) for name, kind in event_types.items()}
         self._herds = HerdClaims(herd_claims_per_second)
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _EventGuard(next, self._herds)
+        return _EventGuard(next, self._event_types, self._herds)
 
 
 class _EventGuard(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, herds: HerdClaims) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, event_types: dict[str, str], herds: HerdClaims) -> None:
         super().__init__(next)
+        self._event_types = event_types
         self._herds = herds
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        if info.activity_type not in EVENT_ACTIVITY_NAMES:
+        event_type = self._event_types.get(info.activity_type)
+        if event_type is None:
             return await self.next.execute_activity(input)
         request = input.args[0] if input.args else None
         armed = isinstance(request, EventActivityInput) and request.not_before is not None
         if isinstance(request, EventActivityInput) and request.not_before is not None:
             await _wait_and_claim(request.not_before, self._herds)
-            _record_lateness(request)
+            _record_lateness(request, event_type)
         return await _run_event(self.next.execute_activity(input), beat_after=_beat_interval(armed))
 
 
@@ -241,7 +244,7 @@ async def _heartbeat(every: float) -> None:
         activity.heartbeat(STARTED)
 
 
-def _record_lateness(request: EventActivityInput) -> None:
+def _record_lateness(request: EventActivityInput, event_type: str) -> None:
     assert request.not_before is not None
     info = activity.info()
     if info.attempt > 1:
@@ -250,7 +253,7 @@ def _record_lateness(request: EventActivityInput) -> None:
     labels: dict[str, str | int | float | bool] = {
         "product": request.job.product,
         "env": request.job.env,
-        "event_type": _EVENT_TYPE_OF.get(info.activity_type, info.activity_type),
+        "event_type": event_type,
     }
     activity.metric_meter().create_histogram_timedelta(
         LATENESS, "Start of a job run after its nominal time", "ms"

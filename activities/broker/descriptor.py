@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ductape_jobs.activities.broker.checks import check_publish, check_subscribe
+from ductape_jobs.activities.config.drivers import Extra, Need
 from ductape_jobs.activities.config.product_config import ProductDef
-from ductape_jobs.activities.event_type import EventTypeActivities, WorkerResources
+from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.event_type import Dispatch, EventTypeDescriptor, WorkerResources
+from ductape_jobs.workflows.contracts.broker import PUBLISH_ACTIVITY, SUBSCRIBE_ACTIVITY
+from ductape_jobs.workflows.contracts.dispatch import IPublishDispatchInput
 from ductape_jobs.workflows.contracts.job import JobEventType
-from ductape_jobs.workflows.event_types import SPEC_OF
 
 
 def _publish(worker: WorkerResources) -> list[Callable[..., Any]]:
@@ -33,17 +36,32 @@ def _subscribes(product: ProductDef, event: str, data: Mapping[str, Any]) -> lis
     return [tag for tag, b in product.brokers.items() if event in b.events and b.events[event].target is not None]
 
 
-PUBLISH = EventTypeActivities(
+BROKERS = Extra("brokers", ("redis", "aio_pika", "nats", "aiomqtt"))
+"""All four: ``ductape_jobs.activities.broker.clients`` imports every broker's client, whichever kind is used."""
+
+
+def _drivers(product: ProductDef, base: str, secrets: SecretStore | None) -> Iterator[Need]:
+    for name, broker in product.brokers.items():
+        for env, broker_env in broker.envs.items():
+            yield Need(f"{base}.brokers.{name}.envs.{env}", broker_env.kind, BROKERS)
+
+
+PUBLISH = EventTypeDescriptor(
+    event_type=JobEventType.PUBLISH,
+    activity=PUBLISH_ACTIVITY,
+    dispatch=Dispatch(namespace="events", model=IPublishDispatchInput, component_field="broker"),
     defines=_publishes,
-    spec=SPEC_OF[JobEventType.PUBLISH],
+    drivers=_drivers,
     build=_publish,
     section="brokers",
     check=check_publish,
     needs_component=True,
 )
-SUBSCRIBE = EventTypeActivities(
+SUBSCRIBE = EventTypeDescriptor(
+    event_type=JobEventType.SUBSCRIBE,
+    activity=SUBSCRIBE_ACTIVITY,
     defines=_subscribes,
-    spec=SPEC_OF[JobEventType.SUBSCRIBE],
+    # The same section as publish: its drivers are checked once, there.
     build=_subscribe,
     section="brokers",
     check=check_subscribe,

@@ -21,9 +21,8 @@ from ductape_jobs.activities.broker.config import BrokerEvent, broker_event
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig
 from ductape_jobs.activities.config.secrets import SecretMissingError, SecretStore
 from ductape_jobs.activities.errors import JobFailure
-from ductape_jobs.workflows.contracts.broker import BrokerKindName, IPublishRequest, PublishResult
-from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobEventType, JobInputError
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.broker import PUBLISH_ACTIVITY, BrokerKindName, IPublishRequest, PublishResult
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobInputError
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class BrokerPublishActivities:
         self._config = config
         self._secrets = secrets
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.PUBLISH])
+    @activity.defn(name=PUBLISH_ACTIVITY)
     async def publish(self, request: EventActivityInput) -> PublishResult:
         """Send the job's message to its event's topic.
 

@@ -39,9 +39,13 @@ from ductape_jobs.activities.broker.publish_activity import ResolvedBroker, reso
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.errors import JobFailure
-from ductape_jobs.workflows.contracts.broker import ISubscribeRequest, ReceivedMessage, SubscribeResult
-from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.broker import (
+    SUBSCRIBE_ACTIVITY,
+    ISubscribeRequest,
+    ReceivedMessage,
+    SubscribeResult,
+)
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext
 
 RunTarget = Callable[[JobContext, dict[str, Any]], Awaitable[Any]]
 """Runs the target event of one message in-process; raises ``JobFailure`` when it fails."""
@@ -297,7 +301,7 @@ class BrokerSubscribeActivities:
         self._secrets = secrets
         self._run_target = run_target
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.SUBSCRIBE])
+    @activity.defn(name=SUBSCRIBE_ACTIVITY)
     async def subscribe(self, request: EventActivityInput) -> SubscribeResult:
         """Take up to ``max_messages`` and hand each to the event's target: waits at most ``wait_ms``
         for messages, then keeps taking those already waiting (within half the attempt timeout).

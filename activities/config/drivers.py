@@ -11,20 +11,18 @@ extra named::
 The check imports the very modules the section's code imports, so a driver that is present but
 cannot load (a missing system library) is caught too; they are the modules the worker would load at
 its first job anyway (``ductape_jobs.activities.registry`` imports a section's code only when the config has it).
+Each event type's descriptor says what its section needs (``EventTypeDescriptor.drivers``); the
+registry's ``require_drivers`` asks them all.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ductape_jobs.activities.config.product_config import ConfigError
 from ductape_jobs.activities.config.secrets import SecretMissingError, SecretStore
-
-if TYPE_CHECKING:
-    from ductape_jobs.activities.config.product_config import ProductConfig
 
 DISTRIBUTION = "ductape-jobs"
 
@@ -39,12 +37,6 @@ class Extra:
 
 POSTGRES = Extra("postgres", ("asyncpg",))
 MYSQL = Extra("mysql", ("aiomysql",))
-S3 = Extra("s3", ("s3fs",))
-BROKERS = Extra("brokers", ("redis", "aio_pika", "nats", "aiomqtt"))
-"""All four: ``ductape_jobs.activities.broker.clients`` imports every broker's client, whichever kind is used."""
-FALKORDB = Extra("graphs", ("falkordb",))
-BOLT = Extra("graphs", ("neo4j",))
-SMTP = Extra("smtp", ("aiosmtplib",))
 OTEL = Extra("otel", ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"))
 
 DATABASE_EXTRAS: dict[str, Extra] = {
@@ -88,35 +80,9 @@ def database_need(url: str, where: str) -> Need | None:
     return None if extra is None else Need(where, scheme, extra)
 
 
-def config_needs(config: ProductConfig, secrets: SecretStore | None = None) -> Iterator[Need]:
-    """Every part of ``config`` that needs an extra. A database URL written as a ``$Secret{...}`` is
-    read through ``secrets`` when given and set (unresolved, its job fails at run time instead)."""
-    for tag, product in config.products.items():
-        base = f"products.{tag}"
-        for name, database in product.databases.items():
-            for env, db_env in database.envs.items():
-                url = _resolved(db_env.url, secrets)
-                need = None if url is None else database_need(url, f"{base}.databases.{name}.envs.{env}")
-                if need is not None:
-                    yield need
-        for name, storage in product.storage.items():
-            for env, store in storage.envs.items():
-                if store.backend == "s3":
-                    yield Need(f"{base}.storage.{name}.envs.{env}", "S3", S3)
-        for name, broker in product.brokers.items():
-            for env, broker_env in broker.envs.items():
-                yield Need(f"{base}.brokers.{name}.envs.{env}", broker_env.kind, BROKERS)
-        for name, graph in product.graphs.items():
-            for env, graph_env in graph.envs.items():
-                where = f"{base}.graphs.{name}.envs.{env}"
-                yield Need(where, graph_env.kind, FALKORDB if graph_env.kind == "falkordb" else BOLT)
-        for name, notification in product.notifications.items():
-            for env, channels in notification.envs.items():
-                if channels.email is not None:
-                    yield Need(f"{base}.notifications.{name}.envs.{env}.email", "SMTP", SMTP)
-
-
-def _resolved(url: str, secrets: SecretStore | None) -> str | None:
+def resolved_url(url: str, secrets: SecretStore | None) -> str | None:
+    """A database URL written as a ``$Secret{...}`` read through ``secrets`` when given and set; None
+    otherwise (unresolved, its job fails at run time instead)."""
     if "$Secret{" not in url.partition("://")[0]:
         return url
     if secrets is None:
@@ -155,26 +121,6 @@ def require(needs: Iterable[Need], check: Importable = importable) -> None:
         raise ConfigError(lines[0])
     if lines:
         raise ConfigError("\n".join([*lines, f"all of them: {install_hint(*extras)}"]))
-
-
-def require_drivers(
-    config: ProductConfig,
-    *,
-    secrets: SecretStore | None = None,
-    session_store_url: str | None = None,
-    check: Importable = importable,
-) -> None:
-    """The worker's check at start: the drivers its config (and session store) needs all import.
-
-    Raises:
-        ConfigError: naming each section whose driver is missing and the extra that brings it.
-    """
-    needs = list(config_needs(config, secrets))
-    if session_store_url is not None:
-        need = database_need(session_store_url, "the session store (DUCTAPE_SESSION_STORE)")
-        if need is not None:
-            needs.append(need)
-    require(needs, check)
 
 
 def install_hint(*extras: str) -> str:

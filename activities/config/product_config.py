@@ -140,13 +140,17 @@ class ProductDef(_Strict):
 
     @model_validator(mode="after")
     def _known_envs(self) -> ProductDef:
-        sections: dict[str, Mapping[str, Any]] = {
-            "apps": self.apps, "notifications": self.notifications, "databases": self.databases,
-            "storage": self.storage, "brokers": self.brokers, "graphs": self.graphs,
-        }  # fmt: skip
-        for section, components in sections.items():
+        # Every section whose components are set up per env (apps, databases, brokers...), whichever
+        # event type it belongs to.
+        for section in type(self).model_fields:
+            components = getattr(self, section)
+            if not isinstance(components, Mapping):
+                continue
             for name, component in components.items():
-                for env in component.envs:
+                envs = getattr(component, "envs", None)
+                if not isinstance(envs, Mapping):
+                    continue
+                for env in envs:
                     if env not in self.envs:
                         raise ValueError(
                             f"{section}.{name}.envs.{env}: env {env!r} is not one of the product's envs {self.envs}"

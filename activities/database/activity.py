@@ -23,9 +23,13 @@ from ductape_jobs.activities.config.secrets import SecretMissingError, SecretSto
 from ductape_jobs.activities.database.config import SCHEMES, DatabaseActionDef, DatabaseDef, DatabaseEnv, operation_name
 from ductape_jobs.activities.database.operations import OperationRequest, SchemaCache, run_operation, run_statement
 from ductape_jobs.activities.errors import JobFailure
-from ductape_jobs.workflows.contracts.database import DatabaseActivityResult, IDbActionRequest, IDbOperationInput
-from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext, JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.database import (
+    RUN_DATABASE,
+    DatabaseActivityResult,
+    IDbActionRequest,
+    IDbOperationInput,
+)
+from ductape_jobs.workflows.contracts.job import EventActivityInput, JobContext
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -51,7 +55,7 @@ class DatabaseActivities:
         self._schema = SchemaCache()
         _OPEN.add(self)
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.DB_ACTION])
+    @activity.defn(name=RUN_DATABASE)
     async def run_database(self, request: EventActivityInput) -> DatabaseActivityResult:
         """Run the job's action or operation in one transaction.
 

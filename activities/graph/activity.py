@@ -19,6 +19,7 @@ from ductape_jobs.activities.graph.backends import GraphBackend, QueryOutcome, o
 from ductape_jobs.activities.graph.config import GraphDef, GraphEnv
 from ductape_jobs.workflows.contracts.graph import (
     GRAPH_OPERATIONS,
+    RUN_GRAPH,
     GraphResult,
     ICreateNode,
     ICreateRelationship,
@@ -27,8 +28,7 @@ from ductape_jobs.workflows.contracts.graph import (
     IGraphQuery,
     NodeRef,
 )
-from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.job import EventActivityInput
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -46,7 +46,7 @@ class GraphActivities:
         for backend in backends:
             await backend.aclose()
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.GRAPH])
+    @activity.defn(name=RUN_GRAPH)
     async def run_graph(self, request: EventActivityInput) -> GraphResult:
         """Run the job's operation or named action.
 

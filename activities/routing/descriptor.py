@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ductape_jobs.activities.config.product_config import ProductDef
-from ductape_jobs.activities.event_type import EventTypeActivities, WorkerResources
+from ductape_jobs.activities.event_type import Dispatch, EventTypeDescriptor, RequestShape, WorkerResources
 from ductape_jobs.activities.routing.checks import check_feature, check_function, check_route
+from ductape_jobs.workflows.contracts.dispatch import IWorkflowDispatchInput
 from ductape_jobs.workflows.contracts.job import JobEventType
-from ductape_jobs.workflows.event_types import SPEC_OF
+from ductape_jobs.workflows.contracts.route import RUN_FUNCTION
 
 
 def _functions(worker: WorkerResources) -> list[Callable[..., Any]]:
@@ -35,21 +36,33 @@ def _tagged(section: str) -> Callable[[ProductDef, str, Mapping[str, Any]], list
     return defines
 
 
-FUNCTION = EventTypeActivities(
+FUNCTION = EventTypeDescriptor(
+    event_type=JobEventType.FUNCTION,
+    activity=RUN_FUNCTION,
     defines=_tagged("functions"),
-    spec=SPEC_OF[JobEventType.FUNCTION],
+    # IFunctionRequest {payload}.
+    request_shape=RequestShape(keys=frozenset({"payload"}), test=lambda i: "payload" in i),
     build=_functions,
     check=check_function,
 )
-FEATURE = EventTypeActivities(
-    defines=_tagged("features"), spec=SPEC_OF[JobEventType.FEATURE], build=_none, check=check_feature
-)
-FALLBACK = EventTypeActivities(
-    defines=_tagged("fallbacks"),
-    spec=SPEC_OF[JobEventType.FALLBACK],
+FEATURE = EventTypeDescriptor(
+    event_type=JobEventType.FEATURE,
+    activity=None,
+    dispatch=Dispatch(
+        namespace="workflows", model=IWorkflowDispatchInput, component_field=None, event_field="workflow"
+    ),
+    defines=_tagged("features"),
     build=_none,
-    check=check_route(JobEventType.FALLBACK),
+    check=check_feature,
 )
-QUOTA = EventTypeActivities(
-    defines=_tagged("quotas"), spec=SPEC_OF[JobEventType.QUOTA], build=_none, check=check_route(JobEventType.QUOTA)
-)
+
+
+def _route(event_type: JobEventType, section: str) -> EventTypeDescriptor:
+    """A fallback or quota: options tried by ``ductape.resolve_route`` and the workflow."""
+    return EventTypeDescriptor(
+        event_type=event_type, activity=None, defines=_tagged(section), build=_none, check=check_route(event_type)
+    )
+
+
+FALLBACK = _route(JobEventType.FALLBACK, "fallbacks")
+QUOTA = _route(JobEventType.QUOTA, "quotas")

@@ -17,9 +17,8 @@ from ductape_jobs.activities.config.secrets import SecretMissingError, SecretSto
 from ductape_jobs.activities.errors import JobFailure
 from ductape_jobs.activities.http.errors import checked_response
 from ductape_jobs.activities.routing.config import ConfigImportError, FunctionDef
-from ductape_jobs.workflows.contracts.job import ErrorRules, EventActivityInput, JobEventType
-from ductape_jobs.workflows.contracts.route import FunctionResult, IFunctionRequest
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.job import ErrorRules, EventActivityInput
+from ductape_jobs.workflows.contracts.route import RUN_FUNCTION, FunctionResult, IFunctionRequest
 
 
 class FunctionActivities:
@@ -45,7 +44,7 @@ class FunctionActivities:
                     except ConfigImportError as err:
                         raise ConfigError(f"products.{product_tag}.functions.{tag}.handler: {err}") from None
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.FUNCTION])
+    @activity.defn(name=RUN_FUNCTION)
     async def run_function(self, request: EventActivityInput) -> FunctionResult:
         """Call the function with the job's ``payload``.
 

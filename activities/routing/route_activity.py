@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from temporalio import activity
 
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, ProductDef
@@ -16,8 +18,11 @@ OPTION_TIMEOUT_MS = 60_000
 
 
 class RouteActivities:
-    def __init__(self, config: ProductConfig) -> None:
+    def __init__(self, config: ProductConfig, activity_of: Mapping[JobEventType, str | None]) -> None:
+        """``activity_of``: each event type's activity (``ductape_jobs.activities.registry``), written into
+        the options so the workflow needs no table of its own."""
         self._config = config
+        self._activity_of = activity_of
 
     @activity.defn(name=RESOLVE_ROUTE)
     async def resolve_route(self, request: RouteRequest) -> RoutePlan:
@@ -73,6 +78,7 @@ class RouteActivities:
             event_type=option.type,
             event=option.event,
             app=app,
+            activity=self._activity_of.get(option.type),
             input=option.input,
             weight=option.weight,
             timeout_ms=timeout_ms,

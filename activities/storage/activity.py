@@ -18,8 +18,9 @@ from ductape_jobs.activities.storage.backends import LocalBackend, S3Backend, St
 from ductape_jobs.activities.storage.checks import storage_target
 from ductape_jobs.activities.storage.config import LocalStorageEnv, StorageConfigError, StorageTarget
 from ductape_jobs.activities.storage.paths import PathRefused, clean_key, join_key, relative_to
-from ductape_jobs.workflows.contracts.job import EventActivityInput, JobEventType
+from ductape_jobs.workflows.contracts.job import EventActivityInput
 from ductape_jobs.workflows.contracts.storage import (
+    RUN_STORAGE,
     IStorageFileRef,
     IStorageList,
     IStorageUpload,
@@ -29,7 +30,6 @@ from ductape_jobs.workflows.contracts.storage import (
     StorageListResult,
     StorageUploadResult,
 )
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,7 +44,7 @@ class StorageActivities:
         self._secrets = secrets
         self._backends: dict[tuple[str, str, str], StorageBackend] = {}
 
-    @activity.defn(name=EVENT_ACTIVITIES[JobEventType.STORAGE])
+    @activity.defn(name=RUN_STORAGE)
     async def run_storage(self, request: EventActivityInput) -> BaseModel:
         """Run the job's storage operation.
 

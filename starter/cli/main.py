@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
-from ductape_jobs.activities.config.drivers import require_drivers
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, load_product_config
 from ductape_jobs.activities.config.secrets import SecretsFileError, SecretStore
+from ductape_jobs.activities.registry import require_drivers
 from ductape_jobs.cli.apply import apply_changes, plan_changes
 from ductape_jobs.cli.jobs import add_jobs_parser, run_jobs_command
 from ductape_jobs.cli.schedule_file import as_json, send_items, split_items, validate_items

@@ -31,13 +31,13 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 
+from ductape_jobs.activities.registry import DISPATCH_NAMESPACE_OF
 from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows import names
 from ductape_jobs.workflows.arming import DISARMED, INTERRUPTED
 from ductape_jobs.workflows.contracts.job import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo, JobRecord, JobStatus
-from ductape_jobs.workflows.event_types import DISPATCH_NAMESPACE_OF
 
 NAMESPACE_OF: dict[str, str] = {str(k): v for k, v in DISPATCH_NAMESPACE_OF.items()}
 

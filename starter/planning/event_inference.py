@@ -26,33 +26,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from ductape_jobs.activities.config.product_config import ProductConfig, ProductDef
-from ductape_jobs.activities.registry import EVENT_TYPE_ACTIVITIES
+from ductape_jobs.activities.registry import EVENT_TYPES
 from ductape_jobs.planning.inputs import NormalisedJob
-from ductape_jobs.workflows.contracts.database import DATABASE_OPERATIONS
 from ductape_jobs.workflows.contracts.dispatch import IProductJob
-from ductape_jobs.workflows.contracts.graph import GRAPH_OPERATIONS
 from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError
-from ductape_jobs.workflows.contracts.storage import STORAGE_OPERATIONS
 
 MAX_DEFINITION_DEPTH = 5
 """A job definition may run another definition, this many levels deep at most."""
-
-_CHANNELS = ("push_notification", "email", "sms", "callback")
-_SHAPES: tuple[tuple[JobEventType, frozenset[str], Callable[[Mapping[str, Any]], bool]], ...] = (
-    # INotificationRequest: only its keys, and at least one channel given as an object.
-    (JobEventType.NOTIFICATION, frozenset({"slug", "language", *_CHANNELS}),
-     lambda i: any(isinstance(i.get(c), dict) for c in _CHANNELS)),
-    # IDbActionRequest {data, filter} (and an operation's {table, data, where}).
-    (JobEventType.DB_ACTION,
-     frozenset({"data", "filter", "where", "table", "limit", "offset", "order_by", "columns", "conflict"}),
-     lambda i: isinstance(i.get("data"), dict | list)),
-    # IStorageRequest {buffer, fileName, mimeType?}.
-    (JobEventType.STORAGE, frozenset({"buffer", "fileName", "mimeType", "path"}),
-     lambda i: isinstance(i.get("buffer"), str) and isinstance(i.get("fileName"), str)),
-    # IFunctionRequest {payload}.
-    (JobEventType.FUNCTION, frozenset({"payload"}), lambda i: "payload" in i),
-)  # fmt: skip
-"""The seeds' request shapes a config-less client recognises: (type, the keys it may have, test)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +53,11 @@ class Match:
 
 def shape_type(data: Mapping[str, Any]) -> JobEventType | None:
     """The event type whose seed request shape ``data`` has, if exactly one; else None (an action)."""
-    found = [kind for kind, keys, test in _SHAPES if data and set(data) <= keys and test(data)]
+    found = [
+        d.event_type
+        for d in EVENT_TYPES
+        if (shape := d.request_shape) is not None and data and set(data) <= shape.keys and shape.test(data)
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -81,8 +65,8 @@ def config_matches(product: ProductDef, event: str, data: Mapping[str, Any]) -> 
     """Every section of ``product`` that defines ``event`` (see the module's rule)."""
     # Each event type's descriptor says which of its section's components define the tag.
     found = [
-        Match(d.spec.event_type, component)
-        for d in EVENT_TYPE_ACTIVITIES
+        Match(d.event_type, component)
+        for d in EVENT_TYPES
         if d.defines is not None
         for component in d.defines(product, event, data)
     ]
@@ -91,14 +75,10 @@ def config_matches(product: ProductDef, event: str, data: Mapping[str, Any]) -> 
 
 
 def _operation_of(product: ProductDef, app: str, event: str) -> Match | None:
-    """``app`` is a database, storage or graph and ``event`` one of its operations."""
-    lowered = event.lower()
-    if app in product.databases and lowered in DATABASE_OPERATIONS:
-        return Match(JobEventType.DB_ACTION, app)
-    if app in product.storage and event in STORAGE_OPERATIONS:
-        return Match(JobEventType.STORAGE, app)
-    if app in product.graphs and event in GRAPH_OPERATIONS:
-        return Match(JobEventType.GRAPH, app)
+    """``app`` is a database, storage or graph and ``event`` one of its built-in operations."""
+    for d in EVENT_TYPES:
+        if d.is_operation is not None and d.section and app in getattr(product, d.section) and d.is_operation(event):
+            return Match(d.event_type, app)
     return None
 
 

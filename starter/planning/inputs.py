@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ductape_jobs.activities.registry import DISPATCH_OF
 from ductape_jobs.workflows.contracts.dispatch import (
     IDispatchSchedule,
     IJobProcessorInput,
@@ -20,7 +21,6 @@ from ductape_jobs.workflows.contracts.dispatch import (
     IRetryConfig,
 )
 from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError
-from ductape_jobs.workflows.event_types import DISPATCH_OF
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +49,7 @@ class NormalisedJob:
 
 
 DISPATCH_NAMESPACES = tuple(DISPATCH_OF)
-"""Every ``ductape.<namespace>.dispatch`` (``ductape_jobs.workflows.event_types``)."""
+"""Every ``ductape.<namespace>.dispatch`` (``ductape_jobs.activities.registry.DISPATCH_OF``)."""
 
 
 def _validate(model: type[BaseModel], data: object) -> Any:
@@ -98,11 +98,11 @@ def normalise_dispatch(namespace: str, data: object) -> NormalisedJob:
     Raises:
         JobInputError: unknown namespace, or the input does not match the namespace's model.
     """
-    spec = DISPATCH_OF.get(namespace)
-    if spec is None or spec.dispatch is None:
+    descriptor = DISPATCH_OF.get(namespace)
+    if descriptor is None or descriptor.dispatch is None:
         raise JobInputError.one("namespace", f"unknown dispatch namespace {namespace!r}")
-    model, event_type = spec.dispatch.model, spec.event_type
-    component_field, event_field = spec.dispatch.component_field, spec.dispatch.event_field
+    model, event_type = descriptor.dispatch.model, descriptor.event_type
+    component_field, event_field = descriptor.dispatch.component_field, descriptor.dispatch.event_field
     parsed = _validate(model, data)
     operation = getattr(parsed, "operation", None)
     event = str(getattr(parsed, event_field) or operation)

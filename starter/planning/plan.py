@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore, undeclared_secrets
 from ductape_jobs.activities.errors import JobFailure
-from ductape_jobs.activities.registry import COMPONENT_CHECKS, NEEDS_COMPONENT
+from ductape_jobs.activities.registry import COMPONENT_CHECKS, DESCRIPTOR_OF, NEEDS_COMPONENT
 from ductape_jobs.activities.session.crypto import TokenRejected
 from ductape_jobs.activities.session.tokens import check_algorithm, check_unverified, verify_session
 from ductape_jobs.management.job_events import wants_events
@@ -40,7 +40,6 @@ from ductape_jobs.workflows.contracts.job import (
     to_epoch_ms,
 )
 from ductape_jobs.workflows.contracts.management import JobMemo
-from ductape_jobs.workflows.event_types import SUPPORTED_EVENT_TYPES
 from ductape_jobs.workflows.placeholders import has_placeholders, session_placeholders
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000
@@ -89,8 +88,9 @@ def plan_job(
     job = resolve_config_definitions(settle_event_type(job, config), config)
     app = job.app
     timeout_ms = DEFAULT_ACTIVITY_TIMEOUT_MS
-    if job.event_type not in SUPPORTED_EVENT_TYPES:
-        supported = ", ".join(sorted(t.value for t in SUPPORTED_EVENT_TYPES))
+    descriptor = DESCRIPTOR_OF.get(job.event_type)
+    if descriptor is None:
+        supported = ", ".join(sorted(t.value for t in DESCRIPTOR_OF))
         raise JobInputError.one(
             "type", f"event type {job.event_type.value!r} is not supported yet (supported: {supported})"
         )
@@ -123,6 +123,8 @@ def plan_job(
         event_type=job.event_type,
         event=job.event,
         app=app,
+        event_activity=descriptor.activity,
+        namespace=descriptor.dispatch.namespace if descriptor.dispatch else None,
         input=job.input,
         start_at=None if recurrence is not None or start <= now else start,
         session=job.session,
@@ -270,9 +272,9 @@ def _recurrence(job: NormalisedJob, *, start: datetime) -> Recurrence | None:
 def _arm_lead(job: NormalisedJob, job_id: str, arm_ahead: timedelta) -> int | None:
     """A one-off job's arming lead (``ductape_jobs.workflows.arming``), or ``None`` where arming would change what
     the job does: placeholders and sessions resolve at the start (``$Now()`` is the start's instant)."""
-    if job.session is not None or has_placeholders(job.input):
+    if job.session is not None or has_placeholders(job.input) or not DESCRIPTOR_OF[job.event_type].armable:
         return None
-    return arm_lead_ms(job_id, job.event_type, arm_ahead)
+    return arm_lead_ms(job_id, arm_ahead)
 
 
 class JobPlanner:

@@ -45,7 +45,7 @@ def recurring_lead_s(job_id: str, memo: JobMemo) -> int | None:
     """The lead of a recurring job whose runs may arm (``JobMemo.arm_shift_s`` set), from its ID."""
     if memo.arm_shift_s is None:
         return None
-    return (arm_lead_ms(job_id, memo.event_type) or 0) // 1000 or None
+    return (arm_lead_ms(job_id) or 0) // 1000 or None
 
 
 def arm_shift(

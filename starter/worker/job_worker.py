@@ -15,11 +15,10 @@ from temporalio.worker import Worker
 
 from ductape_jobs.activities.arming.armed_start import ArmedStartInterceptor
 from ductape_jobs.activities.arming.herd_claims import DEFAULT_CLAIMS_PER_SECOND
-from ductape_jobs.activities.config.drivers import require_drivers
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.http.pool import worker_http_client
-from ductape_jobs.activities.registry import open_activities
+from ductape_jobs.activities.registry import EVENT_TYPE_OF_ACTIVITY, open_activities, require_drivers
 from ductape_jobs.activities.routing.config import ConfigImportError
 from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.scheduling.server_version import check_server_version
@@ -126,7 +125,9 @@ async def job_worker(
             max_cached_workflows=max_cached_workflows,
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            interceptors=[ArmedStartInterceptor(herd_claims_per_second=herd_claims_per_second)],
+            interceptors=[
+                ArmedStartInterceptor(event_types=EVENT_TYPE_OF_ACTIVITY, herd_claims_per_second=herd_claims_per_second)
+            ],
             workflow_runner=WORKFLOW_RUNNER,
         )
         async with worker:

@@ -29,6 +29,7 @@ from ductape_jobs.activities.config.secrets import (
     SecretStore,
     read_secrets_file,
 )
+from ductape_jobs.activities.registry import DESCRIPTOR_OF
 from ductape_jobs.activities.session.tokens import issue_session_token
 from ductape_jobs.cli import main as cli
 from ductape_jobs.planning.inputs import DISPATCH_NAMESPACES
@@ -36,7 +37,6 @@ from ductape_jobs.planning.plan import JobPlanner
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.log_setup import REDACTED, RedactingFilter
 from ductape_jobs.workflows.contracts.job import JobEventType
-from ductape_jobs.workflows.event_types import SUPPORTED_EVENT_TYPES
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
 from tests.support.http_target import HttpTarget
 from tests.support.workers import job_worker
@@ -198,7 +198,7 @@ def test_dispatch_refuses_an_undeclared_secret_in_any_namespaces_input(namespace
     assert (err.value.field, err.value.reason) == ("input.body.v", UNDECLARED)
 
 
-@pytest.mark.parametrize("event_type", sorted(SUPPORTED_EVENT_TYPES))
+@pytest.mark.parametrize("event_type", sorted(DESCRIPTOR_OF))
 def test_schedule_refuses_an_undeclared_secret_for_every_event_type(event_type: JobEventType) -> None:
     data = {**COMMON, "type": event_type.value, "event": "e", "app": "c"}
     data["input"] = {"to": ["ok", "Bearer $Secret{TEMPORAL_API_KEY}"], "fine": "$Secret{EMAIL_KEY}"}

@@ -19,9 +19,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.testing import WorkflowEnvironment
 
-from ductape_jobs.activities.config.drivers import require_drivers
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.registry import require_drivers
 from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.worker.telemetry import build_telemetry
 from tests.support.installs import ROOT, closure, run_cli, run_installed
@@ -137,13 +137,14 @@ def test_every_missing_extra_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -
     block(monkeypatch, "asyncpg", "nats", "aiosmtplib")
     with pytest.raises(ConfigError) as refused:
         require_drivers(config)
+    # In the registry's order of event types (ductape_jobs.activities.registry.EVENT_TYPES).
     assert str(refused.value).splitlines() == [
+        "products.shop.notifications.welcome.envs.prd.email uses SMTP (aiosmtplib is not installed): "
+        "install ductape-jobs[smtp]",
         "products.shop.databases.inventory.envs.prd uses postgresql (asyncpg is not installed): "
         "install ductape-jobs[postgres]",
         "products.shop.brokers.events.envs.prd uses nats (nats is not installed): install ductape-jobs[brokers]",
-        "products.shop.notifications.welcome.envs.prd.email uses SMTP (aiosmtplib is not installed): "
-        "install ductape-jobs[smtp]",
-        "all of them: install ductape-jobs[postgres,brokers,smtp]",
+        "all of them: install ductape-jobs[smtp,postgres,brokers]",
     ]
 
 
@@ -235,7 +236,7 @@ def test_a_plain_install_runs_the_example_config() -> None:
     """What `ductape-jobs dev` loads for the example config imports with the core alone."""
     code = f"""
 import asyncio, httpx
-from ductape_jobs.activities.config.drivers import require_drivers
+from ductape_jobs.activities.registry import require_drivers
 from ductape_jobs.activities.config.product_config import load_product_config
 from ductape_jobs.activities.registry import open_activities
 from ductape_jobs.activities.config.secrets import SecretStore

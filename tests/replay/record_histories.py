@@ -27,7 +27,7 @@ from ductape_jobs.dev.server import temporal_binary
 from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
 from ductape_jobs.planning.plan import plan_job
 from ductape_jobs.workflows.arming import arm_lead_ms
-from ductape_jobs.workflows.contracts.job import JobEventType, JobState
+from ductape_jobs.workflows.contracts.job import JobState
 from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
 from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW, JOB_WORKFLOW, SEARCH_ATTRIBUTES
 from tests.activities.test_notification_channels import ORDER_INPUT, config_for
@@ -320,7 +320,7 @@ async def _record_exact(target: HttpTarget) -> None:
         ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
 
         async def armed(job_id: str, event: str = "send_welcome_email", **fields: Any) -> str:
-            lead = timedelta(milliseconds=arm_lead_ms(job_id, JobEventType.ACTION) or 0)
+            lead = timedelta(milliseconds=arm_lead_ms(job_id) or 0)
             due = (datetime.now(UTC) + lead + timedelta(seconds=4)).isoformat()  # arms 4 s from now
             job = await ductape.processor.job.schedule(_job(event, start_at=due, job_id=job_id, **fields))
             handle = env.client.get_workflow_handle(job.job_id)

@@ -24,7 +24,8 @@ from ductape_jobs.codec.encryption import PlaintextPayloadError, encrypted_conve
 from ductape_jobs.worker.job_worker import WORKFLOWS
 from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
 from ductape_jobs.workflows.contracts.job import JobEventType
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.route import RUN_FUNCTION
+from ductape_jobs.workflows.event_types import ACTIVITY_BEFORE_INPUT_NAMED_IT
 from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
 from ductape_jobs.workflows.job_workflow import EXACT_MANAGEMENT
 from ductape_jobs.workflows.names import (
@@ -39,7 +40,7 @@ from tests.conftest import CONVERTER, TEST_KEYRING
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 PLAINTEXT_ACCEPTED = encrypted_converter(TEST_KEYRING, accept_plaintext=True)
-RUN_ACTION = EVENT_ACTIVITIES[JobEventType.ACTION]
+RUN_ACTION = ACTIVITY_BEFORE_INPUT_NAMED_IT[JobEventType.ACTION]
 
 
 def history(name: str) -> Path:
@@ -268,7 +269,7 @@ def test_events_history_starts_deliveries_without_delaying_the_activity() -> Non
 
 
 def test_function_feature_and_fallback_histories_have_their_shape() -> None:
-    assert scheduled_activities(history("function")) == [EVENT_ACTIVITIES[JobEventType.FUNCTION]]
+    assert scheduled_activities(history("function")) == [RUN_FUNCTION]
     feature = event_types(history("feature"))
     assert scheduled_activities(history("feature")) == [RESOLVE_ROUTE]
     assert feature.count("START_CHILD_WORKFLOW_EXECUTION_INITIATED") == 1

@@ -22,7 +22,7 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.codec.converter import DATA_CONVERTER
 from ductape_jobs.dev.server import DevServer
 from ductape_jobs.workflows.arming import EVENT_HEARTBEAT
-from ductape_jobs.workflows.event_types import EVENT_ACTIVITIES
+from ductape_jobs.workflows.contracts.job import RUN_ACTION
 from tests.worker.test_faults import SECRETS, config_document, server, start_worker
 
 __all__ = ["server"]  # the fault suite's dev server on a SQLite file, used as a fixture here
@@ -114,5 +114,5 @@ async def test_a_killed_workers_running_job_moves_on_within_the_heartbeat_timeou
     history = [e async for e in client.get_workflow_handle(job.job_id).fetch_history_events()]
     (scheduled,) = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     attributes = scheduled.activity_task_scheduled_event_attributes
-    assert attributes.activity_type.name == EVENT_ACTIVITIES[next(iter(EVENT_ACTIVITIES))]
+    assert attributes.activity_type.name == RUN_ACTION
     assert attributes.heartbeat_timeout.ToTimedelta() == EVENT_HEARTBEAT

@@ -26,7 +26,7 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.codec.converter import DATA_CONVERTER
 from ductape_jobs.dev.server import DevServer
 from ductape_jobs.workflows.arming import arm_lead_ms
-from ductape_jobs.workflows.contracts.job import JobEventType, JobState
+from ductape_jobs.workflows.contracts.job import JobState
 from tests.conftest import SECRETS, product_config_for
 from tests.support.http_target import HttpTarget
 from tests.support.workers import job_worker
@@ -41,7 +41,7 @@ def job_id_with_lead(prefix: str, at_least: timedelta, below: timedelta | None =
     arms at dispatch."""
     for n in range(10_000):
         job_id = f"{prefix}-{uuid.uuid4().hex[:6]}-{n}"
-        lead = timedelta(milliseconds=arm_lead_ms(job_id, JobEventType.ACTION) or 0)
+        lead = timedelta(milliseconds=arm_lead_ms(job_id) or 0)
         if lead >= at_least and (below is None or lead < below):
             return job_id
     raise AssertionError("no such job ID")

@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 BrokerKindName = Literal["redis", "rabbitmq", "nats", "mqtt"]
 
 
+PUBLISH_ACTIVITY = "ductape.publish"
+"""The activity that runs a ``publish`` job."""
+SUBSCRIBE_ACTIVITY = "ductape.subscribe"
+"""The activity that runs a ``subscribe`` job."""
+
+
 class IPublishRequest(BaseModel):
     """Input of a publish job: the message and its optional key and headers."""
 

@@ -34,6 +34,10 @@ OrderBy = str | list[str] | dict[str, Literal["asc", "desc", "ASC", "DESC"]]
 """``"col"``, ``"-col"``, ``"col desc"``, a list of those, or ``{col: "asc"|"desc"}``."""
 
 
+RUN_DATABASE = "ductape.run_database"
+"""The activity that runs a ``database_action`` job."""
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

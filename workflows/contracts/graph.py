@@ -25,6 +25,10 @@ def check_identifier(value: str) -> str:
     return value
 
 
+RUN_GRAPH = "ductape.run_graph"
+"""The activity that runs a ``graph`` job."""
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -270,6 +270,10 @@ class ISession(SessionRef):
         return value
 
 
+RUN_ACTION = "ductape.run_action"
+"""The activity that runs an ``action`` job: one HTTP request to an app's action."""
+
+
 class IActionRequest(StrictInput):
     """Input of an app action; flat inputs are routed by the action activity."""
 
@@ -304,6 +308,12 @@ class JobWorkflowInput(BaseModel):
     event_type: JobEventType
     event: str
     app: str | None = None
+    event_activity: str | None = None
+    """The activity that runs the event, from the type's descriptor; None: the workflow orchestrates it.
+    A job dispatched before this field existed has None for every type
+    (``ductape_jobs.workflows.event_types`` reads it)."""
+    namespace: str | None = None
+    """The type's ``ductape.<namespace>`` (None: it has none), for the job's events."""
     input: dict[str, Any] = Field(default_factory=dict)
     start_at: AwareDatetime | None = None
     """Run at this instant; ``None`` runs at once (every run a schedule starts)."""

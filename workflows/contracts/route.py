@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field
 
 from ductape_jobs.workflows.contracts.job import JobContext, JobEventType
 
+RUN_FUNCTION = "ductape.run_function"
+"""The activity that runs a ``function`` job."""
+
 
 class IFunctionRequest(BaseModel):
     """Ductape's function input: the payload handed to the function."""
@@ -43,6 +46,8 @@ class RouteOption(BaseModel):
     event: str
     app: str | None = None
     """The component (app, notification, database...) that runs ``event``."""
+    activity: str | None = None
+    """The activity that runs it (``JobWorkflowInput.event_activity``)."""
     input: dict[str, Any] = Field(default_factory=dict)
     """The option's own input; the job's input is laid over it key by key."""
     weight: int = 1

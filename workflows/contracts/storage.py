@@ -13,6 +13,10 @@ StorageOperation = Literal["upload", "download", "delete", "list"]
 STORAGE_OPERATIONS: tuple[StorageOperation, ...] = ("upload", "download", "delete", "list")
 
 
+RUN_STORAGE = "ductape.run_storage"
+"""The activity that runs a ``storage`` job."""
+
+
 class _StorageInput(BaseModel):
     """Strict about unknown keys (a misspelt ``filename`` must not silently upload elsewhere)."""
 
