@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ductape_jobs.client import Ductape
     from ductape_jobs.codec.converter import DATA_CONVERTER
+    from ductape_jobs.management.bulk_dispatch import BulkItemResult, BulkProgress
     from ductape_jobs.management.jobs import JobFailedError, JobNotFoundError, JobStateError, JobTimeoutError
     from ductape_jobs.sessions import SessionError
     from ductape_jobs.workflows.contracts.broker import IPublishRequest, ISubscribeRequest
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str]] = {
     "Ductape": ("ductape_jobs.client", "Ductape"),
     "DATA_CONVERTER": ("ductape_jobs.codec.converter", "DATA_CONVERTER"),
+    "BulkItemResult": ("ductape_jobs.management.bulk_dispatch", "BulkItemResult"),
+    "BulkProgress": ("ductape_jobs.management.bulk_dispatch", "BulkProgress"),
     "JobFailedError": ("ductape_jobs.management.jobs", "JobFailedError"),
     "JobNotFoundError": ("ductape_jobs.management.jobs", "JobNotFoundError"),
     "JobStateError": ("ductape_jobs.management.jobs", "JobStateError"),
@@ -125,6 +128,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATA_CONVERTER",
+    "BulkItemResult",
+    "BulkProgress",
     "Ductape",
     "IActionDispatchInput",
     "IActionRequest",

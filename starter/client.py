@@ -202,6 +202,7 @@ class Ductape:
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
         self.jobs = Jobs(client, events=events, clock=self.planner.clock, scheduling=scheduling)
         submitter = _Submitter(client, self.planner, events, self.jobs)
+        self.jobs.dispatcher = submitter  # ``jobs.schedule_many`` plans and starts as ``dispatch`` does
         self.client = client
         self.processor = Processor(submitter)
         self.sessions = Sessions(config=config, secrets=secrets, store=session_store, clock=self.planner.clock)

@@ -6,7 +6,8 @@ the ``Settings`` once, in ``run``, and hands them down.
 Exit codes: 0 done; 2 bad input or config (``JobInputError``, ``ConfigError``, ``KeyringError``); 1 a
 job or server state the command could not get past (``JobNotFoundError``, ``JobFailedError``,
 ``JobStateError``, ``JobTimeoutError``, ``DevServerError``, ``TemporalUnreachableError``); each prints
-one ``error:`` line. Anything else is a bug and shows its traceback; 130 on Ctrl-C.
+one ``error:`` line. 3: ``schedule`` sent a list, and some items failed (each printed with its error in
+its place, the others sent). Anything else is a bug and shows its traceback; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ductape_jobs.activities.config.secrets import SecretsFileError, SecretStore
 from ductape_jobs.activities.registry import require_drivers
 from ductape_jobs.cli.apply import apply_changes, plan_changes
 from ductape_jobs.cli.jobs import add_jobs_parser, run_jobs_command
-from ductape_jobs.cli.schedule_file import as_json, send_items, split_items, validate_items
+from ductape_jobs.cli.schedule_file import schedule_file
 from ductape_jobs.cli.shutdown import release_temporal_runtime
 from ductape_jobs.client import Ductape, connect_client, open_session_store, resolve_keyring
 from ductape_jobs.codec.encryption import Keyring, KeyringError, load_or_create_keyring
@@ -262,33 +263,24 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _connect(settings: Settings, config: ProductConfig | None, secrets: SecretStore) -> Ductape:
+    return Ductape(
+        await connect_client(settings, resolve_keyring(settings)), task_queue=settings.task_queue, config=config,
+        secrets=secrets, scheduling=SchedulingOptions.of(settings),
+    )  # fmt: skip
+
+
 async def _schedule(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        data = json.loads(args.file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise JobInputError.one("", f"cannot read {args.file}: {err}") from None
     config = load_product_config(settings.config_path) if settings.config_path else None
     secrets = _secrets(settings, config)
-    items = split_items(data)
     planner = JobPlanner(task_queue=settings.task_queue, config=config, secrets=secrets)
-    validate_items(planner, items, listed=isinstance(data, list))  # every input error surfaces before connecting
-    client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(
-        client, task_queue=settings.task_queue, config=config, secrets=secrets,
-        scheduling=SchedulingOptions.of(settings),
-    )  # fmt: skip
-    results = await send_items(ductape, items, Console(stderr=True))
-    _print([as_json(r) for r in results] if isinstance(data, list) else as_json(results[0]))
-    return 0
+    # Connected only once every item is valid: a bad file fails without a server.
+    return await schedule_file(args.file, planner, lambda: _connect(settings, config, secrets), Console(stderr=True))
 
 
 async def _apply(args: argparse.Namespace, settings: Settings) -> int:
     config, secrets = _load(settings)
-    client = await connect_client(settings, resolve_keyring(settings))
-    ductape = Ductape(
-        client, task_queue=settings.task_queue, config=config, secrets=secrets,
-        scheduling=SchedulingOptions.of(settings),
-    )  # fmt: skip
+    ductape = await _connect(settings, config, secrets)
     # Every product, including one whose last definition was removed: it still gets its deletions.
     builders = {product: ductape.product(product) for product in config.products}
     changes = await plan_changes(builders, config)

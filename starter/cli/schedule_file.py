@@ -1,17 +1,21 @@
 """``ductape-jobs schedule FILE.json``: one job, or a list of jobs with a progress bar.
 
 Every item is validated before anything is started: one bad item names its index and field, and
-nothing is scheduled. Items are ``job.schedule`` inputs, dispatch inputs with ``"dispatch": "<ns>"``,
-or seed 004's product builder calls: ``{"product": "<tag>", "createJob": {...}}``, ``{"product": ...,
-"updateJob": {"tag": ..., "data": {...}}}``, ``{"product": ..., "fetchJob": {"tag": ...}}`` and
-``{"product": ..., "fetchJobs": {}}`` (``"env"`` beside ``"product"`` picks the builder's env).
+nothing is scheduled. Items are ``job.schedule`` inputs, dispatch inputs with ``"dispatch": "<ns>"``
+(as ``ductape.jobs.schedule_many`` takes them, ``ductape_jobs.management.bulk_dispatch``, whose code
+sends a list here too), or seed 004's product builder calls, which only a file may hold:
+``{"product": "<tag>", "createJob": {...}}``, ``{"product": ..., "updateJob": {"tag": ..., "data":
+{...}}}``, ``{"product": ..., "fetchJob": {"tag": ...}}`` and ``{"product": ..., "fetchJobs": {}}``
+(``"env"`` beside ``"product"`` picks the builder's env). An item of a list that fails when sent is
+printed as ``{"error", "error_type"}`` in its place, after all the others were sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,29 +23,54 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ductape_jobs.client import Ductape
+from ductape_jobs.management.bulk_dispatch import (
+    BulkProgress,
+    DispatchItem,
+    ItemFailure,
+    at_index,
+    check_dispatch_item,
+    check_each,
+    dispatch_item,
+    send_all,
+)
 from ductape_jobs.management.product_jobs import validated_definition
-from ductape_jobs.planning.event_inference import config_definition
-from ductape_jobs.planning.inputs import DISPATCH_NAMESPACES
 from ductape_jobs.planning.plan import JobPlanner
 from ductape_jobs.workflows.contracts.dispatch import IProductJob
-from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError
+from ductape_jobs.workflows.contracts.job import JobInputError
 
-CONCURRENCY = 16
 BUILDER_CALLS = ("createJob", "updateJob", "fetchJob", "fetchJobs")
 """Seed 004's ``productBuilder`` calls a file item may make."""
+SOME_ITEMS_FAILED = 3
+"""The exit code of a list some of whose items failed when sent (the others were sent)."""
 
 
 @dataclass(frozen=True)
-class Item:
-    """One item of the file: what it calls, and its input."""
+class BuilderCall:
+    """A file item calling seed 004's product builder: ``data`` is the call's argument."""
 
-    namespace: str | None
-    """``ductape.<namespace>.dispatch``; None: ``processor.job.schedule``, or a builder call."""
+    builder: str
+    """A ``BUILDER_CALLS`` name."""
     data: Mapping[str, Any]
-    builder: str | None = None
-    """A ``BUILDER_CALLS`` name; ``data`` is then its argument and ``product``/``env`` the builder's."""
-    product: str = ""
+    product: str
     env: str | None = None
+
+
+Item = DispatchItem | BuilderCall
+"""One item of the file: a job to dispatch, or a builder call."""
+Sent = BaseModel | list[BaseModel]
+"""What an item's call returns: a DispatchResult, or a builder call's definition(s)."""
+
+
+def read_file(path: Path) -> object:
+    """The file's JSON.
+
+    Raises:
+        JobInputError: it cannot be read or is not JSON.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise JobInputError.one("", f"cannot read {path}: {err}") from None
 
 
 def split_items(data: object) -> list[Item]:
@@ -54,71 +83,61 @@ def split_items(data: object) -> list[Item]:
     items = data if isinstance(data, list) else [data]
     out: list[Item] = []
     for index, item in enumerate(items):
-        where = f"[{index}]." if isinstance(data, list) else ""
-        if not isinstance(item, dict):
-            raise JobInputError.one(where.rstrip("."), "each job must be a JSON object")
-        calls = [name for name in BUILDER_CALLS if name in item]
-        if calls:
-            out.append(_builder_item(item, calls, where))
-            continue
-        rest = dict(item)
-        namespace = rest.pop("dispatch", None)
-        if namespace is not None and namespace not in DISPATCH_NAMESPACES:
-            raise JobInputError.one(f"{where}dispatch", f"unknown namespace {namespace!r}")
-        out.append(Item(namespace, rest))
+        try:
+            calls = [name for name in BUILDER_CALLS if isinstance(item, dict) and name in item]
+            out.append(_builder_item(item, calls) if calls else dispatch_item(item))
+        except JobInputError as err:
+            raise at_index(err, index) if isinstance(data, list) else err from None
     return out
 
 
-def _builder_item(item: Mapping[str, Any], calls: list[str], where: str) -> Item:
+def _builder_item(item: Mapping[str, Any], calls: list[str]) -> BuilderCall:
     call = calls[0]
     if len(calls) > 1:
-        raise JobInputError.one(f"{where}{calls[1]}", f"one builder call per item (this one has {call!r} too)")
+        raise JobInputError.one(calls[1], f"one builder call per item (this one has {call!r} too)")
     product, env = item.get("product"), item.get("env")
     if not isinstance(product, str) or not product:
-        raise JobInputError.one(f"{where}product", f"is required for {call} (the builder's product tag)")
+        raise JobInputError.one("product", f"is required for {call} (the builder's product tag)")
     if env is not None and not isinstance(env, str):
-        raise JobInputError.one(f"{where}env", "must be a string")
+        raise JobInputError.one("env", "must be a string")
     if extra := sorted(set(item) - {call, "product", "env"}):
-        raise JobInputError.one(f"{where}{extra[0]}", f"is not a known field beside {call}")
+        raise JobInputError.one(extra[0], f"is not a known field beside {call}")
     argument = item[call]
     if not isinstance(argument, dict):
-        raise JobInputError.one(f"{where}{call}", "must be an object")
+        raise JobInputError.one(call, "must be an object")
     if call != "createJob" and call != "fetchJobs" and not isinstance(argument.get("tag"), str):
-        raise JobInputError.one(f"{where}{call}.tag", "is required (the job definition's tag)")
-    return Item(None, argument, builder=call, product=product, env=env)
+        raise JobInputError.one(f"{call}.tag", "is required (the job definition's tag)")
+    return BuilderCall(call, argument, product=product, env=env)
 
 
 def validate_items(planner: JobPlanner, items: list[Item], listed: bool) -> None:
-    """Plan every item offline (a ``type: job`` item whose definition is not in the config needs the
-    server and is checked when sent; builder calls are checked for their definition's shape).
+    """Plan every item offline (as ``check_dispatch_item``; builder calls are checked for their
+    definition's shape).
 
     Raises:
-        JobInputError: the first bad item, its field prefixed with ``[index].`` for a list.
+        JobInputError: every bad item's problems, fields prefixed with ``[index].`` for a list.
     """
-    for index, item in enumerate(items):
-        try:
-            if item.builder is not None:
-                if item.builder == "createJob":
-                    validated_definition(item.data, field_prefix="createJob")
-                continue
-            job = planner.normalise(item.namespace, item.data)
-            if job.event_type is JobEventType.JOB and config_definition(planner.config, job.product, job.event) is None:
-                continue  # a definition made through the API: read from the server when the item is sent
-            planner.plan_normalised(job)
-        except JobInputError as err:
-            if not listed:
-                raise
-            raise JobInputError([(f"[{index}].{f}" if f else f"[{index}]", r) for f, r in err.problems]) from None
+
+    def check(item: Item) -> None:
+        if isinstance(item, DispatchItem):
+            check_dispatch_item(planner, item)
+        elif item.builder == "createJob":
+            validated_definition(item.data, field_prefix="createJob")
+
+    if listed:
+        check_each(items, check)
+    else:
+        check(items[0])
 
 
-async def send_item(ductape: Ductape, item: Item) -> BaseModel | list[BaseModel]:
+async def send_item(ductape: Ductape, item: Item) -> Sent:
     """Make the item's call: a DispatchResult, or what the builder call returns (definitions).
 
     Raises:
         JobInputError: the input is refused (nothing was started).
         JobNotFoundError: a builder call names a definition that does not exist.
     """
-    if item.builder is None:
+    if isinstance(item, DispatchItem):
         if item.namespace is None:
             return await ductape.processor.job.schedule(item.data)
         result: BaseModel = await getattr(ductape, item.namespace).dispatch(item.data)
@@ -136,25 +155,51 @@ async def send_item(ductape: Ductape, item: Item) -> BaseModel | list[BaseModel]
     return list(await builder.fetch_jobs())
 
 
-async def send_items(ductape: Ductape, items: list[Item], console: Console) -> list[BaseModel | list[BaseModel]]:
-    """Make every item's call (``CONCURRENCY`` at a time), with a progress bar for more than one."""
-    results: list[BaseModel | list[BaseModel] | None] = [None] * len(items)
-    gate = asyncio.Semaphore(CONCURRENCY)
+async def send_items(ductape: Ductape, items: list[Item], console: Console) -> list[Sent | ItemFailure]:
+    """Make every item's call (``bulk_dispatch.send_all``: 16 at a time, each item's failure its own),
+    with a progress bar for more than one."""
     columns = (TextColumn("scheduling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=len(items) < 2) as progress:
-        task = progress.add_task("jobs", total=len(items))
+    with Progress(*columns, TextColumn("{task.description}"), console=console, disable=len(items) < 2) as progress:
+        task = progress.add_task("", total=len(items))
 
-        async def send(index: int, item: Item) -> None:
-            async with gate:
-                results[index] = await send_item(ductape, item)
-                progress.advance(task)
+        def advance(state: BulkProgress) -> None:
+            progress.update(task, completed=state.done, description=f"{state.failed} failed" if state.failed else "")
 
-        await asyncio.gather(*(send(i, item) for i, item in enumerate(items)))
-    return [r for r in results if r is not None]
+        return await send_all(items, lambda item: send_item(ductape, item), on_progress=advance)
 
 
-def as_json(result: BaseModel | list[BaseModel]) -> Any:
-    """What the CLI prints for one item's result (a definition without its unset extensions)."""
-    if isinstance(result, list):
-        return [as_json(r) for r in result]
-    return result.model_dump(mode="json", exclude_none=isinstance(result, IProductJob))
+def as_json(outcome: Sent | ItemFailure) -> Any:
+    """What the CLI prints for one item: its result (a definition without its unset extensions), or
+    ``{"error", "error_type"}``."""
+    if isinstance(outcome, ItemFailure):
+        return {"error": outcome.error, "error_type": outcome.error_type}
+    if isinstance(outcome, list):
+        return [as_json(r) for r in outcome]
+    return outcome.model_dump(mode="json", exclude_none=isinstance(outcome, IProductJob))
+
+
+async def schedule_file(
+    path: Path, planner: JobPlanner, connect: Callable[[], Awaitable[Ductape]], console: Console
+) -> int:
+    """The ``schedule`` command: validate the file's items (before connecting), send them, print the
+    result of each; returns the exit code (0, or ``SOME_ITEMS_FAILED``).
+
+    Raises:
+        JobInputError: the file cannot be read, or an item is invalid (nothing was sent); a single
+            job's input refused when sent.
+        Exception: as ``send_item`` for a single job, and as ``connect``.
+    """
+    data = read_file(path)
+    items = split_items(data)
+    validate_items(planner, items, listed=isinstance(data, list))
+    ductape = await connect()
+    if not isinstance(data, list):  # one job: its error is the command's (and its exit code)
+        _print_json(as_json(await send_item(ductape, items[0])))
+        return 0
+    outcomes = await send_items(ductape, items, console)
+    _print_json([as_json(outcome) for outcome in outcomes])
+    return SOME_ITEMS_FAILED if any(isinstance(outcome, ItemFailure) for outcome in outcomes) else 0
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))

@@ -1,7 +1,7 @@
 """``ductape.jobs``: find, wait for, pause, resume, reschedule, trigger, retry, cancel and delete jobs.
 
 Records and the status rule are in ``ductape_jobs.management.records``; listing, history and statistics in
-``ductape_jobs.management.queries``.
+``ductape_jobs.management.queries``; ``schedule_many`` in ``ductape_jobs.management.bulk_dispatch``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ductape_jobs.management.bulk_dispatch import BulkScheduling
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.queries import JobQueries
 from ductape_jobs.management.records import (
@@ -38,7 +38,7 @@ from ductape_jobs.management.records import (
     schedule_record,
     workflow_record,
 )
-from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec
+from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec, start_again
 from ductape_jobs.planning.dst_policy import is_companion
 from ductape_jobs.planning.plan import recurrence_for
 from ductape_jobs.scheduling import (
@@ -53,12 +53,11 @@ from ductape_jobs.scheduling import (
 from ductape_jobs.scheduling.dst_schedules import describe_companion, latest_of
 from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord
-from ductape_jobs.workflows.names import JOB_WORKFLOW
 
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
-class Jobs(JobQueries):
+class Jobs(JobQueries, BulkScheduling):
     """Job management over the workflows and schedules of one client."""
 
     def __init__(
@@ -303,22 +302,7 @@ class Jobs(JobQueries):
             WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
         ):  # fmt: skip
             raise JobStateError(f"job {job_id} has not failed (it is {workflow.status})")
-        handle = self.client.get_workflow_handle(job_id)
-        history = await handle.fetch_history()
-        started = history.events[0].workflow_execution_started_event_attributes
-        (job_input,) = await self.client.data_converter.decode(started.input.payloads)
-        memo = JobMemo.model_validate(await workflow.memo())
-        memo = memo.model_copy(update={"scheduled_at": to_epoch_ms(self.clock()), "paused": None})
-        await self.client.start_workflow(
-            JOB_WORKFLOW,
-            job_input,
-            id=job_id,
-            task_queue=workflow.task_queue,
-            search_attributes=workflow.typed_search_attributes,
-            memo=memo.model_dump(mode="json"),
-            static_summary=await workflow.static_summary(),
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        )
+        await start_again(self.client, workflow, now=self.clock())
         return await self.get(job_id)
 
     async def delete(self, job_id: str) -> None:

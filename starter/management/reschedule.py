@@ -1,5 +1,6 @@
-"""A recurring job's new timing (``ductape.jobs.reschedule``): its schedule, and the DST companion
-with it, given the new spec while runs so far and the remaining limit are kept."""
+"""A job's new timing: a recurring job's (``ductape.jobs.reschedule``), its schedule and the DST
+companion with it given the new spec while runs so far and the remaining limit are kept; and a failed
+one-off job's (``ductape.jobs.retry``), started again now."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from temporalio.client import (
     ScheduleDescription,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowExecutionDescription,
 )
+from temporalio.common import WorkflowIDReusePolicy
 
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
@@ -23,6 +26,7 @@ from ductape_jobs.scheduling.dst_schedules import describe_companion, pair_layou
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
+from ductape_jobs.workflows.names import JOB_WORKFLOW
 
 
 async def replace_spec(
@@ -97,3 +101,26 @@ def repeat_options(options: dict[str, Any]) -> IJobRepeatOptions:
         return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as err:
         raise JobInputError.from_validation(err, prefix="repeat") from None
+
+
+async def start_again(client: Client, workflow: WorkflowExecutionDescription, *, now: datetime) -> None:
+    """Start the ended one-off job ``workflow`` again under its ID, with its input, due ``now``.
+
+    Raises:
+        temporalio.exceptions.WorkflowAlreadyStartedError: it has not failed (only a failed run may be reused).
+    """
+    history = await client.get_workflow_handle(workflow.id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    (job_input,) = await client.data_converter.decode(started.input.payloads)
+    memo = JobMemo.model_validate(await workflow.memo())
+    memo = memo.model_copy(update={"scheduled_at": to_epoch_ms(now), "paused": None})
+    await client.start_workflow(
+        JOB_WORKFLOW,
+        job_input,
+        id=workflow.id,
+        task_queue=workflow.task_queue,
+        search_attributes=workflow.typed_search_attributes,
+        memo=memo.model_dump(mode="json"),
+        static_summary=await workflow.static_summary(),
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )

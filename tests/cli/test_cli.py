@@ -210,3 +210,29 @@ async def test_schedule_a_file_of_many_jobs_or_none_of_them(
             assert code == 0, err
     assert sorted(c.body["n"] for c in http_target.calls("/v1/welcome")) == [0, 1, 2, 3, 4]
     assert len(http_target.requests) == 5  # the rejected file started nothing
+
+
+async def test_schedule_a_file_whose_item_fails_when_sent_sends_the_others_and_exits_3(
+    dev_env: WorkflowEnvironment, tmp_path: Path, unique: Any
+) -> None:
+    queue = unique("cli-failing")
+    address = dev_env.client.service_client.config.target_host
+    env = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=TEST_KEYRING.to_text())
+    later = int(time.time() * 1000) + 3_600_000  # no worker runs them: what counts is what was started
+    item = {"product_tag": "my-product", "env": "dev", "app": "email-service", "event": "send_welcome_email"}
+    due = item | {"input": {}, "start_at": later}
+    # Valid offline (no config to hold job definitions), refused when sent: no such definition on the server.
+    missing = {"product_tag": "my-product", "env": "dev", "type": "job", "event": unique("no-def"), "input": {}}
+    path = tmp_path / "some-fail.json"
+    path.write_text(json.dumps([due, missing, due]))
+    code, out, err = await run_cli("schedule", str(path), "--address", address, "--task-queue", queue, env=env)
+    assert code == 3, err
+    first, failed, last = json.loads(out)
+    assert failed == {"error": f"event: no job definition {missing['event']!r} in product 'my-product'",
+                      "error_type": "JobInputError"}  # fmt: skip
+    assert first["job_id"] != last["job_id"]
+    for result in (first, last):
+        assert result["status"] == "scheduled"
+        assert result["scheduled_at"] == later
+        described = await dev_env.client.get_workflow_handle(result["job_id"]).describe()
+        assert described.task_queue == queue
