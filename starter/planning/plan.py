@@ -23,6 +23,7 @@ from ductape_jobs.activities.registry import COMPONENT_CHECKS, DESCRIPTOR_OF, NE
 from ductape_jobs.activities.session.crypto import TokenRejected
 from ductape_jobs.activities.session.tokens import check_algorithm, check_unverified, verify_session
 from ductape_jobs.management.job_events import wants_events
+from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.event_inference import resolve_config_definitions, settle_event_type
 from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, normalise_job
 
@@ -113,6 +114,8 @@ def plan_job(
     job_id = job.job_id or (
         cache_job_id(job, app) if job.cache is not None else new_job_id(job.product, job.env, job.event, now)
     )
+    if recurrence is not None and is_companion(job_id):  # ``jobs`` would read its schedule as no job at all
+        raise JobInputError.one("job_id", f"must not end with {COMPANION_SUFFIX!r} (reserved for DST companions)")
     maximum_attempts = job.retries + 1
     notify = wants_events(config, job.product)
     retry = job.retry or IRetryConfig()

@@ -24,7 +24,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.plan import JobPlan
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.planning.recurrence import Recurrence
@@ -38,7 +37,7 @@ from ductape_jobs.scheduling.dst_schedules import (
 )
 from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
-from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
+from ductape_jobs.workflows.contracts.job import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
 from ductape_jobs.workflows.names import JOB_WORKFLOW
 
@@ -66,12 +65,9 @@ async def start_job(
     companion (default: both on).
 
     Raises:
-        JobInputError: a recurring job's ID ends with ``~dst`` (the DST companions' suffix).
         temporalio.service.RPCError: the server refused the request (unregistered search attributes...).
     """
     if plan.recurrence is not None:
-        if is_companion(plan.job_id):  # ``jobs`` reads such a schedule as no job at all
-            raise JobInputError.one("job_id", f"must not end with {COMPANION_SUFFIX!r} (reserved)")
         options = scheduling or SchedulingOptions()
         return await _create_schedule(client, plan, options.recurrence(plan.recurrence), options, task_queue=task_queue)
     reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE

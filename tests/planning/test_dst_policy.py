@@ -152,3 +152,14 @@ def test_a_planned_job_carries_its_layout_and_policy() -> None:
     assert plan.recurrence.dst is not None
     assert plan.recurrence.dst.policy == DstPolicy(repeated="both")
     assert plan.memo.dst == {"skipped": "shift", "repeated": "both"}
+
+
+def test_a_recurring_job_id_with_the_companions_suffix_is_refused_before_anything_starts() -> None:
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    data = {"product_tag": "p", "env": "dev", "app": "a", "event": "e", "input": {}, "job_id": "nightly~dst"}
+    with pytest.raises(JobInputError) as err:
+        plan_job(normalise_job(data | {"repeat": {"cron": "0 9 * * *"}}), now=now, task_queue="tq", config=None,
+                 secrets=None)  # fmt: skip
+    assert (err.value.field, err.value.reason) == ("job_id", "must not end with '~dst' (reserved for DST companions)")
+    one_off = plan_job(normalise_job(data), now=now, task_queue="tq", config=None, secrets=None)
+    assert one_off.job_id == "nightly~dst"  # only a schedule's ID is read back as a companion

@@ -160,16 +160,22 @@ def _schedule(expr: str, zone: str, start: datetime) -> Schedule:
 
 
 async def _replace(client: Client, handle: ScheduleHandle, schedule: Schedule) -> None:
-    """``UpdateSchedule`` without the describe that ``ScheduleHandle.update`` does first."""
-    await client.workflow_service.update_schedule(
-        wsv1.UpdateScheduleRequest(
-            namespace=client.namespace,
-            schedule_id=handle.id,
-            schedule=await schedule._to_proto(client),  # the SDK's own conversion, as create_schedule uses
-            identity=client.identity,
-            request_id=str(uuid.uuid4()),
-        )
+    """``UpdateSchedule`` without the describe that ``ScheduleHandle.update`` does first; asked again
+    (the same request) when a busy machine lets the call time out, as ``_describe`` does."""
+    request = wsv1.UpdateScheduleRequest(
+        namespace=client.namespace,
+        schedule_id=handle.id,
+        schedule=await schedule._to_proto(client),  # the SDK's own conversion, as create_schedule uses
+        identity=client.identity,
+        request_id=str(uuid.uuid4()),
     )
+    for attempt in range(3):
+        try:
+            await client.workflow_service.update_schedule(request, timeout=timedelta(seconds=60))
+            return
+        except RPCError:
+            if attempt == 2:
+                raise
 
 
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
