@@ -78,16 +78,32 @@ def arm_lead_ms(job_id: str, ahead: timedelta = ARM_AHEAD) -> int | None:
     return floor + zlib.crc32(job_id.encode()) % max(most - floor, 1)
 
 
-def armed_nominal(scheduled: datetime, shift_s: int, cron: str | None) -> datetime | None:
+def armed_nominal(
+    scheduled: datetime,
+    shift_s: int,
+    cron: str | None,
+    *,
+    time_zone: str | None = None,
+    every_ms: int | None = None,
+    grid_offset_s: int | None = None,
+) -> datetime | None:
     """The nominal time of a run that an armed schedule (fired ``shift_s`` early, see
-    ``ductape_jobs.scheduling.recurring_arming``) started at ``scheduled``, or None when ``scheduled + shift_s`` is
-    not a run time of ``cron``: a triggered run (started at once, its scheduled time is the trigger's).
+    ``ductape_jobs.scheduling.recurring_arming``) started at ``scheduled``, or None when
+    ``scheduled + shift_s`` is not one of the job's run times: a triggered run (started at once, its
+    scheduled time is the trigger's).
 
-    A trigger in the very second an armed run fires is taken for that run (it starts at its instant).
+    A cron job's run times are its cron's in ``time_zone``; an armed ``every`` job's (its memo has
+    ``grid_offset_s``) are the instants ``grid_offset_s`` past a multiple of ``every_ms`` from the
+    epoch. A trigger in the very second an armed run fires is taken for that run (it starts at its
+    instant).
     """
-    compiled = _compiled(cron) if cron else None
     nominal = scheduled + timedelta(seconds=shift_s)
-    return nominal if compiled is not None and compiled.matches(nominal) else None
+    if grid_offset_s is not None:  # set on armed ``every`` jobs only (with a cron that never fires too)
+        if not every_ms or every_ms % 1000 or nominal.microsecond:
+            return None
+        return nominal if (int(nominal.timestamp()) - grid_offset_s) % (every_ms // 1000) == 0 else None
+    compiled = _compiled(cron) if cron else None
+    return nominal if compiled is not None and compiled.matches(nominal, time_zone) else None
 
 
 @lru_cache(maxsize=256)

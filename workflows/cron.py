@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -54,13 +55,13 @@ ALL_MONTHS = frozenset(range(1, 13))
 WEEKDAYS = frozenset(range(1, 6))
 FRIDAY, MONDAY = 5, 1
 
-# Months grouped by length: (months, years, length).
-_GROUPS: tuple[tuple[frozenset[int], frozenset[int], int], ...] = (
+MONTH_LENGTHS: tuple[tuple[frozenset[int], frozenset[int], int], ...] = (
     (frozenset({1, 3, 5, 7, 8, 10, 12}), ALL_YEARS, 31),
     (frozenset({4, 6, 9, 11}), ALL_YEARS, 30),
     (frozenset({2}), LEAP, 29),
     (frozenset({2}), NON_LEAP, 28),
 )
+"""Months grouped by length: (months, years, length)."""
 
 
 class CronError(ValueError):
@@ -93,7 +94,7 @@ class DayRule:
             return False
         return any(
             months & self.months and years & self.years and min(self.doms) <= length
-            for months, years, length in _GROUPS
+            for months, years, length in MONTH_LENGTHS
         )
 
 
@@ -108,9 +109,9 @@ class CompiledCron:
     fixed_hours: bool
     """The hour field is neither ``*`` nor a step from ``*``: a wall-clock time (DST policy applies)."""
 
-    def matches(self, moment: datetime) -> bool:
-        """``moment`` (read as UTC) is one of the expression's run times."""
-        t = moment.astimezone(UTC)
+    def matches(self, moment: datetime, zone: str | None = None) -> bool:
+        """``moment`` is one of the expression's run times, read as wall time in ``zone`` (default UTC)."""
+        t = moment.astimezone(ZoneInfo(zone) if zone else UTC)
         if t.microsecond or t.second not in self.seconds or t.minute not in self.minutes or t.hour not in self.hours:
             return False
         dow = t.isoweekday() % 7
@@ -195,7 +196,7 @@ def _dom_rules(field: str) -> list[DayRule]:
         _special(item, "day-of-month")
         if upper == "L" or upper.startswith("L-"):
             back = 0 if upper == "L" else _number(upper[2:], "day-of-month", 0, 30, f"{item!r}: n of L-n")
-            rules += [DayRule(frozenset({n - back}), months=m, years=y) for m, y, n in _GROUPS if n - back >= 1]
+            rules += [DayRule(frozenset({n - back}), months=m, years=y) for m, y, n in MONTH_LENGTHS if n - back >= 1]
         elif upper == "LW":
             rules += _last_weekday()
         elif upper.endswith("W"):
@@ -228,7 +229,7 @@ def _dow_rules(field: str) -> list[DayRule]:
             rules.append(DayRule(frozenset(range(7 * nth - 6, min(7 * nth, 31) + 1)), frozenset({day})))
         elif upper.endswith("L") and len(upper) > 1:
             day = _number(upper[:-1], "day-of-week", 0, 7, f"{item!r}: the day of nL", _DAYS) % 7
-            rules += [DayRule(frozenset(range(n - 6, n + 1)), frozenset({day}), m, y) for m, y, n in _GROUPS]
+            rules += [DayRule(frozenset(range(n - 6, n + 1)), frozenset({day}), m, y) for m, y, n in MONTH_LENGTHS]
         else:
             plain |= {v % 7 for v in _values(item, "day-of-week", 0, 7, _DAYS)}
     return ([DayRule(dows=frozenset(plain))] if plain else []) + rules
@@ -236,7 +237,7 @@ def _dow_rules(field: str) -> list[DayRule]:
 
 def _last_weekday() -> list[DayRule]:
     rules = []
-    for months, years, n in _GROUPS:
+    for months, years, n in MONTH_LENGTHS:
         rules += [
             DayRule(frozenset({n}), WEEKDAYS, months, years),
             DayRule(frozenset({n - 1}), frozenset({FRIDAY}), months, years),  # the last day is a Saturday
@@ -247,7 +248,7 @@ def _last_weekday() -> list[DayRule]:
 
 def _nearest_weekday(day: int) -> list[DayRule]:
     rules = []
-    for months, years, n in _GROUPS:
+    for months, years, n in MONTH_LENGTHS:
         if day > n:
             continue  # that day does not exist in these months: no run, as for a plain day
         rules.append(DayRule(frozenset({day}), WEEKDAYS, months, years))

@@ -168,7 +168,14 @@ class JobWorkflow:
         scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_START)
         if not shift or scheduled is None:
             return None
-        return armed_nominal(scheduled, shift, workflow.memo_value("cron", None, type_hint=str))
+        return armed_nominal(
+            scheduled,
+            shift,
+            workflow.memo_value("cron", None, type_hint=str),
+            time_zone=workflow.memo_value("tz", None, type_hint=str),
+            every_ms=workflow.memo_value("every", None, type_hint=int),
+            grid_offset_s=workflow.memo_value("grid_offset_s", None, type_hint=int),
+        )
 
     def _event(
         self, job: JobWorkflowInput, name: str, status: str, error: str | None = None

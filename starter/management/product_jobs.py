@@ -19,7 +19,7 @@ from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.planning.event_inference import config_definition, resolve_definitions
 from ductape_jobs.planning.plan import JobPlan, JobPlanner
 from ductape_jobs.scheduling import with_arm_shift
-from ductape_jobs.scheduling.dispatch import schedule_timing, start_job
+from ductape_jobs.scheduling.dispatch import schedule_timing, start_job, timed_memo
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult, IProductJob
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.contracts.management import JobMemo
@@ -167,9 +167,9 @@ class ProductBuilder:
         scheduling = self._jobs.scheduling
         timing = schedule_timing(
             scheduling.recurrence(plan.recurrence), first_run=first, now=now, note=plan.summary, trigger_allowed=False,
-            arm_lead_s=scheduling.arm_lead_s(plan.job_id, plan.memo),
+            arm_lead_s=scheduling.arm_lead_s(plan.job_id, plan.memo), longest_run_s=plan.memo.longest_run_s,
         )  # fmt: skip
-        memo = plan.memo.model_copy(update={"arm_shift_s": scheduling.memo_shift(plan.memo, timing.arm_shift_s)})
+        memo = timed_memo(plan.memo, timing)
         remaining = None if not merged.executions else max(merged.executions - described.info.num_actions, 0)
 
         def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:

@@ -34,6 +34,7 @@ from ductape_jobs.management.records import (
     failed,
     memo_fields,
     run_details,
+    run_times,
     schedule_status,
 )
 from ductape_jobs.planning.dst_policy import companion_id, is_companion
@@ -343,11 +344,13 @@ class JobQueries:
             except WorkflowFailureError as err:
                 problem = failed(execution.id, err)
                 error = f"{problem.error_type}: {problem.message}"
-        started, closed = execution.start_time, execution.close_time
+        scheduled, started = run_times(execution, JobMemo.model_validate(await execution.memo()))
+        closed = execution.close_time
         return JobRun(
             workflow_id=execution.id,
             run_id=execution.run_id,
             status=status,
+            scheduled_at=to_epoch_ms(scheduled) if scheduled else None,
             started_at=to_epoch_ms(started),
             completed_at=to_epoch_ms(closed) if closed else None,
             duration_ms=to_epoch_ms(closed) - to_epoch_ms(started) if closed else None,

@@ -24,6 +24,7 @@ from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleDescription,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -35,7 +36,7 @@ from ductape_jobs.activities.registry import DISPATCH_NAMESPACE_OF
 from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows import names
-from ductape_jobs.workflows.arming import DISARMED, INTERRUPTED
+from ductape_jobs.workflows.arming import DISARMED, INTERRUPTED, armed_nominal
 from ductape_jobs.workflows.contracts.job import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo, JobRecord, JobStatus
 
@@ -254,3 +255,22 @@ def schedule_record(
         execution_count=sum(d.info.num_actions for d, _ in pair),
         **details,
     )
+
+
+def run_times(execution: WorkflowExecution, memo: JobMemo) -> tuple[datetime | None, datetime]:
+    """A run's nominal time and when its work began: an armed recurring run (its schedule fired it
+    early, ``ductape_jobs.scheduling.recurring_arming``) is due at its nominal time and holds its
+    event until then; a triggered or unarmed run began when it started; a one-off job's nominal
+    time is its ``start_at``."""
+    scheduled = execution.typed_search_attributes.get(names.SCHEDULED_START)
+    if scheduled is None:
+        return (datetime.fromtimestamp(memo.scheduled_at / 1000, UTC) if not memo.recurring else None), (
+            execution.start_time
+        )
+    armed = armed_nominal(
+        scheduled, memo.arm_shift_s or 0, memo.cron, time_zone=memo.tz, every_ms=memo.every,
+        grid_offset_s=memo.grid_offset_s,
+    ) if memo.arm_shift_s else None  # fmt: skip
+    if armed is None:
+        return scheduled, execution.start_time
+    return armed, max(execution.start_time, armed)

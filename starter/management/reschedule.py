@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
-from ductape_jobs.scheduling.dispatch import schedule_timing
+from ductape_jobs.scheduling.dispatch import schedule_timing, timed_memo
 from ductape_jobs.scheduling.dst_schedules import describe_companion, pair_layout, replace_companion
 from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError, to_epoch_ms
@@ -58,15 +58,15 @@ async def replace_spec(
     pair = pair_layout(laid_out, first_run=first, now=now)
     timing = schedule_timing(
         pair.main, first_run=first, now=now, note=memo.summary, trigger_allowed=False,
-        arm_lead_s=scheduling.arm_lead_s(desc.id, memo),
+        arm_lead_s=scheduling.arm_lead_s(desc.id, memo), longest_run_s=memo.longest_run_s,
     )  # fmt: skip
-    shift = scheduling.memo_shift(memo, timing.arm_shift_s)
-    new_memo = memo.model_copy(
-        update={
-            "cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first),
-            "arm_shift_s": shift,
-        }
-    )  # fmt: skip
+    new_memo = timed_memo(
+        memo.model_copy(
+            update={"cron": repeat.cron, "every": repeat.every, "tz": repeat.tz, "scheduled_at": to_epoch_ms(first)}
+        ),
+        timing,
+    )
+    shift = new_memo.arm_shift_s
 
     def apply(update: ScheduleUpdateInput) -> ScheduleUpdate:
         schedule = update.description.schedule

@@ -157,9 +157,11 @@ class DstLayout:
     """The companion's runs (UTC, sorted) from the start to the end of the horizon."""
     horizon_end: datetime
 
-    def skips(self) -> list[ScheduleCalendarSpec]:
-        """Local-zone ``skip`` calendars covering every second of each transition day."""
-        return skip_calendars(self.days)
+    def skips(self, shift: int = 0) -> list[ScheduleCalendarSpec]:
+        """Local-zone ``skip`` calendars covering every second of each transition day, or, for a main
+        schedule firing ``shift`` seconds early (``ductape_jobs.scheduling.recurring_arming``), every
+        shifted time of those days: from ``shift`` seconds before the day to as much before its end."""
+        return shifted_skip_calendars(self.days, shift) if shift else skip_calendars(self.days)
 
     def companion_calendars(self) -> list[ScheduleCalendarSpec]:
         """UTC calendars matching exactly the companion's runs."""
@@ -215,6 +217,39 @@ def skip_calendars(days: Iterable[date]) -> list[ScheduleCalendarSpec]:
             comment="DST change day (runs on the companion schedule)",
         )
         for (month, dom), ys in sorted(years.items())
+    ]
+
+
+def shifted_skip_calendars(days: Iterable[date], shift: int) -> list[ScheduleCalendarSpec]:
+    """Calendars matching the local times ``shift`` seconds (1-59) before each second of the given
+    dates: the last ``shift`` seconds of the day before, and the day itself but its last ``shift``."""
+    assert 0 < shift < 60, shift
+    last, minutes = [ScheduleRange(23)], [ScheduleRange(59)]
+    parts: list[tuple[date, list[ScheduleRange], list[ScheduleRange], list[ScheduleRange]]] = []
+    for day in days:
+        parts += [
+            (day - timedelta(days=1), last, minutes, [ScheduleRange(60 - shift, 59)]),
+            (day, [ScheduleRange(0, 22)], [ScheduleRange(0, 59)], _ALL_SECONDS),
+            (day, last, [ScheduleRange(0, 58)], _ALL_SECONDS),
+            (day, last, minutes, [ScheduleRange(0, 59 - shift)]),
+        ]
+    years: dict[
+        tuple[int, int, tuple[ScheduleRange, ...], tuple[ScheduleRange, ...], tuple[ScheduleRange, ...]], set[int]
+    ] = {}
+    for day, hours, mins, seconds in parts:
+        years.setdefault((day.month, day.day, tuple(hours), tuple(mins), tuple(seconds)), set()).add(day.year)
+    return [
+        ScheduleCalendarSpec(
+            second=list(seconds),
+            minute=list(mins),
+            hour=list(hours),
+            day_of_month=[ScheduleRange(dom)],
+            month=[ScheduleRange(month)],
+            year=ranges(ys),
+            day_of_week=_ALL_DOWS,
+            comment="DST change day, armed (runs on the companion schedule)",
+        )
+        for (month, dom, hours, mins, seconds), ys in sorted(years.items(), key=lambda item: item[0][:2])
     ]
 
 

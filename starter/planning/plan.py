@@ -181,9 +181,27 @@ def plan_job(
             end_date=to_epoch_ms(job.repeat.end_date) if job.repeat and job.repeat.end_date else None,
             dst=job.repeat.dst.model_dump() if job.repeat and job.repeat.dst else None,
             arm_shift_s=0 if may_arm else None,
+            longest_run_s=longest_run_s(workflow_input.retry, timeout_ms) if may_arm else None,
         ),
         search_attributes=TypedSearchAttributes(pairs),
     )
+
+
+RUN_MARGIN_S = 15
+"""Added to a run's attempts and backoff: its workflow tasks, the event's checkpoint and its
+job events (measured in seconds under load, not minutes)."""
+
+
+def longest_run_s(retry: RetrySettings, timeout_ms: int) -> int:
+    """The longest one run of a job can take: every attempt reaching its timeout, with the backoff
+    between attempts, plus ``RUN_MARGIN_S``. An armed recurring run must end before the next run's
+    early start (``ductape_jobs.scheduling.recurring_arming``)."""
+    backoff_ms, delay_ms = 0.0, float(retry.initial_delay_ms)
+    for _ in range(retry.maximum_attempts - 1):
+        backoff_ms += min(delay_ms, retry.max_delay_ms)
+        delay_ms *= retry.backoff_multiplier
+    total_ms = retry.maximum_attempts * timeout_ms + backoff_ms
+    return int(-(-total_ms // 1000)) + RUN_MARGIN_S
 
 
 def _check_against_config(job: NormalisedJob, config: ProductConfig) -> tuple[str | None, int]:

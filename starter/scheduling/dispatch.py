@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,6 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
@@ -35,13 +35,20 @@ from ductape_jobs.scheduling.dst_schedules import (
     pair_layout,
     restored_companion,
 )
-from ductape_jobs.scheduling.recurring_arming import arm_shift, nominal, shifted_calendars
+from ductape_jobs.scheduling.recurring_arming import (
+    EPOCH,
+    arm_shift,
+    armed_note,
+    grid_offset_s,
+    nominal,
+    shifted_calendars,
+    shifted_every,
+)
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
 from ductape_jobs.workflows.contracts.job import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
 from ductape_jobs.workflows.names import JOB_WORKFLOW
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUEUED_SLACK = timedelta(seconds=1)
 TRIGGER_WINDOW = timedelta(seconds=1)
 """An ``every`` job whose first run is at most this far ahead starts it at once (up to 1 s early)."""
@@ -143,6 +150,8 @@ class ScheduleTiming:
     arm_shift_s: int | None = None
     """The spec fires this many seconds before each run (``ductape_jobs.scheduling.recurring_arming``; 0: not now,
     None: never): the job's memo says so (``JobMemo.arm_shift_s``) for its runs to arm."""
+    grid_offset_s: int | None = None
+    """An armed ``every`` job's nominal grid (``JobMemo.grid_offset_s``); None otherwise."""
 
 
 def schedule_timing(
@@ -153,6 +162,7 @@ def schedule_timing(
     note: str,
     trigger_allowed: bool = True,
     arm_lead_s: int | None = None,
+    longest_run_s: int | None = None,
 ) -> ScheduleTiming:
     """Spec and state of a recurring job's schedule.
 
@@ -162,12 +172,13 @@ def schedule_timing(
     ``trigger_immediately`` (which does not count toward ``remaining_actions``: the limit is
     lowered by one) and the interval grid starts one period later; a later one starts at its
     ``start_at`` rounded up to the second. Without ``trigger_allowed`` (a reschedule), the grid
-    starts at ``first_run`` (or one period from now when that is already due). A cron job with
-    ``arm_lead_s`` (``recurring_lead_s``) fires early where ``arm_shift`` allows.
+    starts at ``first_run`` (or one period from now when that is already due). A job with
+    ``arm_lead_s`` (``recurring_lead_s``) fires early where ``arm_shift`` allows, given its
+    ``longest_run_s``.
     """
     limit = recurrence.limit
     if recurrence.every is None:
-        shift = _cron_shift(recurrence, arm_lead_s, first_run=first_run, now=now)
+        shift = _cron_shift(recurrence, arm_lead_s, first_run=first_run, now=now, longest_run_s=longest_run_s)
         early = timedelta(seconds=shift or 0)
         calendars = recurrence.calendars
         if shift and recurrence.cron is not None:
@@ -175,15 +186,16 @@ def schedule_timing(
         spec = ScheduleSpec(
             calendars=calendars,
             # DST policy: the transition days run on the companion schedule (ductape_jobs.scheduling.dst_schedules).
-            skip=recurrence.dst.skips() if recurrence.dst is not None else [],
+            skip=recurrence.dst.skips(shift or 0) if recurrence.dst is not None else [],
             time_zone_name=recurrence.time_zone,
             start_at=None if first_run <= now else first_run - early,
             end_at=recurrence.end_at - early if recurrence.end_at else None,
             jitter=recurrence.jitter,
         )
         return ScheduleTiming(
-            spec, _limited(note, limit), trigger_now=False, arm_shift_s=(shift or 0) if arm_lead_s else None
-        )
+            spec, _limited(armed_note(note, shift), limit), trigger_now=False,
+            arm_shift_s=(shift or 0) if arm_lead_s else None,
+        )  # fmt: skip
     due = first_run <= now + TRIGGER_WINDOW
     trigger_now = due and trigger_allowed
     start = _ceil_second(first_run + recurrence.every if due else first_run)
@@ -192,26 +204,38 @@ def schedule_timing(
         limit -= 1
         if limit == 0:  # the triggered run is the only one: nothing left for the spec
             end_at, limit = now, None
-    spec = ScheduleSpec(
-        intervals=[ScheduleIntervalSpec(every=recurrence.every, offset=(start - _EPOCH) % recurrence.every)],
-        start_at=start,
-        end_at=end_at,
-        jitter=recurrence.jitter,
-    )
-    return ScheduleTiming(spec, _limited(note, limit), trigger_now=trigger_now, arm_shift_s=0 if arm_lead_s else None)
+    shift = None
+    if arm_lead_s and end_at != now:
+        shift = arm_shift(recurrence, arm_lead_s, next_run=start, now=now, longest_run_s=longest_run_s)
+    spec = dataclasses.replace(shifted_every(recurrence.every, start, end_at, shift or 0), jitter=recurrence.jitter)
+    return ScheduleTiming(
+        spec, _limited(armed_note(note, shift), limit), trigger_now=trigger_now,
+        arm_shift_s=(shift or 0) if arm_lead_s else None,
+        grid_offset_s=grid_offset_s(recurrence.every, start) if shift else None,
+    )  # fmt: skip
 
 
-def _cron_shift(recurrence: Recurrence, lead_s: int | None, *, first_run: datetime, now: datetime) -> int | None:
+def timed_memo(memo: JobMemo, timing: ScheduleTiming) -> JobMemo:
+    """The job's memo under a new ``timing``: its arm shift and, for an armed ``every`` job, its grid."""
+    return memo.model_copy(
+        update={"arm_shift_s": SchedulingOptions.memo_shift(memo, timing.arm_shift_s),
+                "grid_offset_s": timing.grid_offset_s}
+    )  # fmt: skip
+
+
+def _cron_shift(
+    recurrence: Recurrence, lead_s: int | None, *, first_run: datetime, now: datetime, longest_run_s: int | None
+) -> int | None:
     if not lead_s or recurrence.cron is None:
         return None
     upcoming = next_runs(
-        recurrence.calendars, time_zone=recurrence.time_zone, after=max(now, first_run - timedelta(seconds=1)),
-        count=1, end_at=recurrence.end_at,
+        recurrence.calendars, recurrence.dst.skips() if recurrence.dst is not None else [],
+        time_zone=recurrence.time_zone, after=max(now, first_run - timedelta(seconds=1)), count=1,
+        end_at=recurrence.end_at,
     )  # fmt: skip
     return arm_shift(
-        recurrence.cron, lead_s, time_zone=recurrence.time_zone, jitter=recurrence.jitter,
-        next_run=upcoming[0] if upcoming else None, now=now,
-    )  # fmt: skip
+        recurrence, lead_s, next_run=upcoming[0] if upcoming else None, now=now, longest_run_s=longest_run_s
+    )
 
 
 def _limited(note: str, limit: int | None) -> ScheduleState:
@@ -225,9 +249,9 @@ async def _create_schedule(
     pair = pair_layout(recurrence, first_run=plan.first_run, now=now)
     timing = schedule_timing(
         pair.main, first_run=plan.first_run, now=now, note=plan.summary,
-        arm_lead_s=options.arm_lead_s(plan.job_id, plan.memo),
+        arm_lead_s=options.arm_lead_s(plan.job_id, plan.memo), longest_run_s=plan.memo.longest_run_s,
     )  # fmt: skip
-    job_memo = plan.memo.model_copy(update={"arm_shift_s": options.memo_shift(plan.memo, timing.arm_shift_s)})
+    job_memo = timed_memo(plan.memo, timing)
     memo = job_memo.model_dump(mode="json")
     action = ScheduleActionStartWorkflow(
         JOB_WORKFLOW,
@@ -303,5 +327,5 @@ async def _create_schedule(
 
 
 def _ceil_second(moment: datetime) -> datetime:
-    seconds = math.ceil((moment - _EPOCH).total_seconds())
-    return _EPOCH + timedelta(seconds=seconds)
+    seconds = math.ceil((moment - EPOCH).total_seconds())
+    return EPOCH + timedelta(seconds=seconds)

@@ -78,7 +78,8 @@ def pair_layout(recurrence: Recurrence, *, first_run: datetime, now: datetime) -
 def companion_action(action: ScheduleActionStartWorkflow, job_id: str) -> ScheduleActionStartWorkflow:
     """The main schedule's action with the companion marker in its memo: same workflow, input,
     workflow ID prefix, search attributes and summary, so its runs look like the job's own."""
-    memo = dict(action.memo or {})
+    # Its runs start at their times, never armed: the main schedule's arm shift is left out.
+    memo = {k: v for k, v in (action.memo or {}).items() if k not in ("arm_shift_s", "grid_offset_s")}
     return dataclasses.replace(action, memo={**memo, "companion_of": job_id})
 
 

@@ -20,6 +20,7 @@ from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundErro
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.session.tokens import issue_session_token
+from ductape_jobs.scheduling import facts
 from ductape_jobs.workflows import names
 from tests.conftest import SECRETS, SESSION_KEY
 from tests.support.http_target import HttpTarget
@@ -145,7 +146,8 @@ async def test_cron_with_time_zone_reports_the_servers_next_run(ductape: Ductape
         }
     )
     described = await dev_env.client.get_schedule_handle(result.job_id).describe()
-    server_next = described.info.next_action_times[0]
+    # The schedule fires its runs early by the arm shift; the job's own time is the server's plus it.
+    server_next = described.info.next_action_times[0] + timedelta(seconds=facts(described).arm_shift_s or 0)
     assert result.next_run_at == int(server_next.timestamp() * 1000)
     zone = ZoneInfo("Europe/Amsterdam")
     expected = croniter("0 9 * * 1", datetime.now(zone)).get_next(datetime)
@@ -174,7 +176,8 @@ async def test_limit_caps_the_servers_next_runs(ductape: Ductape, dev_env: Workf
         job("send_welcome_email", start_at=start.isoformat(), repeat={"every": 3_600_000, "limit": 4})
     )
     described = await dev_env.client.get_schedule_handle(result.job_id).describe()
-    assert described.info.next_action_times == [start + timedelta(hours=k) for k in range(4)]
+    early = timedelta(seconds=facts(described).arm_shift_s or 0)
+    assert [t + early for t in described.info.next_action_times] == [start + timedelta(hours=k) for k in range(4)]
     await ductape.jobs.cancel(result.job_id)
 
 

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError, JobTimeoutError
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.scheduling import facts
 from tests.cli.test_cli import run_cli
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
 from tests.support.http_target import HttpTarget
@@ -137,7 +138,9 @@ async def test_recurring_reschedule_trigger_and_history(env: Env, dev_env: Workf
     described = await dev_env.client.get_schedule_handle(job.job_id).describe()
     upcoming = described.info.next_action_times
     assert upcoming[1] - upcoming[0] == timedelta(hours=1)
-    assert record.next_run_at == int(upcoming[0].timestamp() * 1000)
+    # An armed job's schedule fires early by its shift; the job reports its nominal time.
+    early = timedelta(seconds=facts(described).arm_shift_s or 0)
+    assert record.next_run_at == int((upcoming[0] + early).timestamp() * 1000)
     await env.ductape.jobs.trigger(job.job_id)
     await eventually(lambda: _calls(env, 1))
 

@@ -28,6 +28,7 @@ import ductape_jobs.scheduling.dispatch
 from ductape_jobs import Ductape, JobInputError, JobNotFoundError
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.scheduling import facts
 from ductape_jobs.workflows.contracts.management import JobMemo
 from tests.conftest import SECRETS
 
@@ -56,11 +57,16 @@ async def describe(client: Client, schedule_id: str) -> ScheduleDescription | No
 
 
 async def union(client: Client, job_id: str, until: datetime) -> list[datetime]:
-    """The pair's next action times up to ``until``, as the server lists them."""
+    """The pair's next action times up to ``until``, as the server lists them: the main schedule's
+    plus its arm shift (an armed main schedule fires that much early; its companion never does)."""
     times: list[datetime] = []
     for schedule_id in (job_id, f"{job_id}~dst"):
         described = await describe(client, schedule_id)
-        times += described.info.next_action_times if described else []
+        if described is None:
+            continue
+        early = timedelta(seconds=facts(described).arm_shift_s or 0)
+        assert schedule_id == job_id or not early
+        times += [t + early for t in described.info.next_action_times]
     return sorted(t for t in times if t < until)
 
 

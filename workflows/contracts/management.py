@@ -40,6 +40,14 @@ class JobMemo(BaseModel):
     """A recurring job whose runs may arm (``ductape_jobs.scheduling.recurring_arming``): its schedule's spec fires
     this many seconds before each nominal time (the workflow adds it back); 0 while its timing does
     not allow arming. None: the job never arms (a session, placeholders, webhooks)."""
+    grid_offset_s: int | None = None
+    """An armed ``every`` job: its runs are the instants this many seconds past a multiple of
+    ``every`` from the epoch (the grid before its shift), how its run tells an early start from a
+    trigger. None on every other job."""
+    longest_run_s: int | None = None
+    """How long one run of a recurring job can take at most (every attempt timing out, with its
+    backoff, ``ductape_jobs.planning.plan.longest_run_s``): an armed run must end before the next
+    one's shifted start (the schedule skips a run that overlaps). None: not known (a fixed bound applies)."""
     dst_companion: bool | None = None
     """Set on a job's main schedule (its own memo, fixed at creation) when dispatch gave it a DST
     companion: ``list`` and a repeated dispatch know it without describing ``<job_id>~dst``."""
@@ -165,7 +173,12 @@ class JobRun(BaseModel):
     workflow_id: str
     run_id: str
     status: JobStatus
+    scheduled_at: int | None = None
+    """Epoch ms of the run's nominal time: its time in the job's schedule (a triggered run's: the
+    trigger's), a one-off job's ``start_at``."""
     started_at: int | None = None
+    """Epoch ms when the run's work began: an armed run's nominal time (its workflow starts a few
+    seconds early and holds the event until then), else its workflow's start."""
     completed_at: int | None = None
     duration_ms: int | None = None
     error: str | None = None
