@@ -6,6 +6,7 @@ calendar semantics (``ductape_jobs.planning.preview``, which mirrors ``compiledC
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -253,13 +254,15 @@ async def calls(http_target: HttpTarget, n: int, *, until: datetime) -> list[Any
     return http_target.calls("/v1/welcome")
 
 
-async def armed_daily_run(ductape: Ductape, prefix: str) -> tuple[str, datetime, str]:
-    """A daily job due in 30 s whose run has just been armed (20-26 s ahead, time for a cancel to
-    reach the armed activity): its job ID, its run's nominal time and the run's workflow ID."""
+async def armed_daily_run(
+    ductape: Ductape, prefix: str, repeat: Callable[[datetime], dict[str, Any]] | None = None
+) -> tuple[str, datetime, str]:
+    """A daily job (or ``repeat(due)``) due in 30 s whose run has just been armed (20-26 s ahead, time
+    for a cancel to reach the armed activity): its job ID, its run's nominal time and the run's workflow ID."""
     due = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
     job_id = job_id_with_lead(prefix, timedelta(seconds=20), timedelta(seconds=26))
-    cron = f"{due.second} {due.minute} {due.hour} * * *"
-    await ductape.processor.job.schedule(welcome(job_id=job_id, repeat={"cron": cron}))
+    timing = repeat(due) if repeat else {"cron": f"{due.second} {due.minute} {due.hour} * * *"}
+    await ductape.processor.job.schedule(welcome(job_id=job_id, start_at=due.isoformat(), repeat=timing))
     handle = ductape.client.get_schedule_handle(job_id)
     for _ in range(200):
         if runs := (await handle.describe()).info.recent_actions:
@@ -278,9 +281,21 @@ async def assert_cancelled_unrun(ductape: Ductape, http_target: HttpTarget, due:
 
 
 @pytest.mark.timeout(120)  # ~31 s measured: a run due 30 s ahead
-async def test_pausing_a_recurring_job_stops_its_armed_run(ductape: Ductape, http_target: HttpTarget) -> None:
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        pytest.param(None, id="utc-cron"),
+        pytest.param(
+            lambda due: {"cron": _local_cron(due, "America/New_York"), "tz": "America/New_York"}, id="dst-zone"
+        ),
+        pytest.param(lambda due: {"every": 600_000}, id="every"),
+    ],
+)
+async def test_pausing_a_recurring_job_stops_its_armed_run(
+    ductape: Ductape, http_target: HttpTarget, repeat: Callable[[datetime], dict[str, Any]] | None
+) -> None:
     """A pause a few seconds before a run stops it, as without arming (the run had started early)."""
-    job_id, due, run_id = await armed_daily_run(ductape, "armed-pause")
+    job_id, due, run_id = await armed_daily_run(ductape, "armed-pause", repeat)
     record = await ductape.jobs.pause(job_id)
     assert record.status == "paused"
     await assert_cancelled_unrun(ductape, http_target, due, run_id)
