@@ -264,13 +264,14 @@ def run_times(execution: WorkflowExecution, memo: JobMemo) -> tuple[datetime | N
     time is its ``start_at``."""
     scheduled = execution.typed_search_attributes.get(names.SCHEDULED_START)
     if scheduled is None:
-        return (datetime.fromtimestamp(memo.scheduled_at / 1000, UTC) if not memo.recurring else None), (
-            execution.start_time
-        )
-    armed = armed_nominal(
-        scheduled, memo.arm_shift_s or 0, memo.cron, time_zone=memo.tz, every_ms=memo.every,
-        grid_offset_s=memo.grid_offset_s,
-    ) if memo.arm_shift_s else None  # fmt: skip
+        start_at = None if memo.recurring else datetime.fromtimestamp(memo.scheduled_at / 1000, UTC)
+        return start_at, execution.start_time
+    armed = None
+    if memo.arm_shift_s:
+        armed = armed_nominal(
+            scheduled, memo.arm_shift_s, memo.cron, time_zone=memo.tz, every_ms=memo.every,
+            grid_offset_s=memo.grid_offset_s,
+        )  # fmt: skip
     if armed is None:
         return scheduled, execution.start_time
     return armed, max(execution.start_time, armed)

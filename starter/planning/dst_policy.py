@@ -161,7 +161,7 @@ class DstLayout:
         """Local-zone ``skip`` calendars covering every second of each transition day, or, for a main
         schedule firing ``shift`` seconds early (``ductape_jobs.scheduling.recurring_arming``), every
         shifted time of those days: from ``shift`` seconds before the day to as much before its end."""
-        return shifted_skip_calendars(self.days, shift) if shift else skip_calendars(self.days)
+        return skip_calendars(self.days, shift)
 
     def companion_calendars(self) -> list[ScheduleCalendarSpec]:
         """UTC calendars matching exactly the companion's runs."""
@@ -200,56 +200,43 @@ def _add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years, day=28)
 
 
-def skip_calendars(days: Iterable[date]) -> list[ScheduleCalendarSpec]:
-    """Calendars matching every second of the given local dates (one per month and day, years listed)."""
-    years: dict[tuple[int, int], set[int]] = {}
-    for day in days:
-        years.setdefault((day.month, day.day), set()).add(day.year)
-    return [
-        ScheduleCalendarSpec(
-            second=_ALL_SECONDS,
-            minute=[ScheduleRange(0, 59)],
-            hour=_ALL_HOURS,
-            day_of_month=[ScheduleRange(dom)],
-            month=[ScheduleRange(month)],
-            year=ranges(ys),
-            day_of_week=_ALL_DOWS,
-            comment="DST change day (runs on the companion schedule)",
-        )
-        for (month, dom), ys in sorted(years.items())
-    ]
+_Ranges = tuple[ScheduleRange, ...]
+_ALL_MINUTES = (ScheduleRange(0, 59),)
 
 
-def shifted_skip_calendars(days: Iterable[date], shift: int) -> list[ScheduleCalendarSpec]:
-    """Calendars matching the local times ``shift`` seconds (1-59) before each second of the given
-    dates: the last ``shift`` seconds of the day before, and the day itself but its last ``shift``."""
-    assert 0 < shift < 60, shift
-    last, minutes = [ScheduleRange(23)], [ScheduleRange(59)]
-    parts: list[tuple[date, list[ScheduleRange], list[ScheduleRange], list[ScheduleRange]]] = []
+def skip_calendars(days: Iterable[date], shift: int = 0) -> list[ScheduleCalendarSpec]:
+    """Calendars matching every second of the given local dates (one per month and day, years
+    listed), or, with ``shift`` (1-59), the local times ``shift`` seconds before each of those
+    seconds: the last ``shift`` seconds of the day before, and the day itself but its last ``shift``."""
+    assert 0 <= shift < 60, shift
+    parts: list[tuple[date, _Ranges, _Ranges, _Ranges]] = []
     for day in days:
+        if not shift:
+            parts.append((day, tuple(_ALL_HOURS), _ALL_MINUTES, tuple(_ALL_SECONDS)))
+            continue
+        last, minute = (ScheduleRange(23),), (ScheduleRange(59),)
         parts += [
-            (day - timedelta(days=1), last, minutes, [ScheduleRange(60 - shift, 59)]),
-            (day, [ScheduleRange(0, 22)], [ScheduleRange(0, 59)], _ALL_SECONDS),
-            (day, last, [ScheduleRange(0, 58)], _ALL_SECONDS),
-            (day, last, minutes, [ScheduleRange(0, 59 - shift)]),
+            (day - timedelta(days=1), last, minute, (ScheduleRange(60 - shift, 59),)),
+            (day, (ScheduleRange(0, 22),), _ALL_MINUTES, tuple(_ALL_SECONDS)),
+            (day, last, (ScheduleRange(0, 58),), tuple(_ALL_SECONDS)),
+            (day, last, minute, (ScheduleRange(0, 59 - shift),)),
         ]
-    years: dict[
-        tuple[int, int, tuple[ScheduleRange, ...], tuple[ScheduleRange, ...], tuple[ScheduleRange, ...]], set[int]
-    ] = {}
-    for day, hours, mins, seconds in parts:
-        years.setdefault((day.month, day.day, tuple(hours), tuple(mins), tuple(seconds)), set()).add(day.year)
+    years: dict[tuple[int, int, _Ranges, _Ranges, _Ranges], set[int]] = {}
+    for day, hours, minutes, seconds in parts:
+        years.setdefault((day.month, day.day, hours, minutes, seconds), set()).add(day.year)
+    comment = "DST change day" + (", armed" if shift else "") + " (runs on the companion schedule)"
     return [
         ScheduleCalendarSpec(
             second=list(seconds),
-            minute=list(mins),
+            minute=list(minutes),
             hour=list(hours),
             day_of_month=[ScheduleRange(dom)],
             month=[ScheduleRange(month)],
             year=ranges(ys),
             day_of_week=_ALL_DOWS,
-            comment="DST change day, armed (runs on the companion schedule)",
+            comment=comment,
         )
-        for (month, dom, hours, mins, seconds), ys in sorted(years.items(), key=lambda item: item[0][:2])
+        for (month, dom, hours, minutes, seconds), ys in sorted(years.items(), key=lambda item: item[0][:2])
     ]
 
 
