@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -19,6 +20,12 @@ from ductape_jobs.worker.search_attributes import dev_server_flags
 
 READY_TIMEOUT_S = 60.0
 SCHEDULER_START_RPS = 500
+DYNAMIC_CONFIG: dict[str, object] = {
+    # Schedules start their runs through a per-namespace rate limiter (30/s by default):
+    # many recurring jobs due at the same minute would queue behind it on one machine.
+    "worker.schedulerNamespaceStartWorkflowRPS": SCHEDULER_START_RPS,
+}
+"""The embedded server's dynamic config; docker-compose.yml's dynamic config file says the same."""
 
 
 class DevServerError(RuntimeError):
@@ -52,6 +59,8 @@ class DevServerOptions:
     data_dir: Path = Path(".data")
     """Holds ``temporal.sqlite`` (the state; kept across restarts) and ``temporal-server.log``."""
     headless: bool = False
+    dynamic_config: dict[str, object] = field(default_factory=dict)
+    """Values laid over ``DYNAMIC_CONFIG`` (a bench compares settings with it)."""
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -76,14 +85,17 @@ class DevServerOptions:
             "synchronous=normal",
             "--log-level",
             "warn",
-            # Schedules start their runs through a per-namespace rate limiter (30/s by default):
-            # many recurring jobs due at the same minute would queue behind it on one machine.
-            "--dynamic-config-value",
-            f"worker.schedulerNamespaceStartWorkflowRPS={SCHEDULER_START_RPS}",
+            *self._dynamic_config_flags(),
             *dev_server_flags(),
         ]
         args += ["--headless"] if self.headless else ["--ui-port", str(self.ui_port)]
         return args + self.extra_args
+
+    def _dynamic_config_flags(self) -> list[str]:
+        flags: list[str] = []
+        for key, value in {**DYNAMIC_CONFIG, **self.dynamic_config}.items():
+            flags += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        return flags
 
 
 class DevServer:
@@ -92,6 +104,11 @@ class DevServer:
     def __init__(self, options: DevServerOptions) -> None:
         self.options = options
         self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's ID while it runs (a bench reads its CPU and memory)."""
+        return None if self._process is None else self._process.pid
 
     async def __aenter__(self) -> DevServer:
         await self.start()

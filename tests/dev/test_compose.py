@@ -13,7 +13,7 @@ import yaml
 
 from ductape_jobs.activities.config.product_config import load_product_config
 from ductape_jobs.cli.main import build_parser
-from ductape_jobs.dev.server import SCHEDULER_START_RPS, temporal_binary
+from ductape_jobs.dev.server import DYNAMIC_CONFIG, temporal_binary
 from ductape_jobs.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_the_server_runs_with_the_dev_servers_dynamic_config() -> None:
     mounted = SERVICES["temporal"]["configs"][0]
     assert mounted["target"] == SERVICES["temporal"]["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
     values = yaml.safe_load(COMPOSE["configs"][mounted["source"]]["content"])
-    assert values == {"worker.schedulerNamespaceStartWorkflowRPS": [{"value": SCHEDULER_START_RPS}]}
+    assert values == {key: [{"value": value}] for key, value in DYNAMIC_CONFIG.items()}
 
 
 def test_ports_health_and_start_order() -> None:
