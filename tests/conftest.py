@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.codec.encryption import Keyring, encrypted_converter
-from ductape_jobs.dev.server import temporal_binary
+from ductape_jobs.dev.server import dynamic_config_flags, temporal_binary
 from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.support.http_target import HttpTarget
 from tests.support.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
@@ -103,7 +103,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=list(SEARCH_ATTRIBUTES),
         data_converter=CONVERTER,
-        dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
+        # The product's own server settings, and search attributes usable as soon as they are added.
+        dev_server_extra_args=dynamic_config_flags({"system.forceSearchAttributesCacheRefreshOnRead": True}),
     ) as env:
         yield env
 

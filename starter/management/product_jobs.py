@@ -73,6 +73,8 @@ class ProductBuilder:
         }  # fmt: skip
         if job.app:
             data["app"] = job.app
+        # Only when set: a definition written by an older client has no such keys.
+        data |= {k: v for k in ("priority", "fairness_key") if (v := getattr(job, k)) is not None}
         try:
             normalised = self._planner.normalise(None, data)
             # A definition of type `job` runs another definition's event (read now, at create/update).
@@ -180,6 +182,7 @@ class ProductBuilder:
                 action.args = [plan.workflow_input]
                 action.memo = memo.model_dump(mode="json")
                 action.static_summary = plan.summary
+                action.priority = plan.priority
             schedule.state.limited_actions = remaining is not None
             schedule.state.remaining_actions = remaining or 0
             if remaining == 0:

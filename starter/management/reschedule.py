@@ -17,7 +17,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
     WorkflowExecutionDescription,
 )
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import Priority, WorkflowIDReusePolicy
 
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
@@ -103,6 +103,16 @@ def repeat_options(options: dict[str, Any]) -> IJobRepeatOptions:
         raise JobInputError.from_validation(err, prefix="repeat") from None
 
 
+def queued_priority(workflow: WorkflowExecutionDescription) -> Priority:
+    """The priority and fair share a workflow was started with (the server keeps them)."""
+    given = workflow.raw_info.priority
+    return Priority(
+        priority_key=given.priority_key or None,
+        fairness_key=given.fairness_key or None,
+        fairness_weight=given.fairness_weight or None,
+    )
+
+
 async def start_again(client: Client, workflow: WorkflowExecutionDescription, *, now: datetime) -> None:
     """Start the ended one-off job ``workflow`` again under its ID, with its input, due ``now``.
 
@@ -122,5 +132,7 @@ async def start_again(client: Client, workflow: WorkflowExecutionDescription, *,
         search_attributes=workflow.typed_search_attributes,
         memo=memo.model_dump(mode="json"),
         static_summary=await workflow.static_summary(),
+        # Its place in the queue, as first dispatched.
+        priority=queued_priority(workflow),
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
     )

@@ -153,7 +153,8 @@ def config_definition(config: ProductConfig | None, product: str, tag: str) -> I
 
 def run_definition(job: NormalisedJob, definition: IProductJob) -> NormalisedJob:
     """A job of type ``job``, made to run its definition's event: the definition's type, event, app
-    and input (the job's own input when it gives one); the job's other options are kept."""
+    and input (the job's own input, priority and fairness key when it gives them); the job's other
+    options are kept."""
     return dataclasses.replace(
         job,
         event_type=definition.event_type,
@@ -161,6 +162,8 @@ def run_definition(job: NormalisedJob, definition: IProductJob) -> NormalisedJob
         app=definition.app,
         input=job.input or definition.input,
         type_given=True,
+        priority=definition.priority if job.priority is None else job.priority,
+        fairness_key=job.fairness_key or definition.fairness_key,
     )
 
 

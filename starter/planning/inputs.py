@@ -43,6 +43,10 @@ class NormalisedJob:
     cache: str | None = None
     component_field: str = "app"
     """The input field naming the component (``app``, ``database``, ``broker``...), for error messages."""
+    priority: int | None = None
+    fairness_key: str | None = None
+    """As the caller wrote it: text, or ``$Input{path}`` (``ductape_jobs.planning.priority`` reads it)."""
+    fairness_weight: float | None = None
     type_given: bool = True
     """False while ``event_type`` is a placeholder: the input gave no ``type`` and
     ``ductape_jobs.planning.event_inference`` decides it."""
@@ -89,6 +93,9 @@ def normalise_job(data: object) -> NormalisedJob:
         repeat=job.repeat,
         repeat_field="repeat",
         cache=job.cache,
+        priority=job.priority,
+        fairness_key=job.fairness_key,
+        fairness_weight=job.fairness_weight,
     )
 
 
@@ -130,4 +137,7 @@ def normalise_dispatch(namespace: str, data: object) -> NormalisedJob:
         repeat_field="schedule",
         cache=parsed.cache,
         component_field=component_field or event_field,
+        priority=parsed.priority,
+        fairness_key=parsed.fairness_key,
+        fairness_weight=parsed.fairness_weight,
     )

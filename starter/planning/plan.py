@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
 
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore, undeclared_secrets
@@ -26,6 +26,7 @@ from ductape_jobs.management.job_events import wants_events
 from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.event_inference import resolve_config_definitions, settle_event_type
 from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, normalise_job
+from ductape_jobs.planning.priority import job_priority, priority_note
 
 # Re-exported: callers imported them from here before they moved to ductape_jobs.planning.recurrence.
 from ductape_jobs.planning.recurrence import Recurrence as Recurrence
@@ -64,6 +65,8 @@ class JobPlan:
     summary: str
     memo: JobMemo
     search_attributes: TypedSearchAttributes
+    priority: Priority
+    """Task priority and fair share of its workflow and activities (``ductape_jobs.planning.priority``)."""
 
 
 def plan_job(
@@ -84,7 +87,7 @@ def plan_job(
             referencing a secret its product does not declare, a ``$Session{...}`` without a ``session``
             (naming the input field), a session token that is invalid, already
             expired or of an unsupported algorithm, a bad cron, an ``endDate`` not after the
-            start.
+            start, a ``fairness_key`` that cannot be read from the input.
     """
     job = resolve_config_definitions(settle_event_type(job, config), config)
     app = job.app
@@ -108,6 +111,7 @@ def plan_job(
         # It would fail every run with SESSION_REQUIRED: refuse it now, before anything starts.
         raise JobInputError([(path, f"{text} needs the job's `session`, and it has none") for path, text in found])
 
+    priority = job_priority(job, config, app)
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
     cache_ttl = _cache_ttl(job, config)
@@ -150,6 +154,7 @@ def plan_job(
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
     if recurrence is not None:
         summary += f" · {recurrence.description}"
+    summary += priority_note(priority, job.product)
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(names.PRODUCT, job.product),
         SearchAttributePair(names.ENV, job.env),
@@ -184,6 +189,7 @@ def plan_job(
             longest_run_s=longest_run_s(workflow_input.retry, timeout_ms) if may_arm else None,
         ),
         search_attributes=TypedSearchAttributes(pairs),
+        priority=priority,
     )
 
 

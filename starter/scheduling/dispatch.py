@@ -93,6 +93,7 @@ async def start_job(
             search_attributes=plan.search_attributes,
             memo=await encoded_memo(client, plan.memo),
             static_summary=plan.summary,
+            priority=plan.priority,
             # A retried dispatch with the same job ID must not run the job twice.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse,
@@ -261,6 +262,7 @@ async def _create_schedule(
         typed_search_attributes=plan.search_attributes,
         memo=memo,
         static_summary=plan.summary,
+        priority=plan.priority,
     )
     schedule = Schedule(
         action=action,

@@ -91,6 +91,7 @@ async def job_worker(
     fail_workflow_on_bug: bool = False,
     max_cached_workflows: int = Settings().max_cached_workflows,
     max_concurrent_workflow_tasks: int | None = None,
+    max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
     proxies: Mapping[str, str] | None = None,
     herd_claims_per_second: int = DEFAULT_CLAIMS_PER_SECOND,
 ) -> AsyncIterator[Worker]:
@@ -99,7 +100,8 @@ async def job_worker(
     ``fail_workflow_on_bug`` makes an unexpected exception fail the workflow instead of retrying
     the workflow task forever; tests turn it on so a bug shows as a failure, not a hang.
     ``proxies``: the proxy environment (``Settings.proxies``) every activity's HTTP call honours.
-    ``herd_claims_per_second``: ``Settings.herd_claims_per_second``.
+    ``herd_claims_per_second``: ``Settings.herd_claims_per_second``. ``max_concurrent_activities``:
+    fewer slots make jobs queue on the server, where priority and fair shares order them.
 
     Raises:
         ConfigError: a section of ``config`` needs a driver that is not installed (naming the extra).
@@ -123,7 +125,7 @@ async def job_worker(
             # (a cancelled attempt is retried by the server, so nothing is lost either way).
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             max_cached_workflows=max_cached_workflows,
-            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             interceptors=[
                 ArmedStartInterceptor(event_types=EVENT_TYPE_OF_ACTIVITY, herd_claims_per_second=herd_claims_per_second)

@@ -90,7 +90,7 @@ async def test_a_worker_runs_a_job_written_by_a_newer_client_with_fields_it_does
         secrets=SecretStore(SECRETS), arm_ahead=timedelta(0),
     )  # fmt: skip
     newer = plan.workflow_input.model_dump(mode="json")
-    newer["priority"] = "high"  # a top-level field of a newer JobWorkflowInput
+    newer["deadline"] = "tomorrow"  # a top-level field of a newer JobWorkflowInput
     newer["session"]["device"] = "ios"  # a nested one, in the model users also write (ISession)
     newer["retry"]["jitter_ms"] = 250
     async with job_worker(ts_env.client, task_queue=task_queue, config=product_config, secrets=SecretStore(SECRETS)):
@@ -110,7 +110,7 @@ def job(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"priority": "high"}, "priority"),
+        ({"deadline": "tomorrow"}, "deadline"),
         ({"session": {"tag": "user-session", "token": "t", "device": "ios"}}, "session.device"),
         ({"retry": {"initialDelay": 100, "jitter": 5}}, "retry.jitter"),
         ({"repeat": {"every": 60_000, "colour": "red"}}, "repeat.colour"),
@@ -157,7 +157,7 @@ async def test_an_older_client_reads_and_updates_a_definition_a_newer_one_stored
     converter = dev_env.client.data_converter
     memo = await schedule_memo(converter, await handle.describe())
     assert memo.definition is not None
-    newer = memo.model_dump(mode="json") | {"definition": memo.definition | {"priority": "high"}}
+    newer = memo.model_dump(mode="json") | {"definition": memo.definition | {"deadline": "tomorrow"}}
 
     def written_by_a_newer_client(update: ScheduleUpdateInput) -> ScheduleUpdate:
         action = update.description.schedule.action
@@ -169,7 +169,7 @@ async def test_an_older_client_reads_and_updates_a_definition_a_newer_one_stored
     try:
         stored = await schedule_memo(converter, await handle.describe())
         assert stored.definition is not None
-        assert stored.definition["priority"] == "high"
+        assert stored.definition["deadline"] == "tomorrow"
         fetched = await builder.fetch_job(tag)
         assert (fetched.tag, fetched.intervals) == (tag, 60_000)
         updated = await builder.update_job(tag, {"intervals": 120_000})

@@ -7,7 +7,7 @@ silent no-op. Imports only pydantic and ``ductape_jobs.workflows.contracts.job``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
@@ -19,6 +19,12 @@ from ductape_jobs.workflows.contracts.job import (
     StrictInput,
     check_time_zone,
 )
+
+Priority = Annotated[int, Field(ge=1, le=5, strict=True)]
+"""Temporal's task priority: 1 is served first, 5 last; 3 when unset."""
+FairnessKey = Annotated[str, Field(min_length=1, max_length=200)]
+"""Text, or ``$Input{path}`` read from the job's input (``ductape_jobs.planning.input_keys``)."""
+FairnessWeight = Annotated[float, Field(gt=0, le=1000)]
 
 
 class IRetryConfig(StrictInput):
@@ -198,6 +204,13 @@ class _JobOptions(StrictInput):
     """User session whose values ``$Session{...}`` placeholders read."""
     job_id: NonEmptyStr | None = Field(None, max_length=200)
     """Extension: a caller-chosen job ID; dispatching it again returns the existing job."""
+    priority: Priority | None = None
+    """Extension: 1 (first) to 5 (last) among jobs waiting for a worker; default 3, or the app's or action's."""
+    fairness_key: FairnessKey | None = None
+    """Extension: jobs share the workers fairly between the values of this key (a tenant): text, or
+    ``$Input{path}`` read from the input. Default: the app's or action's, else the product."""
+    fairness_weight: FairnessWeight | None = None
+    """Extension: this key's share relative to others (default 1)."""
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -368,6 +381,10 @@ class IProductJob(StrictInput):
     """Extension: the event's input."""
     retries: int = Field(0, ge=0, le=1000)
     """Extension: retries of each run."""
+    priority: Priority | None = None
+    """Extension: as a job's ``priority``."""
+    fairness_key: FairnessKey | None = None
+    """Extension: as a job's ``fairness_key``."""
 
     @field_validator("executions", mode="before")
     @classmethod
