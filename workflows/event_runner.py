@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.event_types import event_activity
     from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
 
+RATE_LIMITS = "rate-limits"
+"""Patch: a rate-limited target's event runs on its own task queue (``JobWorkflowInput.event_task_queue``)."""
 PLAN_TIMEOUT = timedelta(seconds=30)
 # Planning steps read the config and render templates: they only fail transiently when the worker
 # itself is unhealthy; bad input and config errors are non-retryable.
@@ -72,6 +74,7 @@ async def call_activity(
     summary: str,
     armed: bool = False,
     heartbeat: timedelta | None = None,
+    task_queue: str | None = None,
 ) -> Any:
     """Run one activity; its final failure fails the job with the activity's error type and message.
 
@@ -79,6 +82,7 @@ async def call_activity(
     and heartbeats. When its worker died during that wait, the attempt the timeout cost is given
     back (the event never started), up to ``ARMED_RESCUES`` times: a crash never fails a job that
     allows a single attempt. ``heartbeat``: the attempt's heartbeat timeout (event activities).
+    ``task_queue``: a rate-limited target's (None: the workflow's).
     """
     rescues = ARMED_RESCUES if armed else 0
     while True:
@@ -91,6 +95,7 @@ async def call_activity(
                 heartbeat_timeout=ARM_HEARTBEAT if armed else heartbeat,
                 retry_policy=retry,
                 summary=summary,
+                task_queue=task_queue,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -199,7 +204,7 @@ class EventRunner:
         job = self._job
         return await self._run(
             job.event_type, job.event_activity, self._context, payload, timedelta(milliseconds=job.timeout_ms),
-            not_before,
+            not_before, job.event_task_queue if job.event_task_queue and workflow.patched(RATE_LIMITS) else None,
         )  # fmt: skip
 
     async def _run(
@@ -210,6 +215,7 @@ class EventRunner:
         payload: dict[str, Any],
         attempt_timeout: timedelta,
         not_before: datetime | None = None,
+        task_queue: str | None = None,
     ) -> Any:
         if event_type is JobEventType.NOTIFICATION:
             return await self._notify(context, payload, attempt_timeout)
@@ -238,6 +244,7 @@ class EventRunner:
             summary=summary,
             armed=not_before is not None,
             heartbeat=self._heartbeat,
+            task_queue=task_queue,
         )
 
     async def _notify(

@@ -19,6 +19,7 @@ from ductape_jobs.activities.config.secrets import (
 )
 from ductape_jobs.activities.errors import JobFailure
 from ductape_jobs.activities.http.errors import checked_response
+from ductape_jobs.activities.http.target_pauses import TargetPauses, limited_target
 from ductape_jobs.workflows.contracts.job import (
     RUN_ACTION,
     ActionActivityResult,
@@ -39,6 +40,7 @@ class ActionActivities:
         self._config = config
         self._secrets = secrets
         self._http = http
+        self._pauses = TargetPauses()
 
     @activity.defn(name=RUN_ACTION)
     async def run_action(self, request: EventActivityInput) -> ActionActivityResult:
@@ -89,15 +91,28 @@ class ActionActivities:
         timeout = (action.timeout_ms or app_env.timeout_ms) / 1000
         what = f"{action.method} {action.path}"  # the template: filled paths may carry personal data
         activity.logger.info("calling %s for job %s", what, job.job_id)
-        call = self._http.request(
-            action.method,
-            base_url + path,
-            params=_query_params(query),
-            headers=headers,
-            json=body if action.method in _BODY_METHODS and body not in (None, {}) else None,
-            timeout=timeout,
-        )
-        response = await checked_response(call, what, timeout, details=_error_details, retry_after=_retry_after)
+        target, waits = limited_target(), 0
+        while True:
+            if target is not None:
+                await self._pauses.wait(target)
+            call = self._http.request(
+                action.method,
+                base_url + path,
+                params=_query_params(query),
+                headers=headers,
+                json=body if action.method in _BODY_METHODS and body not in (None, {}) else None,
+                timeout=timeout,
+            )
+            try:
+                response = await checked_response(call, what, timeout, details=_error_details, retry_after=_retry_after)
+                break
+            except JobFailure as err:
+                # A limited target's 429 pauses it here, and this call waits the pause out in its attempt.
+                if target is None or err.kind != "RATE_LIMITED" or err.retry_after is None:
+                    raise
+                if not self._pauses.pause(target, err.retry_after, request_timeout_s=timeout, waits=waits):
+                    raise
+                waits += 1
         keep = {h.lower() for h in action.response_headers}
         return ActionActivityResult(
             status=response.status_code,

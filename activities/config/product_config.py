@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ductape_jobs.activities.broker.config import BrokerDef
+from ductape_jobs.activities.config.flow import RateLimitDef, rate_limit_queue
 from ductape_jobs.activities.config.secrets import SECRET_NAME, secret_references
 from ductape_jobs.activities.database.config import DatabaseDef
 from ductape_jobs.activities.graph.config import GraphDef
@@ -70,6 +71,8 @@ class ActionDef(_Strict):
     """Of this action's jobs, unless a job gives its own (README "Priority and fair shares")."""
     fairness_key: FairnessKey | None = None
     fairness_weight: FairnessWeight | None = None
+    rate_limit: RateLimitDef | None = None
+    """This action's own limit, instead of its app's (README "Rate limits per target")."""
 
     @field_validator("method", mode="before")
     @classmethod
@@ -89,6 +92,8 @@ class AppDef(_Strict):
     """Of every action's jobs, unless the action or the job gives its own."""
     fairness_key: FairnessKey | None = None
     fairness_weight: FairnessWeight | None = None
+    rate_limit: RateLimitDef | None = None
+    """Calls per second (or minute) that all the app's actions without their own limit share, in each env."""
 
 
 class CacheDef(_Strict):
@@ -195,6 +200,35 @@ class ProductConfig(_Strict):
         if found is None:
             raise ConfigError(f"product {tag!r} is not in the product config (known: {sorted(self.products)})")
         return found
+
+    def rate_limit(
+        self, task_queue: str, product: str, env: str, app: str, action: str
+    ) -> tuple[str, RateLimitDef] | None:
+        """The limit an action's calls wait on, and its task queue: the action's own, else its app's (an
+        action with its own limit is not counted against its app's), else None."""
+        app_def = self.products[product].apps.get(app) if product in self.products else None
+        if app_def is None or env not in app_def.envs:
+            return None
+        own = app_def.actions[action].rate_limit if action in app_def.actions else None
+        if own is not None:
+            return rate_limit_queue(task_queue, product, env, app, action), own
+        if app_def.rate_limit is not None:
+            return rate_limit_queue(task_queue, product, env, app), app_def.rate_limit
+        return None
+
+    def rate_limited_queues(self, task_queue: str) -> dict[str, float]:
+        """Every limited target's activity task queue under ``task_queue``, with its calls per second."""
+        queues: dict[str, float] = {}
+        for product, product_def in self.products.items():
+            for app, app_def in product_def.apps.items():
+                for env in app_def.envs:
+                    if app_def.rate_limit is not None:
+                        queues[rate_limit_queue(task_queue, product, env, app)] = app_def.rate_limit.rate
+                    for action, action_def in app_def.actions.items():
+                        if action_def.rate_limit is not None:
+                            queue = rate_limit_queue(task_queue, product, env, app, action)
+                            queues[queue] = action_def.rate_limit.rate
+        return queues
 
     def action(self, product: str, env: str, app: str, event: str) -> tuple[AppEnv, ActionDef]:
         """The app's settings in ``env`` and the action definition.

@@ -112,6 +112,11 @@ def plan_job(
         raise JobInputError([(path, f"{text} needs the job's `session`, and it has none") for path, text in found])
 
     priority = job_priority(job, config, app)
+    limited = (
+        config.rate_limit(task_queue, job.product, job.env, app, job.event)
+        if config is not None and app is not None and job.event_type is JobEventType.ACTION
+        else None
+    )
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
     cache_ttl = _cache_ttl(job, config)
@@ -145,16 +150,20 @@ def plan_job(
         ),
         timeout_ms=timeout_ms,
         notify=notify,
-        # Webhook products are not armed: their job.started event must not precede the start.
-        arm_lead_ms=None if notify or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
+        # Webhook products are not armed: their job.started event must not precede the start. Nor are
+        # rate-limited targets: an armed call would take its place in the target's queue ahead of time.
+        arm_lead_ms=None if notify or limited or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
+        event_task_queue=limited[0] if limited else None,
     )
     # A recurring job's runs may arm too, when its timing allows (``ductape_jobs.scheduling.recurring_arming``).
-    may_arm = recurrence is not None and not notify and _arm_lead(job, job_id, arm_ahead) is not None
+    may_arm = recurrence is not None and not notify and not limited and _arm_lead(job, job_id, arm_ahead) is not None
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
     if recurrence is not None:
         summary += f" · {recurrence.description}"
     summary += priority_note(priority, job.product)
+    if limited:
+        summary += f" · rate limited {limited[1].describe()}"
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(names.PRODUCT, job.product),
         SearchAttributePair(names.ENV, job.env),

@@ -1,4 +1,5 @@
-"""The worker: ``JobWorkflow`` and every activity on one task queue."""
+"""The worker: ``JobWorkflow`` and every activity on one task queue, and the activities of each
+rate-limited target on that target's own queue (``ductape_jobs.activities.config.flow``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import TypedDict
 
@@ -115,6 +116,9 @@ async def job_worker(
         # validates the workflows can trip CPython 3.10/3.11's non-reentrant module lock
         # (temporalio/sdk-python#585, "Failed validating workflow ... KeyError: <thread id>").
         gc.collect()
+        interceptors = [
+            ArmedStartInterceptor(event_types=EVENT_TYPE_OF_ACTIVITY, herd_claims_per_second=herd_claims_per_second)
+        ]
         worker = Worker(
             client,
             task_queue=task_queue,
@@ -127,12 +131,20 @@ async def job_worker(
             max_cached_workflows=max_cached_workflows,
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            interceptors=[
-                ArmedStartInterceptor(event_types=EVENT_TYPE_OF_ACTIVITY, herd_claims_per_second=herd_claims_per_second)
-            ],
+            interceptors=interceptors,
             workflow_runner=WORKFLOW_RUNNER,
         )
-        async with worker:
+        async with AsyncExitStack() as running:
+            await running.enter_async_context(worker)
+            for queue, per_second in config.rate_limited_queues(task_queue).items():
+                # The server hands out this queue's tasks at the limit, to all its workers together.
+                limited = Worker(
+                    client, task_queue=queue, activities=activities, interceptors=interceptors,
+                    graceful_shutdown_timeout=GRACEFUL_SHUTDOWN, max_concurrent_activities=max_concurrent_activities,
+                    max_task_queue_activities_per_second=per_second,
+                    workflow_failure_exception_types=[Exception] if fail_workflow_on_bug else [],
+                )  # fmt: skip
+                await running.enter_async_context(limited)
             yield worker
 
 

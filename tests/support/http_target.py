@@ -33,6 +33,8 @@ class HttpTarget:
         self._scripts: dict[str, list[int]] = {}
         self.delays: dict[str, float] = {}
         """Seconds a path waits before it answers (a slow target)."""
+        self.retry_after: dict[str, int] = {}
+        """The ``Retry-After`` seconds a path's 429 answers carry."""
         self._calls: dict[str, int] = defaultdict(int)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -61,11 +63,10 @@ class HttpTarget:
         answer = {"ok": status < 400, "path": request.path, "echo": body, "query": dict(request.query)}
         if request.path.endswith("/messages:send"):  # FCM's send answers with the message's name
             answer["name"] = f"{request.path.removesuffix(':send')}/{self._calls[request.path]}"
-        return web.json_response(
-            answer,
-            status=status,
-            headers={"X-Request-Number": str(self._calls[request.path])},
-        )
+        headers = {"X-Request-Number": str(self._calls[request.path])}
+        if status == 429 and request.path in self.retry_after:
+            headers["Retry-After"] = str(self.retry_after[request.path])
+        return web.json_response(answer, status=status, headers=headers)
 
     async def start(self) -> None:
         app = web.Application()

@@ -326,6 +326,9 @@ class JobWorkflowInput(BaseModel):
     arm_lead_ms: int | None = None
     """Wake this long before ``start_at`` and hand the event to its activity, which starts the work at
     ``start_at`` exactly (``ductape_jobs.workflows.arming``); ``None`` wakes at ``start_at``."""
+    event_task_queue: str | None = None
+    """The task queue the event's activity waits on: a rate-limited target's
+    (``ductape_jobs.activities.config.flow``); ``None``: the workflow's own."""
 
 
 class JobOutcome(BaseModel):

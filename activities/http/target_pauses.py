@@ -1,0 +1,48 @@
+"""A rate-limited target that answered 429 with ``Retry-After`` is paused in this worker: its calls
+wait out the pause inside their attempt instead of failing it (no retry is spent), and the calls that
+follow on this worker wait too. Other workers learn from their own 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from temporalio import activity
+
+from ductape_jobs.activities.config.flow import RATE_QUEUE_MARK
+
+MAX_WAITS = 5
+"""A target still answering 429 after this many pauses in one attempt fails the attempt (retried)."""
+
+
+def limited_target() -> str | None:
+    """The rate-limited target (its task queue) this activity runs for, else None."""
+    queue = activity.info().task_queue if activity.in_activity() else ""
+    return queue if RATE_QUEUE_MARK in queue else None
+
+
+class TargetPauses:
+    """Until when each limited target is paused in this worker (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    async def wait(self, target: str) -> None:
+        """Sleep out the target's pause, if any (the activity keeps heartbeating meanwhile)."""
+        # A pause may be extended while we sleep (another 429): look again when this one ends.
+        while (left := self._until.get(target, 0.0) - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+
+    def pause(self, target: str, retry_after: timedelta, *, request_timeout_s: float, waits: int) -> bool:
+        """Pause ``target`` for ``retry_after``; whether this attempt may wait and call again: fewer than
+        ``MAX_WAITS`` waits so far, and time left in the attempt for the wait and one more request."""
+        until = time.monotonic() + retry_after.total_seconds()
+        self._until[target] = max(self._until.get(target, 0.0), until)
+        info = activity.info()
+        timeout = info.start_to_close_timeout
+        if waits >= MAX_WAITS or timeout is None:
+            return False
+        ends = info.started_time.timestamp() + timeout.total_seconds()
+        return time.time() + retry_after.total_seconds() + request_timeout_s < ends

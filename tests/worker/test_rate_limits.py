@@ -1,0 +1,88 @@
+"""Rate limits per target on the dev server, with a real HTTP target: a herd due at once reaches the
+target no faster than its limit, every job completes without spending a retry, and a 429's
+``Retry-After`` pauses the target instead of failing the attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from ductape_jobs import Ductape
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
+from ductape_jobs.activities.config.secrets import SecretStore
+from tests.support.http_target import HttpTarget
+from tests.support.workers import job_worker
+
+pytestmark = pytest.mark.timeout(180)
+LIMIT = 20
+
+
+def limited_config(url: str, product: str) -> ProductConfig:
+    return parse_product_config({"products": {product: {"envs": ["dev"], "apps": {"partner": {
+        "envs": {"dev": {"base_url": url, "timeout_ms": 5000}},
+        "rate_limit": {"per_second": LIMIT},
+        "actions": {
+            "sync": {"path": "/sync"},
+            "slow": {"path": "/slow", "rate_limit": {"per_minute": 120}},
+        },
+    }}}}})  # fmt: skip
+
+
+def job(product: str, event: str, n: int, **fields: Any) -> dict[str, Any]:
+    return {"product_tag": product, "env": "dev", "app": "partner", "event": event,
+            "input": {"body": {"n": n}}} | fields  # fmt: skip
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most calls in any one-second window."""
+    times = sorted(times)
+    return max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times))
+
+
+def limited(env: WorkflowEnvironment, target: HttpTarget, task_queue: str) -> tuple[str, ProductConfig, Ductape]:
+    """A product of its own whose app is limited to ``LIMIT`` calls a second, and a client for it."""
+    product = f"rl-{uuid.uuid4().hex[:8]}"
+    config = limited_config(target.url, product)
+    return product, config, Ductape(env.client, task_queue=task_queue, config=config, secrets=SecretStore({}))
+
+
+async def test_three_hundred_jobs_due_at_once_reach_the_target_at_its_limit(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    product, config, ductape = limited(dev_env, http_target, task_queue)
+    results = await ductape.jobs.schedule_many([job(product, "sync", n) for n in range(300)], concurrency=64)
+    assert all(r.ok for r in results)
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore({})):
+        done = await asyncio.wait_for(
+            asyncio.gather(*(ductape.jobs.result(r.result.job_id) for r in results if r.result)), 120
+        )
+    calls = [r.at for r in http_target.calls("/sync")]
+    peak = busiest_second(calls)
+    print(f"300 jobs at {LIMIT}/s: {len(calls)} calls over {max(calls) - min(calls):.1f} s, busiest second {peak}")
+    assert len(done) == len(calls) == 300  # each ran once: none failed, none doubled
+    assert peak <= 2 * LIMIT  # the limit, plus the server's burst of one second's worth
+    assert max(calls) - min(calls) >= 300 / LIMIT - 2
+
+
+async def test_an_action_with_its_own_limit_and_a_429_that_pauses_its_target(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    product, config, ductape = limited(dev_env, http_target, task_queue)
+    http_target.script("/slow", [429, 200])
+    http_target.retry_after["/slow"] = 2
+    first = await ductape.processor.job.schedule(job(product, "slow", 0))  # no retries: one attempt
+    described = await dev_env.client.get_workflow_handle(first.job_id).describe()
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore({})):
+        started = time.monotonic()
+        result = await ductape.jobs.result(first.job_id, timeout=60)
+    assert result["status"] == 200
+    calls = [r.at for r in http_target.calls("/slow")]
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 2  # waited out Retry-After, inside its only attempt
+    assert time.monotonic() - started < 30
+    assert "rate limited 120/min" in (await described.static_summary() or "")
