@@ -24,6 +24,7 @@ from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.database.descriptor import DATABASE
 from ductape_jobs.activities.event_type import ComponentCheck, EventTypeDescriptor, WorkerResources
+from ductape_jobs.activities.flow.slots_activity import closed_holders, request_slot
 from ductape_jobs.activities.graph.descriptor import GRAPH
 from ductape_jobs.activities.notification.descriptor import NOTIFICATION
 from ductape_jobs.activities.routing.descriptor import FALLBACK, FEATURE, FUNCTION, QUOTA
@@ -99,6 +100,8 @@ async def open_activities(
             checkpoint,
             events.job_event_targets,
             events.deliver_job_event,
+            request_slot,
+            closed_holders,
         ]
     finally:
         for close in worker.closers:

@@ -23,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
     from ductape_jobs.workflows.job_metrics import record_end, record_start
     from ductape_jobs.workflows.job_steps import emit_job_event, job_context, joined, resolved_input
-    from ductape_jobs.workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START
+    from ductape_jobs.workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START, SLOT_GRANTED
+    from ductape_jobs.workflows.slot_keeping import CONCURRENCY, SlotKeeping
 
 EXACT_MANAGEMENT = "exact-management"
 """Patch: management holds until the event starts (``ductape_jobs.workflows.armed_event``), a cancel never cuts a
@@ -54,6 +55,7 @@ class JobWorkflow:
         self._exact: bool | None = None
         self._armed: ArmedAttempt | None = None
         self._cancel: Literal["cancelled", "refused"] | None = None
+        self._slots: SlotKeeping | None = None
 
     def _exact_path(self) -> bool:
         if self._exact is None:
@@ -62,10 +64,19 @@ class JobWorkflow:
 
     @workflow.run
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
+        # Only a job with a concurrency limit (a field older runs lack) records this patch.
+        if job.concurrency and workflow.patched(CONCURRENCY):
+            self._slots = SlotKeeping(job.concurrency)
         while True:
             try:
                 await self._wait_until_due()
+                # A limited job waits for its slot as it waits for its time: pausable, cancellable.
+                seen = self._changes
+                if self._slots and not await self._slots.take(lambda seen=seen: self._changes != seen):  # type: ignore[misc]
+                    continue
             except asyncio.CancelledError:
+                if self._slots:
+                    await self._slots.release()
                 await self._end_cancelled()
                 raise
             work = asyncio.create_task(self._run_event(job))
@@ -73,6 +84,9 @@ class JobWorkflow:
                 return await self._refusing_late_cancel(work)
             except Disarmed:
                 self._phase, self._armed = "waiting", None
+            finally:
+                if self._slots:
+                    await self._slots.release()
 
     async def _refusing_late_cancel(self, work: asyncio.Task[JobOutcome]) -> JobOutcome:
         """The run's outcome. A cancel request holds only while the event has not started: it takes
@@ -203,6 +217,11 @@ class JobWorkflow:
                 return
 
     # --- management ------------------------------------------------------------------------
+
+    @workflow.signal(name=SLOT_GRANTED)
+    def slot_granted(self, token: str) -> None:
+        if self._slots:
+            self._slots.granted(token)
 
     @workflow.query(name="state")
     def state(self) -> JobState:

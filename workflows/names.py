@@ -31,6 +31,17 @@ SEND_NOTIFICATION = "ductape.send_notification"
 """Sends one channel's delivery; the workflow runs one per channel in parallel."""
 
 
+CONCURRENCY_SLOTS_WORKFLOW = "ConcurrencySlots"
+"""One per concurrency key: hands out its slots in arrival order (``ductape_jobs.workflows.concurrency_slots``)."""
+REQUEST_SLOT = "ductape.request_slot"
+"""Asks a key's slot keeper for a slot (update-with-start: the keeper is started by its first request)."""
+CLOSED_HOLDERS = "ductape.closed_holders"
+"""Which slot holders' runs have closed without releasing (a terminated job): their slots are freed."""
+SLOT_GRANTED = "slot_granted"
+"""Signal of ``JobWorkflow``: its turn came; carries the request's token."""
+RELEASE_SLOT = "release"
+"""Signal of the slot keeper: a run is done with its slot, or leaves the line; carries the token."""
+
 RESOLVE_ROUTE = "ductape.resolve_route"
 """Reads what a feature, fallback or quota job runs from the product config (``RoutePlan``)."""
 

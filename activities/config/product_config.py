@@ -25,7 +25,7 @@ from ductape_jobs.activities.notification.config import NotificationDef
 from ductape_jobs.activities.routing.config import FeatureDef, FunctionDef, RouteDef
 from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.storage.config import StorageDef
-from ductape_jobs.workflows.contracts.dispatch import FairnessKey, FairnessWeight, Priority
+from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef, FairnessKey, FairnessWeight, Priority
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -73,6 +73,8 @@ class ActionDef(_Strict):
     fairness_weight: FairnessWeight | None = None
     rate_limit: RateLimitDef | None = None
     """This action's own limit, instead of its app's (README "Rate limits per target")."""
+    concurrency: ConcurrencyDef | None = None
+    """Runs at a time per key, unless a job gives its own (README "Concurrency per key")."""
 
     @field_validator("method", mode="before")
     @classmethod
@@ -94,6 +96,7 @@ class AppDef(_Strict):
     fairness_weight: FairnessWeight | None = None
     rate_limit: RateLimitDef | None = None
     """Calls per second (or minute) that all the app's actions without their own limit share, in each env."""
+    concurrency: ConcurrencyDef | None = None
 
 
 class CacheDef(_Strict):

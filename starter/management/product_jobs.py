@@ -74,7 +74,7 @@ class ProductBuilder:
         if job.app:
             data["app"] = job.app
         # Only when set: a definition written by an older client has no such keys.
-        data |= {k: v for k in ("priority", "fairness_key") if (v := getattr(job, k)) is not None}
+        data |= {k: v for k in ("priority", "fairness_key", "concurrency") if (v := getattr(job, k)) is not None}
         try:
             normalised = self._planner.normalise(None, data)
             # A definition of type `job` runs another definition's event (read now, at create/update).

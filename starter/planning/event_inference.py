@@ -164,6 +164,7 @@ def run_definition(job: NormalisedJob, definition: IProductJob) -> NormalisedJob
         type_given=True,
         priority=definition.priority if job.priority is None else job.priority,
         fairness_key=job.fairness_key or definition.fairness_key,
+        concurrency=job.concurrency or definition.concurrency,
     )
 
 

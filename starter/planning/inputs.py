@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ductape_jobs.activities.registry import DISPATCH_OF
 from ductape_jobs.workflows.contracts.dispatch import (
+    ConcurrencyDef,
     IDispatchSchedule,
     IJobProcessorInput,
     IJobRepeatOptions,
@@ -47,6 +48,7 @@ class NormalisedJob:
     fairness_key: str | None = None
     """As the caller wrote it: text, or ``$Input{path}`` (``ductape_jobs.planning.priority`` reads it)."""
     fairness_weight: float | None = None
+    concurrency: ConcurrencyDef | None = None
     type_given: bool = True
     """False while ``event_type`` is a placeholder: the input gave no ``type`` and
     ``ductape_jobs.planning.event_inference`` decides it."""
@@ -96,6 +98,7 @@ def normalise_job(data: object) -> NormalisedJob:
         priority=job.priority,
         fairness_key=job.fairness_key,
         fairness_weight=job.fairness_weight,
+        concurrency=job.concurrency,
     )
 
 
@@ -140,4 +143,5 @@ def normalise_dispatch(namespace: str, data: object) -> NormalisedJob:
         priority=parsed.priority,
         fairness_key=parsed.fairness_key,
         fairness_weight=parsed.fairness_weight,
+        concurrency=parsed.concurrency,
     )

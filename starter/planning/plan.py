@@ -23,6 +23,7 @@ from ductape_jobs.activities.registry import COMPONENT_CHECKS, DESCRIPTOR_OF, NE
 from ductape_jobs.activities.session.crypto import TokenRejected
 from ductape_jobs.activities.session.tokens import check_algorithm, check_unverified, verify_session
 from ductape_jobs.management.job_events import wants_events
+from ductape_jobs.planning.concurrency import job_concurrency
 from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.event_inference import resolve_config_definitions, settle_event_type
 from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, normalise_job
@@ -112,11 +113,13 @@ def plan_job(
         raise JobInputError([(path, f"{text} needs the job's `session`, and it has none") for path, text in found])
 
     priority = job_priority(job, config, app)
+    concurrency = job_concurrency(job, config, app)
     limited = (
         config.rate_limit(task_queue, job.product, job.env, app, job.event)
         if config is not None and app is not None and job.event_type is JobEventType.ACTION
         else None
     )
+    waits = limited is not None or concurrency is not None
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
     cache_ttl = _cache_ttl(job, config)
@@ -151,12 +154,13 @@ def plan_job(
         timeout_ms=timeout_ms,
         notify=notify,
         # Webhook products are not armed: their job.started event must not precede the start. Nor are
-        # rate-limited targets: an armed call would take its place in the target's queue ahead of time.
-        arm_lead_ms=None if notify or limited or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
+        # jobs that wait for a rate limit or a concurrency slot: they would take their turn ahead of time.
+        arm_lead_ms=None if notify or waits or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
         event_task_queue=limited[0] if limited else None,
+        concurrency=concurrency,
     )
     # A recurring job's runs may arm too, when its timing allows (``ductape_jobs.scheduling.recurring_arming``).
-    may_arm = recurrence is not None and not notify and not limited and _arm_lead(job, job_id, arm_ahead) is not None
+    may_arm = recurrence is not None and not notify and not waits and _arm_lead(job, job_id, arm_ahead) is not None
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
     if recurrence is not None:
@@ -164,6 +168,8 @@ def plan_job(
     summary += priority_note(priority, job.product)
     if limited:
         summary += f" · rate limited {limited[1].describe()}"
+    if concurrency:
+        summary += f" · at most {concurrency.limit} per {concurrency.key_class}"
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(names.PRODUCT, job.product),
         SearchAttributePair(names.ENV, job.env),

@@ -9,40 +9,18 @@ fairness on (``matching.enableFairness``, in the embedded server's ``DYNAMIC_CON
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol
 
 from temporalio.common import Priority
 
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.planning.input_keys import input_key
 from ductape_jobs.planning.inputs import NormalisedJob
-from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError
+from ductape_jobs.planning.layers import first_setting, setting_layers
+from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.placeholders import has_placeholders
 
 MAX_FAIRNESS_KEY_BYTES = 64
 """The server refuses longer fairness keys."""
-
-
-class _Settings(Protocol):
-    @property
-    def priority(self) -> int | None: ...
-    @property
-    def fairness_key(self) -> str | None: ...
-    @property
-    def fairness_weight(self) -> float | None: ...
-
-
-def _layers(job: NormalisedJob, config: ProductConfig | None, app: str | None) -> list[tuple[str, _Settings]]:
-    """Where a setting may come from, first match first: the job, its action, its app."""
-    layers: list[tuple[str, _Settings]] = [("", job)]
-    product = config.products.get(job.product) if config is not None else None
-    app_def = product.apps.get(app) if product is not None and app is not None else None
-    if app_def is not None:
-        action = app_def.actions.get(job.event) if job.event_type is JobEventType.ACTION else None
-        if action is not None:
-            layers.append((f" (of action {app}/{job.event} in the product config)", action))
-        layers.append((f" (of app {app} in the product config)", app_def))
-    return layers
 
 
 def _default_key(product: str) -> str:
@@ -58,10 +36,10 @@ def job_priority(job: NormalisedJob, config: ProductConfig | None, app: str | No
         JobInputError: naming ``fairness_key``: an ``$Input{...}`` path the input does not hold or that
             holds no text or number, a placeholder in the key, or a key over 64 bytes.
     """
-    layers = _layers(job, config, app)
-    priority = next((s.priority for _, s in layers if s.priority is not None), None)
-    weight = next((s.fairness_weight for _, s in layers if s.fairness_weight is not None), None)
-    source, template = next(((w, s.fairness_key) for w, s in layers if s.fairness_key is not None), ("", None))
+    layers = setting_layers(job, config, app)
+    _, priority = first_setting(layers, "priority")
+    _, weight = first_setting(layers, "fairness_weight")
+    source, template = first_setting(layers, "fairness_key")
     if template is None:
         return Priority(priority_key=priority, fairness_key=_default_key(job.product), fairness_weight=weight)
     field = f"fairness_key{source}"

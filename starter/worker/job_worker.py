@@ -26,6 +26,7 @@ from ductape_jobs.scheduling.server_version import check_server_version
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.search_attributes import ensure_search_attributes
 from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
+from ductape_jobs.workflows.concurrency_slots import ConcurrencySlots
 from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
 from ductape_jobs.workflows.job_workflow import JobWorkflow
 
@@ -37,7 +38,7 @@ MAX_CONCURRENT_ACTIVITIES = 2000
 """Armed jobs (``ductape_jobs.workflows.arming``) hold an activity slot while they wait for their instant, as
 sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
 
-WORKFLOWS = [JobWorkflow, JobEventWorkflow]
+WORKFLOWS = [JobWorkflow, JobEventWorkflow, ConcurrencySlots]
 """Every workflow the worker runs; the replayer uses the same list."""
 
 

@@ -35,6 +35,11 @@ class HttpTarget:
         """Seconds a path waits before it answers (a slow target)."""
         self.retry_after: dict[str, int] = {}
         """The ``Retry-After`` seconds a path's 429 answers carry."""
+        self.overlap_field: str | None = None
+        """When set: requests are grouped by this field of their JSON body, and ``peak_in_flight`` records
+        the most of each group being answered at once (a slow path's delay included)."""
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.peak_in_flight: dict[str, int] = defaultdict(int)
         self._calls: dict[str, int] = defaultdict(int)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -54,8 +59,16 @@ class HttpTarget:
         self.requests.append(
             Received(request.method, request.path, dict(request.query), dict(request.headers), body, time.time())
         )
-        if delay := self.delays.get(request.path):
-            await asyncio.sleep(delay)
+        group = str(body.get(self.overlap_field)) if self.overlap_field and isinstance(body, dict) else None
+        if group is not None:
+            self.in_flight[group] += 1
+            self.peak_in_flight[group] = max(self.peak_in_flight[group], self.in_flight[group])
+        try:
+            if delay := self.delays.get(request.path):
+                await asyncio.sleep(delay)
+        finally:
+            if group is not None:
+                self.in_flight[group] -= 1
         statuses = self._scripts.get(request.path, [200])
         index = min(self._calls[request.path], len(statuses) - 1)
         self._calls[request.path] += 1

@@ -27,6 +27,15 @@ FairnessKey = Annotated[str, Field(min_length=1, max_length=200)]
 FairnessWeight = Annotated[float, Field(gt=0, le=1000)]
 
 
+class ConcurrencyDef(StrictInput):
+    """``concurrency: {key: "$Input{body.userId}", limit: 2}``: at most ``limit`` runs with the same key
+    value run their event at a time; the others wait in line (README "Concurrency per key")."""
+
+    key: str | None = Field(None, min_length=1, max_length=200)
+    """Text or ``$Input{path}``; absent: one key for the whole event."""
+    limit: int = Field(ge=1, le=10_000, strict=True)
+
+
 class IRetryConfig(StrictInput):
     """Seed 003's retry strategy; every delay in milliseconds."""
 
@@ -211,6 +220,8 @@ class _JobOptions(StrictInput):
     ``$Input{path}`` read from the input. Default: the app's or action's, else the product."""
     fairness_weight: FairnessWeight | None = None
     """Extension: this key's share relative to others (default 1)."""
+    concurrency: ConcurrencyDef | None = None
+    """Extension: at most ``limit`` runs per key value at a time (default: the action's, else the app's)."""
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -385,6 +396,8 @@ class IProductJob(StrictInput):
     """Extension: as a job's ``priority``."""
     fairness_key: FairnessKey | None = None
     """Extension: as a job's ``fairness_key``."""
+    concurrency: ConcurrencyDef | None = None
+    """Extension: as a job's ``concurrency``."""
 
     @field_validator("executions", mode="before")
     @classmethod

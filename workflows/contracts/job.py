@@ -38,6 +38,8 @@ from pydantic import (
     model_validator,
 )
 
+from ductape_jobs.workflows.contracts.concurrency import ConcurrencyLimit
+
 # --------------------------------------------------------------------------------------------
 # Errors
 
@@ -329,6 +331,8 @@ class JobWorkflowInput(BaseModel):
     event_task_queue: str | None = None
     """The task queue the event's activity waits on: a rate-limited target's
     (``ductape_jobs.activities.config.flow``); ``None``: the workflow's own."""
+    concurrency: ConcurrencyLimit | None = None
+    """The run holds one of its key's slots while its event runs (``ductape_jobs.workflows.slot_keeping``)."""
 
 
 class JobOutcome(BaseModel):

@@ -1,4 +1,4 @@
-"""Rate limits at planning: which target's queue a job waits on (the action's own limit, else its
+"""Rate limits and concurrency limits at planning: which target's queue a job waits on (the action's own limit, else its
 app's), no arming ahead for a limited job, the Web UI's summary, and config errors naming the key."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ductape_jobs import JobInputError
 from ductape_jobs.activities.config.product_config import parse_product_config
 from ductape_jobs.planning.plan import JobPlanner
 
@@ -70,3 +71,65 @@ def test_a_bad_limit_is_refused_naming_its_key(limit: dict[str, Any], reason: st
     with pytest.raises(ValueError, match=r"products\.p\.apps\.a\.rate_limit") as error:
         parse_product_config({"products": {"p": {"envs": ["dev"], "apps": {"a": {"envs": {}, "rate_limit": limit}}}}})
     assert reason in str(error.value)
+
+
+KEYED = parse_product_config({"products": {"shop": {
+    "envs": ["dev"],
+    "apps": {"users": {
+        "envs": {"dev": {"base_url": "http://127.0.0.1:9"}},
+        "concurrency": {"limit": 5},
+        "actions": {"sync": {"path": "/s", "concurrency": {"key": "$Input{body.user}", "limit": 1}},
+                    "export": {"path": "/e"}},
+    }},
+}}})  # fmt: skip
+KEYED_PLANNER = JobPlanner(task_queue="jobs", config=KEYED)
+
+
+def keyed(event: str, user: str = "ann", **fields: Any) -> dict[str, Any]:
+    return {
+        "product_tag": "shop",
+        "env": "dev",
+        "app": "users",
+        "event": event,
+        "input": {"body": {"user": user}},
+    } | fields
+
+
+def test_a_concurrency_key_names_one_keeper_per_value_without_showing_the_value() -> None:
+    ann, bob = (KEYED_PLANNER.plan(None, keyed("sync", u)).workflow_input.concurrency for u in ("ann", "bob"))
+    assert ann is not None
+    assert bob is not None
+    assert (ann.limit, ann.key_class) == (1, "$Input{body.user}")
+    assert ann.slots_id != bob.slots_id
+    assert ann.slots_id.startswith("slots:shop:dev:")
+    assert "ann" not in ann.slots_id
+    assert ann == KEYED_PLANNER.plan(None, keyed("sync", "ann")).workflow_input.concurrency  # one keeper per value
+
+
+def test_an_app_limit_without_a_key_is_one_line_for_the_whole_event_and_a_job_may_set_its_own() -> None:
+    export = KEYED_PLANNER.plan(None, keyed("export"))
+    assert export.workflow_input.concurrency is not None
+    assert (export.workflow_input.concurrency.limit, export.workflow_input.concurrency.key_class) == (5, "users/export")
+    assert export.summary.endswith("· at most 5 per users/export")
+    assert export.workflow_input.arm_lead_ms is None
+    own = KEYED_PLANNER.plan(None, keyed("export", concurrency={"key": "tenant-$Input{body.user}", "limit": 3}))
+    assert own.workflow_input.concurrency is not None
+    assert (own.workflow_input.concurrency.limit, own.workflow_input.concurrency.key_class) == (
+        3,
+        "tenant-$Input{body.user}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "field", "reason"),
+    [
+        ({"limit": 0}, "concurrency.limit", "greater than or equal to 1"),
+        ({"key": "x"}, "concurrency.limit", "is required"),
+        ({"key": "$Input{body.missing}", "limit": 1}, "concurrency.key", "is not in the job's input"),
+    ],
+)
+def test_a_bad_concurrency_is_refused_naming_the_field(concurrency: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(JobInputError) as error:
+        KEYED_PLANNER.plan(None, keyed("export", concurrency=concurrency))
+    assert [f for f, _ in error.value.problems] == [field]
+    assert reason in error.value.problems[0][1]
