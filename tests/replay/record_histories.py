@@ -20,7 +20,7 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, Work
 from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs import Ductape, JobStateError
-from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.session.tokens import issue_session_token
 from ductape_jobs.dev.server import temporal_binary
@@ -142,6 +142,8 @@ async def main() -> None:
             await _record_armed_cron(target)
         if not ONLY or EXACT in ONLY:
             await _record_exact(target)
+        if not ONLY or "flow" in ONLY:
+            await _record_flow(target)
     await target.stop()
 
 
@@ -364,6 +366,47 @@ async def _record_exact(target: HttpTarget) -> None:
             finally:
                 target.delays.clear()
             _write("exact_cancel_refused", await env.client.get_workflow_handle(running.job_id).fetch_history())
+
+
+def flow_config(url: str) -> ProductConfig:
+    """An app limited to 20 calls a second, and an action with one run per user at a time."""
+    return parse_product_config({"products": {"my-product": {"envs": ["dev"], "apps": {"email-service": {
+        "envs": {"dev": {"base_url": url}},
+        "rate_limit": {"per_second": 20},
+        "actions": {
+            "send_welcome_email": {"path": "/v1/welcome"},
+            "sync": {"path": "/sync", "concurrency": {"key": "$Input{body.user}", "limit": 1}},
+        },
+    }}}}})  # fmt: skip
+
+
+async def _record_flow(target: HttpTarget) -> None:
+    """A rate-limited job (its event on the target's own queue), and two jobs of one concurrency key:
+    the second waits in line for the first's slot; with the keeper's history."""
+    async with _dev_server() as env:
+        config = flow_config(target.url)
+        async with job_worker(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS)):
+            ductape = Ductape(env.client, task_queue=TASK_QUEUE, config=config, secrets=SecretStore(SECRETS))
+            limited = await ductape.processor.job.schedule(_job("send_welcome_email", job_id="replay-rate_limited"))
+            await ductape.jobs.result(limited.job_id)
+            _write("rate_limited", await env.client.get_workflow_handle(limited.job_id).fetch_history())
+            target.delays["/sync"] = 1.0
+            body = {"body": {"user": "u-1"}}
+            first = await ductape.processor.job.schedule(_job("sync", input=body, job_id="replay-concurrency_first"))
+            second = await ductape.processor.job.schedule(_job("sync", input=body, job_id="replay-concurrency"))
+            await ductape.jobs.result(first.job_id)
+            await ductape.jobs.result(second.job_id)
+            target.delays.clear()
+            _write("concurrency", await env.client.get_workflow_handle(second.job_id).fetch_history())
+            plan = plan_job(
+                normalise_job(_job("sync", input=body)), now=datetime.now(UTC), task_queue=TASK_QUEUE, config=config,
+                secrets=None,
+            )  # fmt: skip
+            assert plan.workflow_input.concurrency is not None
+            keeper = env.client.get_workflow_handle(plan.workflow_input.concurrency.slots_id)
+            path = HISTORIES / "concurrency_slots.json"
+            path.write_text((await keeper.fetch_history()).to_json())
+            print(f"wrote {path}")
 
 
 def _write(name: str, history: WorkflowHistory) -> None:

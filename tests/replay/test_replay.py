@@ -25,6 +25,7 @@ from ductape_jobs.worker.job_worker import WORKFLOWS
 from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
 from ductape_jobs.workflows.contracts.job import JobEventType
 from ductape_jobs.workflows.contracts.route import RUN_FUNCTION
+from ductape_jobs.workflows.event_runner import RATE_LIMITS
 from ductape_jobs.workflows.event_types import ACTIVITY_BEFORE_INPUT_NAMED_IT
 from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
 from ductape_jobs.workflows.job_workflow import EXACT_MANAGEMENT
@@ -32,10 +33,12 @@ from ductape_jobs.workflows.names import (
     CHECKPOINT,
     DELIVER_JOB_EVENT,
     PREPARE_NOTIFICATION,
+    REQUEST_SLOT,
     RESOLVE_PLACEHOLDERS,
     RESOLVE_ROUTE,
     SEND_NOTIFICATION,
 )
+from ductape_jobs.workflows.slot_keeping import CONCURRENCY
 from tests.conftest import CONVERTER, TEST_KEYRING
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -74,6 +77,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_exact_plain", "job_workflow_exact_armed_held", "job_workflow_exact_armed_cancelled",
         "job_workflow_exact_armed_retried", "job_workflow_exact_cancel_refused",
         "job_workflow_cancelled_running", "job_workflow_armed_cancelled",
+        "job_workflow_rate_limited", "job_workflow_concurrency", "concurrency_slots",
     }  # fmt: skip
 
 
@@ -439,3 +443,32 @@ async def test_old_cancel_histories_need_the_patch_guard(name: str, monkeypatch:
     # A non-determinism error, or the core's state machines refusing the recorded cancel outright.
     with pytest.raises((workflow.NondeterminismError, RuntimeError)):
         await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{name.replace('_', '-')}", path.read_text()))
+
+
+def _patch_ids(path: Path) -> set[str]:
+    return {
+        json.loads(base64.b64decode(payload["data"]))["id"]
+        for marker in events(path, "MARKER_RECORDED")
+        for payload in marker["markerRecordedEventAttributes"]["details"].get("patch-data", {}).get("payloads", [])
+    }
+
+
+def test_a_rate_limited_event_runs_on_its_targets_queue_behind_its_patch() -> None:
+    (scheduled,) = _scheduled(history("rate_limited"))
+    assert scheduled["taskQueue"]["name"].endswith("@rate:my-product/dev/email-service")
+    assert _patch_ids(history("rate_limited")) == {RATE_LIMITS}
+    assert all(s["taskQueue"]["name"] == "replay-recording" for s in _scheduled(history("plain")))
+
+
+def test_a_run_in_line_waits_for_its_grant_then_releases_its_slot() -> None:
+    path = history("concurrency")
+    assert scheduled_activities(path) == [REQUEST_SLOT, RUN_ACTION]
+    kinds = event_types(path)
+    assert kinds.index("WORKFLOW_EXECUTION_SIGNALED") < kinds.index(
+        "ACTIVITY_TASK_SCHEDULED", kinds.index("WORKFLOW_EXECUTION_SIGNALED")
+    )
+    assert "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED" in kinds  # the release
+    assert _patch_ids(path) == {CONCURRENCY, RATE_LIMITS}
+    keeper = event_types(Path(__file__).parent / "histories" / "concurrency_slots.json")
+    assert keeper.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 2  # two requests
+    assert "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED" in keeper  # the grant to the second
