@@ -23,7 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
     from ductape_jobs.workflows.job_metrics import record_end, record_start
     from ductape_jobs.workflows.job_steps import emit_job_event, job_context, joined, resolved_input
-    from ductape_jobs.workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW, SCHEDULED_AT, SCHEDULED_START, SLOT_GRANTED
+    from ductape_jobs.workflows.names import (
+        CANCEL_OUTCOME,
+        JOB_WORKFLOW,
+        SCHEDULED_AT,
+        SCHEDULED_START,
+        SLOT_GRANTED,
+        SUPERSEDE,
+    )
     from ductape_jobs.workflows.slot_keeping import CONCURRENCY, SlotKeeping
 
 EXACT_MANAGEMENT = "exact-management"
@@ -56,6 +63,7 @@ class JobWorkflow:
         self._armed: ArmedAttempt | None = None
         self._cancel: Literal["cancelled", "refused"] | None = None
         self._slots: SlotKeeping | None = None
+        self._superseded: str | None = None
 
     def _exact_path(self) -> bool:
         if self._exact is None:
@@ -70,6 +78,11 @@ class JobWorkflow:
         while True:
             try:
                 await self._wait_until_due()
+                if self._superseded is not None:  # a later job of its debounce burst runs instead
+                    self._phase = "done"
+                    return JobOutcome(
+                        job_id=job.job_id, event_type=job.event_type, event=job.event, superseded_by=self._superseded
+                    )
                 # A limited job waits for its slot as it waits for its time: pausable, cancellable.
                 seen = self._changes
                 if self._slots and not await self._slots.take(lambda seen=seen: self._changes != seen):  # type: ignore[misc]
@@ -197,9 +210,9 @@ class JobWorkflow:
         return emit_job_event(job, name, status, scheduled_at=self._start_at, error=error)
 
     async def _wait_until_due(self) -> None:
-        while not self._trigger:
+        while not self._trigger and self._superseded is None:
             if self._paused:
-                await workflow.wait_condition(lambda: not self._paused or self._trigger)
+                await workflow.wait_condition(lambda: not self._paused or self._trigger or self._superseded is not None)
                 continue
             start_at = self._start_at
             if start_at is None or start_at - self._arm_lead <= workflow.now():
@@ -284,6 +297,18 @@ class JobWorkflow:
     @trigger.validator
     def _check_trigger(self) -> None:
         self._check("trigger")
+
+    @workflow.update(name=SUPERSEDE)
+    async def supersede(self, by: str) -> JobState:
+        def apply() -> None:
+            self._superseded = by
+            self._changed({"superseded_by": by})
+
+        return await self._hold("supersede", apply)
+
+    @supersede.validator
+    def _check_supersede(self, by: str) -> None:
+        self._check("supersede")
 
     @workflow.update(name=CANCEL_OUTCOME)
     async def cancel_outcome(self) -> JobState:

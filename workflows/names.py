@@ -42,6 +42,11 @@ SLOT_GRANTED = "slot_granted"
 RELEASE_SLOT = "release"
 """Signal of the slot keeper: a run is done with its slot, or leaves the line; carries the token."""
 
+DEBOUNCE_WINDOW_WORKFLOW = "DebounceWindow"
+"""One per debounce key: answers when each dispatched job runs, and which one it supersedes."""
+SUPERSEDE = "supersede"
+"""Update of ``JobWorkflow``: a later job of its debounce burst replaces it (refused once it started)."""
+
 RESOLVE_ROUTE = "ductape.resolve_route"
 """Reads what a feature, fallback or quota job runs from the product config (``RoutePlan``)."""
 

@@ -25,7 +25,7 @@ from ductape_jobs.activities.notification.config import NotificationDef
 from ductape_jobs.activities.routing.config import FeatureDef, FunctionDef, RouteDef
 from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.storage.config import StorageDef
-from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef, FairnessKey, FairnessWeight, Priority
+from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef, DebounceDef, FairnessKey, FairnessWeight, Priority
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -75,6 +75,8 @@ class ActionDef(_Strict):
     """This action's own limit, instead of its app's (README "Rate limits per target")."""
     concurrency: ConcurrencyDef | None = None
     """Runs at a time per key, unless a job gives its own (README "Concurrency per key")."""
+    debounce: DebounceDef | None = None
+    """Of this action's jobs, unless a job gives its own (README "Debounce")."""
 
     @field_validator("method", mode="before")
     @classmethod
@@ -97,6 +99,7 @@ class AppDef(_Strict):
     rate_limit: RateLimitDef | None = None
     """Calls per second (or minute) that all the app's actions without their own limit share, in each env."""
     concurrency: ConcurrencyDef | None = None
+    debounce: DebounceDef | None = None
 
 
 class CacheDef(_Strict):

@@ -111,6 +111,7 @@ def memo_fields(memo: JobMemo) -> dict[str, Any]:
     return {
         "summary": memo.summary, "scheduled_at": memo.scheduled_at, "retries": memo.retries, "cron": memo.cron,
         "every": memo.every, "tz": memo.tz, "limit": memo.limit, "end_date": memo.end_date,
+        "superseded_by": memo.superseded_by,
     }  # fmt: skip
 
 
@@ -126,6 +127,8 @@ async def schedule_memo(converter: DataConverter, desc: ScheduleDescription) -> 
 
 
 def workflow_status(status: WorkflowExecutionStatus | None, pending: Any, memo: JobMemo, now: datetime) -> JobStatus:
+    if status == WorkflowExecutionStatus.COMPLETED and memo.superseded_by:
+        return "superseded"
     if status in CLOSED:
         return CLOSED[status]
     # An attempt being taken back (a pause or reschedule of an armed job) and the disarm's clock

@@ -7,6 +7,7 @@ before anything starts, naming the field.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -59,3 +60,23 @@ def input_key(template: str, job_input: Mapping[str, Any], *, field: str, max_by
     if len(key.encode()) > max_bytes:
         raise JobInputError.one(field, f"is {len(key.encode())} bytes once read from the input; at most {max_bytes}")
     return key
+
+
+def keyed_id(
+    prefix: str, template: str | None, job_input: Mapping[str, Any], *, scope: str, default: str, field: str
+) -> tuple[str, str]:
+    """``(ID, key class)`` of the keeper of one key value (a concurrency or debounce key): the key
+    class is ``template`` (or ``default``, one key for the whole event); the ID ends with a digest
+    of the value, since an ID is seen by anyone who can list workflows and a value may be a user ID.
+
+    Raises:
+        JobInputError: naming ``field``, as ``input_key``.
+    """
+    key_class = template or default
+    value = input_key(template, job_input, field=field, max_bytes=MAX_KEY_BYTES) if template else ""
+    digest = hashlib.sha256(f"{key_class}\0{value}".encode()).hexdigest()[:24]
+    return f"{prefix}:{scope}:{digest}", key_class
+
+
+MAX_KEY_BYTES = 1000
+"""A concurrency or debounce key's value, read from the input (it is hashed, never stored)."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ductape_jobs.activities.registry import DISPATCH_OF
 from ductape_jobs.workflows.contracts.dispatch import (
     ConcurrencyDef,
+    DebounceDef,
     IDispatchSchedule,
     IJobProcessorInput,
     IJobRepeatOptions,
@@ -49,6 +50,7 @@ class NormalisedJob:
     """As the caller wrote it: text, or ``$Input{path}`` (``ductape_jobs.planning.priority`` reads it)."""
     fairness_weight: float | None = None
     concurrency: ConcurrencyDef | None = None
+    debounce: DebounceDef | None = None
     type_given: bool = True
     """False while ``event_type`` is a placeholder: the input gave no ``type`` and
     ``ductape_jobs.planning.event_inference`` decides it."""
@@ -99,6 +101,7 @@ def normalise_job(data: object) -> NormalisedJob:
         fairness_key=job.fairness_key,
         fairness_weight=job.fairness_weight,
         concurrency=job.concurrency,
+        debounce=job.debounce,
     )
 
 
@@ -144,4 +147,5 @@ def normalise_dispatch(namespace: str, data: object) -> NormalisedJob:
         fairness_key=parsed.fairness_key,
         fairness_weight=parsed.fairness_weight,
         concurrency=parsed.concurrency,
+        debounce=parsed.debounce,
     )

@@ -24,6 +24,7 @@ from ductape_jobs.activities.session.crypto import TokenRejected
 from ductape_jobs.activities.session.tokens import check_algorithm, check_unverified, verify_session
 from ductape_jobs.management.job_events import wants_events
 from ductape_jobs.planning.concurrency import job_concurrency
+from ductape_jobs.planning.debounce import DebounceWindowPlan, job_debounce
 from ductape_jobs.planning.dst_policy import COMPANION_SUFFIX, is_companion
 from ductape_jobs.planning.event_inference import resolve_config_definitions, settle_event_type
 from ductape_jobs.planning.inputs import NormalisedJob, normalise_dispatch, normalise_job
@@ -68,6 +69,8 @@ class JobPlan:
     search_attributes: TypedSearchAttributes
     priority: Priority
     """Task priority and fair share of its workflow and activities (``ductape_jobs.planning.priority``)."""
+    debounce: DebounceWindowPlan | None = None
+    """Its debounce window: dispatch asks it when the job runs and which earlier job it supersedes."""
 
 
 def plan_job(
@@ -114,12 +117,13 @@ def plan_job(
 
     priority = job_priority(job, config, app)
     concurrency = job_concurrency(job, config, app)
+    debounce = job_debounce(job, config, app)
     limited = (
         config.rate_limit(task_queue, job.product, job.env, app, job.event)
         if config is not None and app is not None and job.event_type is JobEventType.ACTION
         else None
     )
-    waits = limited is not None or concurrency is not None
+    waits = limited is not None or concurrency is not None or debounce is not None
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
     cache_ttl = _cache_ttl(job, config)
@@ -170,6 +174,8 @@ def plan_job(
         summary += f" · rate limited {limited[1].describe()}"
     if concurrency:
         summary += f" · at most {concurrency.limit} per {concurrency.key_class}"
+    if debounce:
+        summary += f" · debounced {debounce.period_ms} ms per {debounce.key_class}"
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(names.PRODUCT, job.product),
         SearchAttributePair(names.ENV, job.env),
@@ -205,6 +211,7 @@ def plan_job(
         ),
         search_attributes=TypedSearchAttributes(pairs),
         priority=priority,
+        debounce=debounce,
     )
 
 

@@ -28,6 +28,7 @@ from ductape_jobs.planning.plan import JobPlan
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, discard_orphan_companion, facts, with_arm_shift
+from ductape_jobs.scheduling.debounced import offered, supersede
 from ductape_jobs.scheduling.dst_schedules import (
     create_companion,
     describe_companion,
@@ -77,6 +78,9 @@ async def start_job(
     if plan.recurrence is not None:
         options = scheduling or SchedulingOptions()
         return await _create_schedule(client, plan, options.recurrence(plan.recurrence), options, task_queue=task_queue)
+    earlier = None
+    if plan.debounce is not None:
+        plan, earlier = await offered(client, plan, task_queue=task_queue)
     reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
     if plan.cache_ttl is not None:
         cached = await _cached_result(client, plan, plan.cache_ttl)
@@ -99,15 +103,19 @@ async def start_job(
             id_reuse_policy=reuse,
         )
     if plan.caller_chose_id:
-        return await _existing_workflow_result(client, plan)
-    scheduled_at = to_epoch_ms(plan.first_run)
-    return IDispatchResult(
-        job_id=plan.job_id,
-        status="queued" if plan.due_now else "scheduled",
-        scheduled_at=scheduled_at,
-        recurring=False,
-        next_run_at=scheduled_at,
-    )
+        result = await _existing_workflow_result(client, plan)
+    else:
+        scheduled_at = to_epoch_ms(plan.first_run)
+        result = IDispatchResult(
+            job_id=plan.job_id,
+            status="queued" if plan.due_now else "scheduled",
+            scheduled_at=scheduled_at,
+            recurring=False,
+            next_run_at=scheduled_at,
+        )
+    if earlier is not None and earlier != plan.job_id and await supersede(client, earlier, by=plan.job_id):
+        result.supersedes = earlier
+    return result
 
 
 async def _cached_result(client: Client, plan: JobPlan, ttl: timedelta) -> IDispatchResult | None:

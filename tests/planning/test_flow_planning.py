@@ -133,3 +133,29 @@ def test_a_bad_concurrency_is_refused_naming_the_field(concurrency: dict[str, An
         KEYED_PLANNER.plan(None, keyed("export", concurrency=concurrency))
     assert [f for f, _ in error.value.problems] == [field]
     assert reason in error.value.problems[0][1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"repeat": {"cron": "0 * * * *"}}, "debounce", "applies to one-off jobs"),
+        ({"start_at": "2030-01-01T00:00:00Z"}, "start_at", "its window decides when it runs"),
+        ({"debounce": {"key": "$Input{body.nobody}", "period_ms": 10}}, "debounce.key", "is not in the job's input"),
+        ({"debounce": {"period_ms": 0}}, "debounce.period_ms", "greater than or equal to 1"),
+    ],
+)
+def test_a_bad_debounce_is_refused_naming_the_field(fields: dict[str, Any], field: str, reason: str) -> None:
+    data = keyed("export") | {"debounce": {"key": "$Input{body.user}", "period_ms": 500}} | fields
+    with pytest.raises(JobInputError) as error:
+        KEYED_PLANNER.plan(None, data)
+    assert [f for f, _ in error.value.problems] == [field]
+    assert reason in error.value.problems[0][1]
+
+
+def test_one_debounce_window_per_key_value() -> None:
+    plans = [KEYED_PLANNER.plan(None, keyed("export", u, debounce={"key": "$Input{body.user}", "period_ms": 500}))
+             for u in ("ann", "ann", "bob")]  # fmt: skip
+    ids = [p.debounce.window_id if p.debounce else None for p in plans]
+    assert ids[0] == ids[1] != ids[2]
+    assert all(i is not None and i.startswith("debounce:shop:dev:") and "ann" not in i for i in ids)
+    assert plans[0].workflow_input.arm_lead_ms is None

@@ -27,6 +27,19 @@ FairnessKey = Annotated[str, Field(min_length=1, max_length=200)]
 FairnessWeight = Annotated[float, Field(gt=0, le=1000)]
 
 
+class DebounceDef(StrictInput):
+    """``debounce: {key: "$Input{body.userId}", period_ms: 1000, max_wait_ms: 10000}``: of the jobs
+    dispatched with one key value within ``period_ms`` of each other, only the last runs, with its input
+    (README "Debounce")."""
+
+    key: str | None = Field(None, min_length=1, max_length=200)
+    """Text or ``$Input{path}``; absent: one key for the whole event."""
+    period_ms: int = Field(ge=1, le=86_400_000, strict=True)
+    """Quiet time after the last dispatch before it runs."""
+    max_wait_ms: int | None = Field(None, ge=1, le=604_800_000, strict=True)
+    """Runs at most this long after the burst's first dispatch, however many follow it."""
+
+
 class ConcurrencyDef(StrictInput):
     """``concurrency: {key: "$Input{body.userId}", limit: 2}``: at most ``limit`` runs with the same key
     value run their event at a time; the others wait in line (README "Concurrency per key")."""
@@ -222,6 +235,8 @@ class _JobOptions(StrictInput):
     """Extension: this key's share relative to others (default 1)."""
     concurrency: ConcurrencyDef | None = None
     """Extension: at most ``limit`` runs per key value at a time (default: the action's, else the app's)."""
+    debounce: DebounceDef | None = None
+    """Extension: the last of a burst of dispatches runs (default: the action's, else the app's)."""
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -370,6 +385,9 @@ class IDispatchResult(BaseModel):
     cached: bool = False
     """True when an identical job with the same cache tag succeeded within the tag's TTL: nothing was
     run, and ``ductape.jobs.result(job_id)`` returns the stored result."""
+    supersedes: str | None = None
+    """A debounced job: the earlier job of its burst that this one replaced (it will not run; its
+    ``jobs.get`` says ``superseded`` by this one)."""
 
 
 class IProductJob(StrictInput):

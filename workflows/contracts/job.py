@@ -343,6 +343,8 @@ class JobOutcome(BaseModel):
     event: str
     result: Any = None
     """The event activity's result (for an action: status, headers, body)."""
+    superseded_by: str | None = None
+    """A debounced job replaced, before it started, by this later job of its burst: nothing ran."""
 
 
 class ErrorRules(BaseModel):

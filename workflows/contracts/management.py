@@ -48,6 +48,8 @@ class JobMemo(BaseModel):
     """How long one run of a recurring job can take at most (every attempt timing out, with its
     backoff, ``ductape_jobs.planning.plan.longest_run_s``): an armed run must end before the next
     one's shifted start (the schedule skips a run that overlaps). None: not known (a fixed bound applies)."""
+    superseded_by: str | None = None
+    """Set by the workflow when a later job of its debounce burst replaced it before it started."""
     dst_companion: bool | None = None
     """Set on a job's main schedule (its own memo, fixed at creation) when dispatch gave it a DST
     companion: ``list`` and a repeated dispatch know it without describing ``<job_id>~dst``."""
@@ -61,7 +63,7 @@ class JobMemo(BaseModel):
         return {key: value for key, value in data.items() if value is not None}
 
 
-JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused"]
+JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused", "superseded"]
 
 
 class JobRecord(BaseModel):
@@ -98,6 +100,8 @@ class JobRecord(BaseModel):
     """Error type and message of the latest failure."""
     result: Any = None
     """The result of a completed one-off job."""
+    superseded_by: str | None = None
+    """A ``superseded`` debounced job: the later job of its burst that ran instead."""
 
 
 # --------------------------------------------------------------------------------------------
