@@ -407,6 +407,14 @@ async def _record_flow(target: HttpTarget) -> None:
             path = HISTORIES / "concurrency_slots.json"
             path.write_text((await keeper.fetch_history()).to_json())
             print(f"wrote {path}")
+            debounce = {"key": "$Input{body.user}", "period_ms": 500}
+            await ductape.processor.job.schedule(
+                _job("send_welcome_email", input=body, debounce=debounce, job_id="replay-superseded")
+            )
+            later = await ductape.processor.job.schedule(_job("send_welcome_email", input=body, debounce=debounce))
+            assert later.supersedes == "replay-superseded"
+            await ductape.jobs.result(later.job_id)
+            _write("superseded", await env.client.get_workflow_handle("replay-superseded").fetch_history())
 
 
 def _write(name: str, history: WorkflowHistory) -> None:

@@ -77,7 +77,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_exact_plain", "job_workflow_exact_armed_held", "job_workflow_exact_armed_cancelled",
         "job_workflow_exact_armed_retried", "job_workflow_exact_cancel_refused",
         "job_workflow_cancelled_running", "job_workflow_armed_cancelled",
-        "job_workflow_rate_limited", "job_workflow_concurrency", "concurrency_slots",
+        "job_workflow_rate_limited", "job_workflow_concurrency", "concurrency_slots", "job_workflow_superseded",
     }  # fmt: skip
 
 
@@ -472,3 +472,11 @@ def test_a_run_in_line_waits_for_its_grant_then_releases_its_slot() -> None:
     keeper = event_types(Path(__file__).parent / "histories" / "concurrency_slots.json")
     assert keeper.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 2  # two requests
     assert "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED" in keeper  # the grant to the second
+
+
+def test_a_superseded_job_ends_without_running_its_event() -> None:
+    path = history("superseded")
+    kinds = event_types(path)
+    assert "WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds
+    assert scheduled_activities(path) == []
+    assert kinds[-1] == "WORKFLOW_EXECUTION_COMPLETED"
