@@ -43,7 +43,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from ductape_jobs.workflows.contracts.route import OptionFailure, RouteOption, RoutePlan, RouteRequest, RouteResult
     from ductape_jobs.workflows.event_types import event_activity
-    from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION
+    from ductape_jobs.workflows.job_metrics import record_wait, wait_labels
+    from ductape_jobs.workflows.names import PREPARE_NOTIFICATION, RESOLVE_ROUTE, SEND_NOTIFICATION, rate_limit_target
 
 RATE_LIMITS = "rate-limits"
 """Patch: a rate-limited target's event runs on its own task queue (``JobWorkflowInput.event_task_queue``)."""
@@ -202,9 +203,12 @@ class EventRunner:
     async def run(self, payload: dict[str, Any], *, not_before: datetime | None = None) -> Any:
         """The job's own event; with ``not_before`` (an armed job) its activity waits for that instant."""
         job = self._job
+        queue = job.event_task_queue if job.event_task_queue and workflow.patched(RATE_LIMITS) else None
+        if queue:  # its first attempt's activity ends the wait as it starts (``limited_target``)
+            record_wait(wait_labels(job.product, job.env, "rate_limit", rate_limit_target(queue)))
         return await self._run(
             job.event_type, job.event_activity, self._context, payload, timedelta(milliseconds=job.timeout_ms),
-            not_before, job.event_task_queue if job.event_task_queue and workflow.patched(RATE_LIMITS) else None,
+            not_before, queue,
         )  # fmt: skip
 
     async def _run(

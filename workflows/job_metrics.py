@@ -8,6 +8,7 @@ The SDK's workflow meter skips recording during replay, so a job is counted once
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 
@@ -46,3 +47,29 @@ def record_end(job: JobWorkflowInput, *, failed: bool) -> None:
     """Count a run that completed or failed for good."""
     name, description = (FAILED, "Job runs failed") if failed else (COMPLETED, "Job runs completed")
     workflow.metric_meter().create_counter(name, description).add(1, _labels(job))
+
+
+WAITS = "ductape_jobs_waits"
+WAITS_ENDED = "ductape_jobs_waits_ended"
+WAIT = "ductape_job_wait"
+WaitReason = Literal["rate_limit", "concurrency", "debounce"]
+
+
+def wait_labels(product: str, env: str, reason: WaitReason, key_class: str) -> dict[str, str | int | float | bool]:
+    """A wait's labels: the key *class* (``$Input{body.userId}``, ``app/action``), never a key's value."""
+    return {"product": product, "env": env, "reason": reason, "key_class": key_class}
+
+
+def record_wait(labels: dict[str, str | int | float | bool]) -> datetime:
+    """A job run began waiting (for a rate limit, a concurrency slot, a debounce window); waiting now =
+    ``ductape_jobs_waits`` - ``ductape_jobs_waits_ended``. Returns when, for ``record_wait_end``."""
+    workflow.metric_meter().create_counter(WAITS, "Job runs that began waiting").add(1, labels)
+    return workflow.now()
+
+
+def record_wait_end(labels: dict[str, str | int | float | bool], since: datetime) -> None:
+    meter = workflow.metric_meter()
+    meter.create_counter(WAITS_ENDED, "Job runs whose wait ended").add(1, labels)
+    meter.create_histogram_timedelta(WAIT, "How long a job run waited", "ms").record(
+        max(workflow.now() - since, timedelta(0)), labels
+    )

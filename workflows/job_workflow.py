@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         to_epoch_ms,
     )
     from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
-    from ductape_jobs.workflows.job_metrics import record_end, record_start
+    from ductape_jobs.workflows.job_metrics import record_end, record_start, record_wait, record_wait_end, wait_labels
     from ductape_jobs.workflows.job_steps import emit_job_event, job_context, joined, resolved_input
     from ductape_jobs.workflows.names import (
         CANCEL_OUTCOME,
@@ -74,10 +74,16 @@ class JobWorkflow:
     async def run(self, job: JobWorkflowInput) -> JobOutcome:
         # Only a job with a concurrency limit (a field older runs lack) records this patch.
         if job.concurrency and workflow.patched(CONCURRENCY):
-            self._slots = SlotKeeping(job.concurrency)
+            self._slots = SlotKeeping(job.concurrency, product=job.product, env=job.env)
+        key_class = job.debounce_key_class
+        debounce = wait_labels(job.product, job.env, "debounce", key_class) if key_class else None
+        waiting = record_wait(debounce) if debounce else None
         while True:
             try:
                 await self._wait_until_due()
+                if debounce and waiting:  # its window closed: it runs, or was superseded
+                    record_wait_end(debounce, waiting)
+                    waiting = None
                 if self._superseded is not None:  # a later job of its debounce burst runs instead
                     self._phase = "done"
                     return JobOutcome(

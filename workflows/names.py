@@ -42,6 +42,16 @@ SLOT_GRANTED = "slot_granted"
 RELEASE_SLOT = "release"
 """Signal of the slot keeper: a run is done with its slot, or leaves the line; carries the token."""
 
+RATE_QUEUE_MARK = "@rate:"
+"""Between the worker's task queue and a rate-limited target in that target's queue name
+(``ductape_jobs.activities.config.flow``)."""
+
+
+def rate_limit_target(queue: str) -> str:
+    """The target (``<product>/<env>/<app>[/<action>]``) of a rate-limited queue: a metric's key class."""
+    return queue.partition(RATE_QUEUE_MARK)[2]
+
+
 DEBOUNCE_WINDOW_WORKFLOW = "DebounceWindow"
 """One per debounce key: answers when each dispatched job runs, and which one it supersedes."""
 SUPERSEDE = "supersede"

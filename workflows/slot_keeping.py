@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.contracts.concurrency import ConcurrencyLimit, SlotAnswer, SlotRequest
     from ductape_jobs.workflows.event_runner import call_activity
+    from ductape_jobs.workflows.job_metrics import record_wait, record_wait_end, wait_labels
     from ductape_jobs.workflows.names import RELEASE_SLOT, REQUEST_SLOT
 
 CONCURRENCY = "concurrency-limits"
@@ -23,8 +24,9 @@ REQUEST_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5))
 
 
 class SlotKeeping:
-    def __init__(self, limit: ConcurrencyLimit) -> None:
+    def __init__(self, limit: ConcurrencyLimit, *, product: str, env: str) -> None:
         self._limit = limit
+        self._labels = wait_labels(product, env, "concurrency", limit.key_class)
         self._asked = 0
         self._token: str | None = None
         self._granted: str | None = None
@@ -55,7 +57,9 @@ class SlotKeeping:
         if answer.granted:
             return True
         workflow.set_current_details(f"waiting for one of {self._limit.limit} slots per {self._limit.key_class}")
+        since = record_wait(self._labels)
         await workflow.wait_condition(lambda: self._granted == token or changed())
+        record_wait_end(self._labels, since)
         workflow.set_current_details("")
         if self._granted == token:
             return True

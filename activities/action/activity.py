@@ -91,7 +91,7 @@ class ActionActivities:
         timeout = (action.timeout_ms or app_env.timeout_ms) / 1000
         what = f"{action.method} {action.path}"  # the template: filled paths may carry personal data
         activity.logger.info("calling %s for job %s", what, job.job_id)
-        target, waits = limited_target(), 0
+        target, waits = limited_target(job.product, job.env), 0
         while True:
             if target is not None:
                 await self._pauses.wait(target)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RATE_QUEUE_MARK = "@rate:"
-"""Between the worker's task queue and a limited target in that target's queue name."""
+from ductape_jobs.workflows.names import RATE_QUEUE_MARK
 
 
 class RateLimitDef(BaseModel):

@@ -7,20 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from ductape_jobs.activities.config.flow import RATE_QUEUE_MARK
+from ductape_jobs.workflows.job_metrics import WAIT, WAITS_ENDED
+from ductape_jobs.workflows.names import RATE_QUEUE_MARK, rate_limit_target
 
 MAX_WAITS = 5
 """A target still answering 429 after this many pauses in one attempt fails the attempt (retried)."""
 
 
-def limited_target() -> str | None:
-    """The rate-limited target (its task queue) this activity runs for, else None."""
-    queue = activity.info().task_queue if activity.in_activity() else ""
-    return queue if RATE_QUEUE_MARK in queue else None
+def limited_target(product: str, env: str) -> str | None:
+    """The rate-limited target (its task queue) this activity runs for, else None. A first attempt
+    ends its job's wait for the limit (the workflow counted its start): counted here, with how long."""
+    info = activity.info() if activity.in_activity() else None
+    if info is None or RATE_QUEUE_MARK not in info.task_queue:
+        return None
+    if info.attempt == 1:
+        labels: dict[str, str | int | float | bool] = {
+            "product": product, "env": env, "reason": "rate_limit", "key_class": rate_limit_target(info.task_queue),
+        }  # fmt: skip
+        meter = activity.metric_meter()
+        meter.create_counter(WAITS_ENDED, "Job runs whose wait ended").add(1, labels)
+        waited = max(datetime.now(UTC) - info.current_attempt_scheduled_time, timedelta(0))
+        meter.create_histogram_timedelta(WAIT, "How long a job run waited", "ms").record(waited, labels)
+    return info.task_queue
 
 
 class TargetPauses:

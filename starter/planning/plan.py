@@ -162,6 +162,7 @@ def plan_job(
         arm_lead_ms=None if notify or waits or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
         event_task_queue=limited[0] if limited else None,
         concurrency=concurrency,
+        debounce_key_class=debounce.key_class if debounce else None,
     )
     # A recurring job's runs may arm too, when its timing allows (``ductape_jobs.scheduling.recurring_arming``).
     may_arm = recurrence is not None and not notify and not waits and _arm_lead(job, job_id, arm_ahead) is not None

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs import Ductape, JobFailedError
-from ductape_jobs.activities.config.product_config import ProductConfig
+from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.session.tokens import issue_session_token
 from ductape_jobs.worker.log_setup import REDACTED, JsonFormatter, RedactingFilter
@@ -167,3 +167,49 @@ def test_json_lines_carry_the_redacted_message_and_traceback() -> None:
     assert entry["message"] == "boom"
     assert "RuntimeError: login failed with [redacted]" in entry["exception"]
     assert "hunter2" not in json.dumps(entry)
+
+
+async def test_waits_for_a_rate_limit_a_slot_and_a_debounce_window_are_counted_by_key_class(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    config = parse_product_config({"products": {"my-product": {"envs": ["dev"], "apps": {"email-service": {
+        "envs": {"dev": {"base_url": http_target.url}},
+        "rate_limit": {"per_second": 50},
+        "actions": {
+            "send_welcome_email": {"path": "/v1/welcome"},
+            "sync": {"path": "/sync", "rate_limit": {"per_second": 100},
+                     "concurrency": {"key": "$Input{body.user}", "limit": 1}},
+        },
+    }}}}})  # fmt: skip
+    http_target.delays["/sync"] = 0.5
+    address = f"127.0.0.1:{free_port()}"
+    client = await connect(dev_env, build_telemetry(metrics_address=address, otlp_endpoint=None))
+    async with job_worker(client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
+        ductape = Ductape(client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS))
+        keyed = [await ductape.processor.job.schedule(job("sync", input={"body": {"user": "ann-secret"}}))
+                 for _ in range(2)]  # fmt: skip
+        debounce = {"key": "$Input{body.user}", "period_ms": 300}
+        burst = [
+            await ductape.processor.job.schedule(
+                job("send_welcome_email", input={"body": {"user": "bob-secret"}}, debounce=debounce)
+            )
+            for _ in range(2)
+        ]
+        for result in [*keyed, *burst]:
+            await ductape.jobs.result(result.job_id, timeout=30)
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://{address}/metrics")).text
+
+    def by_reason(name: str) -> dict[tuple[str, str], float]:
+        return {(labels["reason"], labels["key_class"]): value for labels, value in samples(text, name)
+                if labels.get("product") == "my-product"}  # fmt: skip
+
+    assert by_reason("ductape_jobs_waits") == {
+        ("concurrency", "$Input{body.user}"): 1.0,  # the second sync waited for the first's slot
+        ("debounce", "$Input{body.user}"): 2.0,  # both of the burst waited in the window
+        ("rate_limit", "my-product/dev/email-service/sync"): 2.0,
+        ("rate_limit", "my-product/dev/email-service"): 1.0,  # the burst's one run
+    }
+    assert by_reason("ductape_jobs_waits_ended") == by_reason("ductape_jobs_waits")  # nothing waits now
+    assert by_reason("ductape_job_wait_count") == by_reason("ductape_jobs_waits")
+    assert "secret" not in text, "no key value in any label"

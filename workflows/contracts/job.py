@@ -333,6 +333,8 @@ class JobWorkflowInput(BaseModel):
     (``ductape_jobs.activities.config.flow``); ``None``: the workflow's own."""
     concurrency: ConcurrencyLimit | None = None
     """The run holds one of its key's slots while its event runs (``ductape_jobs.workflows.slot_keeping``)."""
+    debounce_key_class: str | None = None
+    """A debounced job: its key as configured, for the wait metrics (its wait is its ``start_at``)."""
 
 
 class JobOutcome(BaseModel):
