@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
 CHECK_EVERY = timedelta(seconds=10)
 """While runs wait, how often the holders are checked for runs that closed without releasing."""
 IDLE = timedelta(minutes=1)
+REQUESTS_PER_RUN = 1000
+"""Continue-as-new after this many requests (the server takes at most 2,000 updates in one run)."""
 """A keeper with no holder and no one waiting ends after this long (the next request starts another)."""
 
 
@@ -41,6 +43,7 @@ class ConcurrencySlots:
         self._state = state
         self._to_notify: list[SlotHolder] = []
         self._changes = 0
+        self._requests = 0
 
     @workflow.run
     async def run(self, state: SlotsState) -> None:
@@ -57,13 +60,15 @@ class ConcurrencySlots:
                 elif not self._state.holders and workflow.all_handlers_finished():
                     return
             await self._notify()
-            if workflow.info().is_continue_as_new_suggested():
+            # The server refuses a run's updates past 2,000: a long-lived keeper starts afresh well before.
+            if workflow.info().is_continue_as_new_suggested() or self._requests >= REQUESTS_PER_RUN:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._notify()
                 workflow.continue_as_new(self._state)
 
     @workflow.update(name="request")
     async def request(self, request: SlotRequest) -> SlotAnswer:
+        self._requests += 1
         state = self._state
         state.limit = request.limit
         if not _holds(state.holders, request.token) and not _holds(state.waiting, request.token):

@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.names import DEBOUNCE_WINDOW_WORKFLOW
 
 IDLE = timedelta(minutes=1)
+REQUESTS_PER_RUN = 1000
+"""Continue-as-new after this many offers (the server takes at most 2,000 updates in one run)."""
 """The keeper ends this long after its latest job is due (the next dispatch starts another)."""
 
 
@@ -38,7 +40,8 @@ class DebounceWindow:
             except TimeoutError:
                 if workflow.all_handlers_finished():
                     return
-            if workflow.info().is_continue_as_new_suggested():
+            # The server refuses a run's updates past 2,000: a long-lived keeper starts afresh well before.
+            if workflow.info().is_continue_as_new_suggested() or self._offers >= REQUESTS_PER_RUN:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)
 

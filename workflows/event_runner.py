@@ -278,6 +278,13 @@ class EventRunner:
 
     async def _send(self, context: JobContext, delivery: ChannelDelivery, attempt_timeout: timedelta) -> ChannelReport:
         """One channel; its final failure is reported in the result, not raised, so the others stand."""
+        job = self._job
+        # The job's own notification only (not one a fallback runs): its limited providers' queues.
+        queue = job.channel_task_queues.get(delivery.channel) if context is self._context else None
+        if queue and workflow.patched(RATE_LIMITS):
+            record_wait(wait_labels(job.product, job.env, "rate_limit", rate_limit_target(queue)))
+        else:
+            queue = None
         try:
             report: ChannelReport = await workflow.execute_activity(
                 SEND_NOTIFICATION,
@@ -287,6 +294,7 @@ class EventRunner:
                 heartbeat_timeout=self._heartbeat,
                 retry_policy=retry_policy(self._job.retry),
                 summary=f"notification {delivery.channel} {context.app}/{context.event}",
+                task_queue=queue,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):

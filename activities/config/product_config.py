@@ -26,6 +26,7 @@ from ductape_jobs.activities.routing.config import FeatureDef, FunctionDef, Rout
 from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.storage.config import StorageDef
 from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef, DebounceDef, FairnessKey, FairnessWeight, Priority
+from ductape_jobs.workflows.contracts.notification import CHANNELS
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -222,10 +223,26 @@ class ProductConfig(_Strict):
             return rate_limit_queue(task_queue, product, env, app), app_def.rate_limit
         return None
 
+    def channel_queues(self, task_queue: str, product: str, env: str, notification: str) -> dict[str, str]:
+        """The task queue of each rate-limited channel provider of a notification in ``env``."""
+        found = self.products[product].notifications.get(notification) if product in self.products else None
+        providers = found.envs.get(env) if found is not None else None
+        if providers is None:
+            return {}
+        return {
+            channel: rate_limit_queue(task_queue, product, env, f"notification:{notification}", channel)
+            for channel in CHANNELS
+            if (provider := getattr(providers, channel)) is not None and provider.rate_limit is not None
+        }
+
     def rate_limited_queues(self, task_queue: str) -> dict[str, float]:
         """Every limited target's activity task queue under ``task_queue``, with its calls per second."""
         queues: dict[str, float] = {}
         for product, product_def in self.products.items():
+            for tag, notification in product_def.notifications.items():
+                for env, providers in notification.envs.items():
+                    for channel, queue in self.channel_queues(task_queue, product, env, tag).items():
+                        queues[queue] = getattr(providers, channel).rate_limit.rate
             for app, app_def in product_def.apps.items():
                 for env in app_def.envs:
                     if app_def.rate_limit is not None:

@@ -18,6 +18,7 @@ from ductape_jobs.activities.config.secrets import (
     check_declared,
 )
 from ductape_jobs.activities.errors import JobFailure
+from ductape_jobs.activities.http.target_pauses import limited_target
 from ductape_jobs.activities.notification.channels import Sent, send_callback, send_email, send_push, send_sms
 from ductape_jobs.activities.notification.checks import notification_env
 from ductape_jobs.activities.notification.config import NotificationConfigError, NotificationEnv
@@ -99,6 +100,7 @@ class NotificationActivities:
             ApplicationError: typed by cause (see ``ductape_jobs.activities.notification.channels``); connection
                 errors, timeouts, 5xx and SMTP 4xx are retried, the rest is not.
         """
+        limited_target(request.job.product, request.job.env)  # a limited provider's wait ends (its metric)
         try:
             sent = await self._send(request)
         except JobFailure as err:

@@ -28,6 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from ductape_jobs.activities.config.flow import RateLimitDef
+
 Texts = dict[str, str]
 """Text per language code (``{en: "Hi {{name}}", fr: "Salut {{name}}"}``); empty = no stored template."""
 
@@ -65,6 +67,8 @@ class EmailEnv(_Strict):
     """PEM bundle of the CA that signed the server's certificate, for a private relay; the
     system's CAs otherwise (certificates are always verified)."""
     timeout_ms: int = Field(30_000, ge=1)
+    rate_limit: RateLimitDef | None = None
+    """Calls per second (or minute) this provider takes from all workers (README "Rate limits per target")."""
 
 
 class PushEnv(_Strict):
@@ -74,6 +78,8 @@ class PushEnv(_Strict):
     token: str = Field(min_length=1)
     """OAuth 2 bearer token; write it as ``$Secret{NAME}``."""
     timeout_ms: int = Field(30_000, ge=1)
+    rate_limit: RateLimitDef | None = None
+    """Calls per second (or minute) this provider takes from all workers (README "Rate limits per target")."""
 
 
 class SmsEnv(_Strict):
@@ -86,6 +92,8 @@ class SmsEnv(_Strict):
     """Write it as ``$Secret{NAME}``."""
     from_number: str = Field(min_length=1)
     timeout_ms: int = Field(30_000, ge=1)
+    rate_limit: RateLimitDef | None = None
+    """Calls per second (or minute) this provider takes from all workers (README "Rate limits per target")."""
 
 
 class CallbackEnv(_Strict):
@@ -97,6 +105,8 @@ class CallbackEnv(_Strict):
     """HMAC-SHA256 key of ``X-Ductape-Signature``; write it as ``$Secret{NAME}``."""
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     timeout_ms: int = Field(30_000, ge=1)
+    rate_limit: RateLimitDef | None = None
+    """Calls per second (or minute) this provider takes from all workers (README "Rate limits per target")."""
 
     @field_validator("method", mode="before")
     @classmethod

@@ -123,7 +123,12 @@ def plan_job(
         if config is not None and app is not None and job.event_type is JobEventType.ACTION
         else None
     )
-    waits = limited is not None or concurrency is not None or debounce is not None
+    channels = (
+        config.channel_queues(task_queue, job.product, job.env, app)
+        if config is not None and app is not None and job.event_type is JobEventType.NOTIFICATION
+        else {}
+    )
+    waits = limited is not None or bool(channels) or concurrency is not None or debounce is not None
     start = job.start_at if job.start_at is not None and job.start_at > now else now
     recurrence = _recurrence(job, start=start)
     cache_ttl = _cache_ttl(job, config)
@@ -161,6 +166,7 @@ def plan_job(
         # jobs that wait for a rate limit or a concurrency slot: they would take their turn ahead of time.
         arm_lead_ms=None if notify or waits or recurrence or start <= now else _arm_lead(job, job_id, arm_ahead),
         event_task_queue=limited[0] if limited else None,
+        channel_task_queues=channels,
         concurrency=concurrency,
         debounce_key_class=debounce.key_class if debounce else None,
     )
@@ -173,6 +179,8 @@ def plan_job(
     summary += priority_note(priority, job.product)
     if limited:
         summary += f" · rate limited {limited[1].describe()}"
+    if channels:
+        summary += f" · rate limited {', '.join(channels)}"
     if concurrency:
         summary += f" · at most {concurrency.limit} per {concurrency.key_class}"
     if debounce:

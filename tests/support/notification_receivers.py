@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -210,6 +211,7 @@ class HttpReceivers:
                 "query": dict(request.query),
                 "headers": dict(request.headers),
                 "raw": await request.read(),
+                "at": time.time(),
             }
         )
         return web.json_response({"ok": True})

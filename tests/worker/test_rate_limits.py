@@ -16,6 +16,7 @@ from ductape_jobs import Ductape
 from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
 from tests.support.http_target import HttpTarget
+from tests.support.notification_receivers import HttpReceivers
 from tests.support.workers import job_worker
 
 pytestmark = pytest.mark.timeout(180)
@@ -86,3 +87,34 @@ async def test_an_action_with_its_own_limit_and_a_429_that_pauses_its_target(
     assert calls[1] - calls[0] >= 2  # waited out Retry-After, inside its only attempt
     assert time.monotonic() - started < 30
     assert "rate limited 120/min" in (await described.static_summary() or "")
+
+
+async def test_a_notification_providers_limit_holds_for_its_channel(
+    dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    receivers = HttpReceivers()
+    await receivers.start()
+    try:
+        secrets = SecretStore({"HOOK_SECRET": "s"})
+        config = parse_product_config({"products": {"shop": {"envs": ["dev"], "secrets": ["HOOK_SECRET"],
+            "notifications": {"orders": {"messages": {"order_shipped": {}}, "envs": {"dev": {"callback": {
+                "url": f"{receivers.base_url}/hooks/:order", "secret": "$Secret{HOOK_SECRET}",
+                "rate_limit": {"per_second": 5},
+            }}}}}}}})  # fmt: skip
+        ductape = Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=secrets)
+        items = [{"dispatch": "notifications", "product": "shop", "env": "dev", "notification": "orders",
+                  "event": "order_shipped", "input": {"callback": {"params": {"order": str(n)}, "body": {"n": n}}}}
+                 for n in range(30)]  # fmt: skip
+        results = await ductape.jobs.schedule_many(items, concurrency=30)
+        assert all(r.ok for r in results)
+        async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=secrets):
+            await asyncio.wait_for(
+                asyncio.gather(*(ductape.jobs.result(r.result.job_id) for r in results if r.result)), 60
+            )
+    finally:
+        await receivers.stop()
+    calls = [c["at"] for c in receivers.callbacks]
+    print(f"30 callbacks at 5/s: over {max(calls) - min(calls):.1f} s, busiest second {busiest_second(calls)}")
+    assert sorted(c["order"] for c in receivers.callbacks) == sorted(str(n) for n in range(30))
+    assert busiest_second(calls) <= 2 * 5
+    assert max(calls) - min(calls) >= 30 / 5 - 2

@@ -331,6 +331,8 @@ class JobWorkflowInput(BaseModel):
     event_task_queue: str | None = None
     """The task queue the event's activity waits on: a rate-limited target's
     (``ductape_jobs.activities.config.flow``); ``None``: the workflow's own."""
+    channel_task_queues: dict[str, str] = Field(default_factory=dict)
+    """A notification job: the task queue of each rate-limited channel's provider (others: the workflow's)."""
     concurrency: ConcurrencyLimit | None = None
     """The run holds one of its key's slots while its event runs (``ductape_jobs.workflows.slot_keeping``)."""
     debounce_key_class: str | None = None
