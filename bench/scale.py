@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,9 +286,13 @@ async def instants(args: argparse.Namespace) -> list[Figure]:
         # A bug fails the workflow instead of retrying its task forever (a broken bench stops).
         raw_worker = Worker(env.raw, task_queue=raw_queue, workflows=[RawJob], activities=[raw_post],
                             workflow_failure_exception_types=[Exception])  # fmt: skip
-        ours_worker = job_worker(env.ours, task_queue=env.task_queue, config=env.config, secrets=SecretStore({}),
-                                 fail_workflow_on_bug=True)  # fmt: skip
-        async with ours_worker, raw_worker:
+        async with AsyncExitStack() as workers:
+            # ``--workers K``: K job workers on the queue (each holds up to 2,000 armed activities).
+            for _ in range(args.workers):
+                await workers.enter_async_context(job_worker(
+                    env.ours, task_queue=env.task_queue, config=env.config, secrets=SecretStore({}),
+                    fail_workflow_on_bug=True))  # fmt: skip
+            await workers.enter_async_context(raw_worker)
             if "herd" in args.scale_figures:
                 n = args.herd
                 started, called = await herd(env.ductape, env.target, n)
@@ -368,6 +372,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--append", action="store_true", help="add this run to --out's runs")
     group.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU window (s)")
     group.add_argument("--lost-jobs", type=int, default=2000, help="'none lost' batch: min(N, this); 0: none")
+    group.add_argument("--workers", type=int, default=1, help="job workers for the herd and the minute (this process)")
     group.add_argument("--herd-jobs", type=int, help="herd size (default 5000; --quick 1000)")
     group.add_argument("--minute-jobs", type=int, help="recurring jobs in the minute (default 1000; --quick 200)")
 
@@ -404,7 +409,7 @@ def main(args: argparse.Namespace) -> None:
     run = {"started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds"),
            "command": shlex.join(["python", "-m", "bench.run", *sys.argv[1:]]), "cores": os.cpu_count(),
            "server_config": {**DYNAMIC_CONFIG, **args.server_config}, "overrides": args.server_config,
-           "figures": record(figures)}  # fmt: skip
+           "workers": args.workers, "figures": record(figures)}  # fmt: skip
     runs = json.loads(args.out.read_text())["runs"] if args.append and args.out.exists() else []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": [*runs, run]}, indent=1, default=str) + "\n")
