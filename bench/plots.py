@@ -75,7 +75,7 @@ def plot(runs: list[dict[str, Any]], folder: Path) -> list[Path]:
         "memory": ("RSS (MB) against job count", "MB", [
             ("1 worker RSS", "worker, N one-off jobs pending"), ("1 server RSS", "server, N one-off jobs pending"),
             ("4 worker RSS", "worker, N recurring jobs"), ("4 server RSS", "server, N recurring jobs")]),
-        "lateness": ("'None lost' one-off jobs: lateness against job count", "s", [
+        "lateness": ("'None lost' batch (min(N, 2000) due over a minute, N pending): lateness", "s", [
             ("2 none lost: lateness p50", "p50"), ("2 none lost: lateness p99", "p99")]),
         "cpu": ("Idle CPU with N recurring jobs (% of one core)", "% core", [
             ("4 server idle CPU", "server"), ("4 worker idle CPU", "worker")]),
