@@ -51,20 +51,21 @@ def record(figures: list[Figure]) -> list[dict[str, Any]]:
     return [{**f.__dict__, "ratio": f.ratio} for f in figures]
 
 
-def _series(runs: list[dict[str, Any]], prefix: str) -> tuple[list[int], list[float]]:
-    """(counts, values) of the figures named ``prefix...`` in runs with the embedded default config."""
+def _series(runs: list[dict[str, Any]], prefix: str, side: str = "ours") -> tuple[list[int], list[float]]:
+    """(counts, values) of the figures named ``prefix...`` in runs with the embedded default config;
+    ``side``: ``ours`` or ``raw``."""
     points = sorted(
-        (int(f["count"]), float(f["ours"]))
+        (int(f["count"]), float(f[side]))
         for run in runs
         if not run.get("overrides")
         for f in run["figures"]
-        if str(f["figure"]).startswith(prefix) and f["ours"] is not None
+        if str(f["figure"]).startswith(prefix) and f[side] is not None
     )
     return [c for c, _ in points], [v for _, v in points]
 
 
 def plot(runs: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """``bench-scale-memory.png`` and ``bench-scale-lateness.png`` (and ``-cpu``, ``-sqlite``) in ``folder``."""
+    """``bench-scale-memory.png``, ``-lateness``, ``-cpu``, ``-sqlite`` and ``-dispatch`` in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,14 +80,18 @@ def plot(runs: list[dict[str, Any]], folder: Path) -> list[Path]:
             ("2 none lost: lateness p50", "p50"), ("2 none lost: lateness p99", "p99")]),
         "cpu": ("Idle CPU with N recurring jobs (% of one core)", "% core", [
             ("4 server idle CPU", "server"), ("4 worker idle CPU", "worker")]),
-        "sqlite": ("SQLite bytes per one-off job / dispatch rate", "bytes/job, jobs/s", [
-            ("1 SQLite bytes per job", "bytes per job (sqlite + wal)"), ("1 dispatch", "dispatch (jobs/s)")]),
+        "sqlite": ("SQLite file growth per one-off job (sqlite + wal)", "bytes/job", [
+            ("1 SQLite bytes per job", "ours (start and first workflow task)"),
+            ("1 SQLite bytes per job|raw", "raw start_workflow, same request (start only)")]),
+        "dispatch": ("Dispatch rate, N one-off jobs", "jobs/s", [
+            ("1 dispatch", "ours: processor.job.schedule"), ("1 dispatch|raw", "raw start_workflow, same request")]),
     }  # fmt: skip
     written = []
     for name, (title, unit, lines) in charts.items():
         fig, ax = plt.subplots(figsize=(7, 4))
-        for prefix, label in lines:
-            xs, ys = _series(runs, prefix)
+        for line, label in lines:
+            prefix, _, side = line.partition("|")
+            xs, ys = _series(runs, prefix, side or "ours")
             if xs:
                 ax.plot(xs, ys, marker="o", label=label)
         if name == "memory":
