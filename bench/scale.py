@@ -120,12 +120,13 @@ async def _server(args: argparse.Namespace, label: str) -> AsyncIterator[_Env]:
         raw = await Client.connect(options.address, data_converter=pydantic_data_converter)
         config = product_config(target.url)
         ductape = Ductape(ours, task_queue=settings.task_queue, config=config, secrets=SecretStore({}))
-        yield _Env(options, data_dir, server.pid, settings.task_queue, ours, raw, ductape, config, target)
+        yield _Env(options, settings, data_dir, server.pid, settings.task_queue, ours, raw, ductape, config, target)
 
 
 @dataclass
 class _Env:
     options: DevServerOptions
+    settings: Settings
     data_dir: Path
     server_pid: int
     task_queue: str
@@ -287,10 +288,12 @@ async def instants(args: argparse.Namespace) -> list[Figure]:
         raw_worker = Worker(env.raw, task_queue=raw_queue, workflows=[RawJob], activities=[raw_post],
                             workflow_failure_exception_types=[Exception])  # fmt: skip
         async with AsyncExitStack() as workers:
-            # ``--workers K``: K job workers on the queue (each holds up to 2,000 armed activities).
-            for _ in range(args.workers):
+            # ``--workers K``: K job workers on the queue (each holds up to 2,000 armed activities), each
+            # on a client of its own (the SDK registers one worker per client and task queue).
+            for k in range(args.workers):
+                client = env.ours if k == 0 else await connect_client(env.settings, KEYRING)
                 await workers.enter_async_context(job_worker(
-                    env.ours, task_queue=env.task_queue, config=env.config, secrets=SecretStore({}),
+                    client, task_queue=env.task_queue, config=env.config, secrets=SecretStore({}),
                     fail_workflow_on_bug=True))  # fmt: skip
             await workers.enter_async_context(raw_worker)
             if "herd" in args.scale_figures:
