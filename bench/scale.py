@@ -189,8 +189,8 @@ async def _none_lost(env: _Env, m: int) -> tuple[dict[str, Any], list[float]]:
 
 def _recurring_spec(i: int, now: datetime) -> dict[str, Any]:
     """Job ``i`` of the mix: four zones; daily, weekday and monthly crons, and ``every`` 4, 8, 12 h
-    (epoch-aligned grids). Every cron's hour is 6-17 h ahead in its zone, so nothing fires while idle
-    CPU is read."""
+    (first run 4 h or more after registering). Every cron's hour is 6-17 h ahead in its zone, so
+    nothing fires while idle CPU is read."""
     zone = ZONES[i % len(ZONES)]
     kind = (i // len(ZONES)) % 6
     if kind >= 3:
