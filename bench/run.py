@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.run            # every figure, with its goal
     .venv/bin/python -m bench.run --quick    # smaller counts, for a smoke run
     .venv/bin/python -m bench.run --only herd,recurring
+    .venv/bin/python -m bench.run --scale --scale-counts 1000,10000 --plots docs/   # cost curves (bench/scale.py)
 
 Prints a table; ``docs/benchmarks.md`` keeps a run. Loopback only; bounded in count and time.
 """
@@ -11,62 +12,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-from temporalio import activity
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleCalendarSpec,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleState,
-)
+from temporalio.client import Client
 from temporalio.common import RawValue, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from bench import scale as scale_mode
+from bench.common import (
+    KEYRING,
+    herd,
+    pct,
+    raw_post,
+    raw_schedule,
+    recurring_herd,
+    rss_mb,
+    stop,
+    timed,
+    worker_process,
+)
+from bench.common import job as _job
+from bench.common import port as _port
+from bench.common import product_config as _config
 from bench.raw_workflows import RawJob, RawSleeper
 from bench.target import Target
 from ductape_jobs import Ductape
-from ductape_jobs.activities.config.product_config import parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.client import connect_client
-from ductape_jobs.codec.encryption import Keyring
 from ductape_jobs.dev.server import DevServer, DevServerOptions
 from ductape_jobs.planning.plan import JobPlanner
 from ductape_jobs.scheduling.dispatch import encoded_memo
 from ductape_jobs.settings import Settings
 from ductape_jobs.worker.job_worker import job_worker
 from ductape_jobs.workflows.names import JOB_WORKFLOW
-
-KEYRING = Keyring.generate("bench")
-
-
-_RAW_HTTP: list[httpx.AsyncClient] = []
-
-
-@activity.defn(name="bench.post")
-async def raw_post(url: str) -> int:
-    # One pooled client, as ours has: the comparison is about the job machinery, not TLS setup.
-    if not _RAW_HTTP:
-        _RAW_HTTP.append(httpx.AsyncClient())
-    return (await _RAW_HTTP[0].post(url, json={})).status_code
 
 
 @dataclass
@@ -76,34 +65,6 @@ class Row:
     raw: str
     ratio: str
     goal: str
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _config(url: str) -> Any:
-    return parse_product_config({"products": {"bench": {"envs": ["dev"], "apps": {"target": {
-        "envs": {"dev": {"base_url": url}}, "actions": {"hit": {"method": "POST", "path": "/hit"}}}}}}})  # fmt: skip
-
-
-def _job(**extra: Any) -> dict[str, Any]:
-    return {"product_tag": "bench", "env": "dev", "app": "target", "event": "hit", "input": {}} | extra
-
-
-async def _timed(n: int, make: Callable[[int], Awaitable[Any]], concurrency: int = 32) -> float:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            await make(i)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return n / (time.perf_counter() - started)
 
 
 ROUNDS = 5
@@ -117,13 +78,8 @@ async def _interleaved(n: int, *sides: Callable[[int], Awaitable[Any]]) -> list[
     for round_ in range(ROUNDS):
         for k in range(len(sides)):
             side = (k + round_) % len(sides)
-            elapsed[side] += size / await _timed(size, sides[side])
+            elapsed[side] += size / await timed(size, sides[side])
     return [size * ROUNDS / e for e in elapsed]
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -241,109 +197,45 @@ async def _history(b: Bench) -> Row:
                f"{ours_events / raw_events:.2f}x", "equal")  # fmt: skip
 
 
-class _ActivityStarts(logging.Handler):
-    """When each action activity began its work: the worker logs "calling ..." as it does."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("calling "):
-            self.at.append(record.created)
-
-
 async def _herd(b: Bench) -> Row:
     """Many one-off jobs due at the same instant: lateness of each activity's start (what the goal
     names) and of each target call (what the target sees) after it."""
     n = b.args.herd
-    # Far enough ahead that dispatching is over by then: what is measured is the herd at the instant.
-    due = time.time() + max(15.0, n / 20)
-    await b.target.clear()
-    starts = _ActivityStarts()
-    log = logging.getLogger("temporalio.activity")
-    log.addHandler(starts)
-    log.setLevel(logging.INFO)
-    try:
-        await _timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=int(due * 1000))))
-        hits = await _await_hits(b.target, n, time.time() + 300)
-    finally:
-        log.removeHandler(starts)
-    started = [t - due for t in starts.at] or [float("nan")]
-    called = [h - due for h in hits] or [float("nan")]
+    started, called = await herd(b.ductape, b.target, n)
     return Row(f"herd of {n} one-off jobs: activity start p50 / p99; target call p50 / p99 (s)",
-               f"{statistics.median(started):.2f} / {_pct(started, 0.99):.2f}; "
-               f"{statistics.median(called):.2f} / {_pct(called, 0.99):.2f}", "", "", "p99 <= 2 s")  # fmt: skip
+               f"{statistics.median(started):.2f} / {pct(started, 0.99):.2f}; "
+               f"{statistics.median(called):.2f} / {pct(called, 0.99):.2f}", "", "", "p99 <= 2 s")  # fmt: skip
 
 
 async def _recurring(b: Bench) -> Row:
     """Many recurring jobs due in the same minute: start lateness of their target calls."""
     n = b.args.recurring
-    ours_late = await _recurring_herd(n, b.target, lambda minute, i: b.ductape.processor.job.schedule(
+    ours_late = await recurring_herd(n, b.target, lambda minute, i: b.ductape.processor.job.schedule(
         _job(repeat={"cron": f"{minute.minute} {minute.hour} * * *", "limit": 1})))  # fmt: skip
-    raw_late = await _recurring_herd(n, b.target, lambda minute, i: b.raw.create_schedule(
-        f"raw-s-{uuid.uuid4().hex}", _raw_schedule(minute, f"{b.url}/hit", b.raw_queue)))  # fmt: skip
+    raw_late = await recurring_herd(n, b.target, lambda minute, i: b.raw.create_schedule(
+        f"raw-s-{uuid.uuid4().hex}", raw_schedule(minute, f"{b.url}/hit", b.raw_queue)))  # fmt: skip
     return Row(f"{n} recurring jobs due in one minute: lateness p50 / p99 (s)",
-               f"{statistics.median(ours_late):.1f} / {_pct(ours_late, 0.99):.1f}",
-               f"{statistics.median(raw_late):.1f} / {_pct(raw_late, 0.99):.1f}", "", "p99 <= 2 s")  # fmt: skip
+               f"{statistics.median(ours_late):.1f} / {pct(ours_late, 0.99):.1f}",
+               f"{statistics.median(raw_late):.1f} / {pct(raw_late, 0.99):.1f}", "", "p99 <= 2 s")  # fmt: skip
 
 
 async def _rss(b: Bench) -> Row:
     """Worker memory with many sleeping jobs (a separate worker process, RSS from /proc)."""
     n = b.args.sleeping
     later_ms = int((time.time() + 7200) * 1000)
-    await _timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
+    await timed(n, lambda i: b.ductape.processor.job.schedule(_job(start_at=later_ms)), concurrency=64)
     rss = await _worker_rss(b.options.address, b.task_queue, b.url, b.data_dir, n)
     return Row(f"worker RSS with {n} sleeping jobs (MB)", f"{rss:.0f}", "", "", "< 150 MB")
 
 
-async def _await_hits(target: Target, n: int, deadline: float) -> list[float]:
-    """The target's hit times once it has ``n`` (or at the deadline)."""
-    while len(hits := await target.hits()) < n and time.time() < deadline:
-        await asyncio.sleep(0.5)
-    return hits
-
-
-async def _recurring_herd(n: int, target: Target, create: Callable[[datetime, int], Awaitable[Any]]) -> list[float]:
-    """Create ``n`` schedules firing at the same minute (the first whole minute at least 45 s ahead,
-    so that creating them ends before it), then the lateness of each target call after that minute."""
-    minute = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)
-    await target.clear()
-    await _timed(n, lambda i: create(minute, i))
-    due = minute.timestamp()
-    hits = await _await_hits(target, n, due + 180)
-    return [h - due for h in hits] or [float("nan")]
-
-
-def _raw_schedule(minute: datetime, url: str, task_queue: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow("RawJob", url, id=f"raw-r-{uuid.uuid4().hex}", task_queue=task_queue),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(minute=[ScheduleRange(minute.minute)], hour=[ScheduleRange(minute.hour)])]
-        ),
-        state=ScheduleState(limited_actions=True, remaining_actions=1),
-    )
-
-
 async def _worker_rss(address: str, task_queue: str, url: str, data_dir: Path, expected: int) -> float:
-    config = data_dir / "bench.yaml"
-    config.write_text(
-        "products:\n  bench:\n    envs: [dev]\n    apps:\n      target:\n"
-        f"        envs: {{dev: {{base_url: '{url}'}}}}\n        actions: {{hit: {{method: POST, path: /hit}}}}\n"
-    )
-    env = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=KEYRING.to_text(), DUCTAPE_TASK_QUEUE=task_queue)
-    cli = str(Path(sys.executable).parent / "ductape-jobs")
-    process = subprocess.Popen([cli, "worker", "--config", str(config), "--address", address], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = worker_process(address, task_queue, url, data_dir)
     try:
         # Every sleeping job's first workflow task runs once on this worker; then it waits on a timer.
         await asyncio.sleep(max(20.0, expected / 40))
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        return kb / 1024
+        return rss_mb(process.pid)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
 
 
 FIGURES = ("dispatch", "e2e", "history", "herd", "recurring", "rss")
@@ -353,7 +245,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=",".join(FIGURES), help=f"comma-separated figures of: {', '.join(FIGURES)}")
+    scale_mode.add_arguments(parser)
     args = parser.parse_args()
+    if args.scale:
+        scale_mode.main(args)
+        sys.stdout.flush()
+        os._exit(0)  # the SDK's native threads can abort interpreter exit (temporalio/sdk-python#300)
     args.only = set(args.only.split(","))
     if unknown := args.only - set(FIGURES):
         parser.error(f"--only: unknown figures {sorted(unknown)} (known: {', '.join(FIGURES)})")
