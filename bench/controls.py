@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import _interleaved, _port
+from bench.common import port
+from bench.run import _interleaved
 from bench.target import Target
 from ductape_jobs import Ductape
 from ductape_jobs.activities.config.product_config import parse_product_config
@@ -53,8 +54,8 @@ def _config(url: str) -> Any:
 
 
 async def bench(jobs: int) -> dict[str, float]:
-    options = DevServerOptions(port=_port(), data_dir=Path(tempfile.mkdtemp(prefix="ductape-controls-")), headless=True)
-    async with Target(_port()) as target, DevServer(options):
+    options = DevServerOptions(port=port(), data_dir=Path(tempfile.mkdtemp(prefix="ductape-controls-")), headless=True)
+    async with Target(port()) as target, DevServer(options):
         config = _config(target.url)
         settings = Settings(address=options.address, task_queue=f"controls-{uuid.uuid4().hex[:6]}")
         client = await connect_client(settings, None)
