@@ -17,7 +17,8 @@ from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.session.crypto import TokenRejected, seal, unseal
 from ductape_jobs.activities.session.store import RefreshRejected, SessionStore, StoredSession
 from ductape_jobs.activities.session.tokens import SessionKeys, mint_session_token, session_keys, verify_session
-from ductape_jobs.workflows.contracts.job import ISession, JobInputError, to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import to_epoch_ms
+from ductape_jobs.workflows.contracts.job import ISession, JobInputError
 from ductape_jobs.workflows.contracts.management import (
     IRefreshSession,
     IRevokeResult,

@@ -12,13 +12,13 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from ductape_jobs.workflows.contracts.instants import to_epoch_ms
     from ductape_jobs.workflows.contracts.job import (
         ErrorRules,
         JobContext,
         JobWorkflowInput,
         ResolveRequest,
         ResolveResult,
-        to_epoch_ms,
     )
     from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob
     from ductape_jobs.workflows.event_runner import call_activity

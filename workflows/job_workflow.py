@@ -13,12 +13,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.armed_event import ArmedAttempt, Disarmed, gave_back
     from ductape_jobs.workflows.arming import armed_nominal
+    from ductape_jobs.workflows.contracts.instants import to_epoch_ms
     from ductape_jobs.workflows.contracts.job import (
         JobOutcome,
         JobState,
         JobWorkflowInput,
         RescheduleRequest,
-        to_epoch_ms,
     )
     from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
     from ductape_jobs.workflows.job_metrics import record_end, record_start, record_wait, record_wait_end, wait_labels

@@ -25,7 +25,13 @@ from ductape_jobs.activities.notification.config import NotificationDef
 from ductape_jobs.activities.routing.config import FeatureDef, FunctionDef, RouteDef
 from ductape_jobs.activities.session.config import SessionDef
 from ductape_jobs.activities.storage.config import StorageDef
-from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef, DebounceDef, FairnessKey, FairnessWeight, Priority
+from ductape_jobs.workflows.contracts.flow_control import (
+    ConcurrencyDef,
+    DebounceDef,
+    FairnessKey,
+    FairnessWeight,
+    Priority,
+)
 from ductape_jobs.workflows.contracts.notification import CHANNELS
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

@@ -11,7 +11,8 @@ from temporalio.client import Client
 
 from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.registry import DISPATCH_NAMESPACE_OF
-from ductape_jobs.workflows.contracts.job import JobEventType, to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import to_epoch_ms
+from ductape_jobs.workflows.contracts.job import JobEventType
 from ductape_jobs.workflows.contracts.management import JobEvent, JobEventJob, JobEventName
 from ductape_jobs.workflows.names import JOB_EVENT_WORKFLOW
 

@@ -51,7 +51,8 @@ from ductape_jobs.scheduling import (
     resume_pair,
 )
 from ductape_jobs.scheduling.dst_schedules import describe_companion, latest_of
-from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest, parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest
 from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord
 
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]

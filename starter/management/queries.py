@@ -41,7 +41,8 @@ from ductape_jobs.planning.dst_policy import companion_id, is_companion
 from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.dst_schedules import describe_companion, may_have_companion
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
-from ductape_jobs.workflows.contracts.job import JobInputError, JobOutcome, JobState, parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.job import JobInputError, JobOutcome, JobState
 from ductape_jobs.workflows.contracts.management import (
     JobHistory,
     JobMemo,

@@ -37,7 +37,7 @@ from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows import names
 from ductape_jobs.workflows.arming import DISARMED, INTERRUPTED, armed_nominal
-from ductape_jobs.workflows.contracts.job import to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo, JobRecord, JobStatus
 
 NAMESPACE_OF: dict[str, str] = {str(k): v for k, v in DISPATCH_NAMESPACE_OF.items()}

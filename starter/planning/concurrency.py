@@ -8,7 +8,7 @@ from ductape_jobs.planning.input_keys import keyed_id
 from ductape_jobs.planning.inputs import NormalisedJob
 from ductape_jobs.planning.layers import first_setting, setting_layers
 from ductape_jobs.workflows.contracts.concurrency import ConcurrencyLimit
-from ductape_jobs.workflows.contracts.dispatch import ConcurrencyDef
+from ductape_jobs.workflows.contracts.flow_control import ConcurrencyDef
 
 
 def job_concurrency(job: NormalisedJob, config: ProductConfig | None, app: str | None) -> ConcurrencyLimit | None:

@@ -9,7 +9,7 @@ from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.planning.input_keys import keyed_id
 from ductape_jobs.planning.inputs import NormalisedJob
 from ductape_jobs.planning.layers import first_setting, setting_layers
-from ductape_jobs.workflows.contracts.dispatch import DebounceDef
+from ductape_jobs.workflows.contracts.flow_control import DebounceDef
 from ductape_jobs.workflows.contracts.job import JobInputError
 
 

@@ -15,13 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from ductape_jobs.activities.registry import DISPATCH_OF
 from ductape_jobs.workflows.contracts.dispatch import (
-    ConcurrencyDef,
-    DebounceDef,
     IDispatchSchedule,
     IJobProcessorInput,
     IJobRepeatOptions,
     IRetryConfig,
 )
+from ductape_jobs.workflows.contracts.flow_control import ConcurrencyDef, DebounceDef
 from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError
 
 

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from ductape_jobs.planning.plan import JobPlan
 from ductape_jobs.workflows.contracts.debounce import DebounceAnswer, DebounceOffer, DebounceState
-from ductape_jobs.workflows.contracts.job import to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.names import DEBOUNCE_WINDOW_WORKFLOW, SCHEDULED_AT, SUPERSEDE
 
 OFFER_ATTEMPTS = 3

@@ -46,7 +46,7 @@ from ductape_jobs.scheduling.recurring_arming import (
     shifted_every,
 )
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult
-from ductape_jobs.workflows.contracts.job import to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.contracts.management import JobMemo
 from ductape_jobs.workflows.names import JOB_WORKFLOW
 

@@ -16,7 +16,8 @@ from ductape_jobs.activities.session.tokens import issue_session_token
 from ductape_jobs.planning.inputs import normalise_dispatch, normalise_job
 from ductape_jobs.planning.plan import JobPlan, plan_job
 from ductape_jobs.workflows import names
-from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError, parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.instants import parse_instant, to_epoch_ms
+from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError
 from tests.conftest import SECRETS, SESSION_KEY, product_config_for
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
