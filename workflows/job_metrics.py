@@ -49,6 +49,16 @@ def record_end(job: JobWorkflowInput, *, failed: bool) -> None:
     workflow.metric_meter().create_counter(name, description).add(1, _labels(job))
 
 
+MISSED = "ductape_jobs_missed_runs"
+
+
+def record_missed(job: JobWorkflowInput, policy: str) -> None:
+    """Count a recurring job's run that came too late for its catch-up policy (it ran nothing)."""
+    workflow.metric_meter().create_counter(MISSED, "Job runs missed (catch-up policy)").add(
+        1, {**_labels(job), "policy": policy}
+    )
+
+
 WAITS = "ductape_jobs_waits"
 WAITS_ENDED = "ductape_jobs_waits_ended"
 WAIT = "ductape_job_wait"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from ductape_jobs.workflows.armed_event import ArmedAttempt, Disarmed, gave_back
     from ductape_jobs.workflows.arming import armed_nominal
+    from ductape_jobs.workflows.catch_up import CATCH_UP, missed_reason
     from ductape_jobs.workflows.contracts.instants import to_epoch_ms
     from ductape_jobs.workflows.contracts.job import (
         JobOutcome,
@@ -21,7 +22,14 @@ with workflow.unsafe.imports_passed_through():
         RescheduleRequest,
     )
     from ductape_jobs.workflows.event_runner import ARMED_RESCUES, EventRunner, failure
-    from ductape_jobs.workflows.job_metrics import record_end, record_start, record_wait, record_wait_end, wait_labels
+    from ductape_jobs.workflows.job_metrics import (
+        record_end,
+        record_missed,
+        record_start,
+        record_wait,
+        record_wait_end,
+        wait_labels,
+    )
     from ductape_jobs.workflows.job_steps import emit_job_event, job_context, joined, resolved_input
     from ductape_jobs.workflows.names import (
         CANCEL_OUTCOME,
@@ -75,6 +83,11 @@ class JobWorkflow:
         # Only a job with a concurrency limit (a field older runs lack) records this patch.
         if job.concurrency and workflow.patched(CONCURRENCY):
             self._slots = SlotKeeping(job.concurrency, product=job.product, env=job.env)
+        if job.catchup is not None and (missed := self._missed(job)) is not None:
+            self._phase = "done"
+            workflow.upsert_memo({"missed": missed})
+            record_missed(job, job.catchup.policy)
+            return JobOutcome(job_id=job.job_id, event_type=job.event_type, event=job.event, missed=missed)
         key_class = job.debounce_key_class
         debounce = wait_labels(job.product, job.env, "debounce", key_class) if key_class else None
         waiting = record_wait(debounce) if debounce else None
@@ -193,6 +206,24 @@ class JobWorkflow:
             self._phase = "running"
             record_start(job, not_before, armed=True)
             return result
+
+    def _missed(self, job: JobWorkflowInput) -> str | None:
+        """Why a schedule's run that reached a worker late must not run (``catch_up``), else None."""
+        info = workflow.info()
+        if job.catchup is None or info.typed_search_attributes.get(SCHEDULED_START) is None:
+            return None
+        end_ms = workflow.memo_value("end_date", None, type_hint=int)
+        reason = missed_reason(
+            job.catchup,
+            started=info.workflow_start_time,
+            now=workflow.now(),
+            cron=workflow.memo_value("cron", None, type_hint=str),
+            tz=workflow.memo_value("tz", None, type_hint=str),
+            every_ms=workflow.memo_value("every", None, type_hint=int),
+            end=datetime.fromtimestamp(end_ms / 1000, UTC) if end_ms else None,
+        )
+        # Asked only when the run is missed: a run on time records no marker.
+        return reason if reason is not None and workflow.patched(CATCH_UP) else None
 
     def _schedule_nominal(self) -> datetime | None:
         """The nominal time of a run its armed schedule started early, else None (not armed, a

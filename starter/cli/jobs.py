@@ -12,10 +12,13 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from ductape_jobs.management.backfill import BackfillResult
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.workflows.contracts.management import JobHistory, JobPage, JobRecord, JobStats
 
-ACTIONS_WITH_ID = ("get", "result", "cancel", "pause", "resume", "reschedule", "trigger", "retry", "history", "delete")
+ACTIONS_WITH_ID = (
+    "get", "result", "cancel", "pause", "resume", "reschedule", "trigger", "retry", "history", "delete", "backfill",
+)  # fmt: skip
 ACTIONS = ("list", "stats", *ACTIONS_WITH_ID)
 
 
@@ -47,6 +50,11 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
     change.add_argument("--cron")
     change.add_argument("--every", type=int, help="milliseconds")
     change.add_argument("--tz")
+    backfill = jobs.add_argument_group("backfill")
+    backfill.add_argument("--start", help="first nominal time of the range (epoch ms or ISO-8601)")
+    backfill.add_argument("--end", help="last nominal time of the range")
+    backfill.add_argument("--overlap", choices=["buffer_all", "allow_all", "skip"], default="buffer_all")
+    backfill.add_argument("--dry-run", action="store_true", help="list the runs, start nothing")
     jobs.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS",
         help="result: stop waiting after this long (exit code 1; the job goes on); default: wait",
@@ -113,6 +121,15 @@ def render(value: Any, *, as_json: bool, console: Console) -> None:
         rate = "n/a" if value.success_rate is None else f"{value.success_rate:.1%}"
         console.print(f"total {value.total}, success rate {rate}, first try {value.completed_first_try}, "
                       f"after retries {value.completed_after_retry} (of {value.sampled} sampled)")  # fmt: skip
+    elif isinstance(value, BackfillResult):
+        table = Table("run", "nominal time (UTC)")
+        for number, at in enumerate(value.occurrences, 1):
+            table.add_row(str(number), _ms(at))
+        console.print(table)
+        verb = "would start" if value.dry_run else "started"
+        console.print(f"{len(value.occurrences)} runs {verb} ({value.overlap})")
+        if value.clipped_to is not None:
+            console.print(f"the job's runs begin at {_ms(value.clipped_to)}: nothing before it is backfilled")
     else:
         console.print_json(value.model_dump_json())
 
@@ -137,6 +154,8 @@ async def run_jobs_command(args: argparse.Namespace, jobs: Jobs, console: Consol
         result = await jobs.result(args.job_id, timeout=args.timeout)
     elif args.action == "history":
         result = await jobs.history(args.job_id, limit=args.limit)
+    elif args.action == "backfill":
+        result = await jobs.backfill(args.job_id, args.start, args.end, overlap=args.overlap, dry_run=args.dry_run)
     elif args.action == "delete":
         await jobs.delete(args.job_id)
         result = {"deleted": args.job_id}

@@ -24,6 +24,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ductape_jobs.management.backfill import Backfills
 from ductape_jobs.management.bulk_dispatch import BulkScheduling
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.queries import JobQueries
@@ -58,7 +59,7 @@ from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, J
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
-class Jobs(JobQueries, BulkScheduling):
+class Jobs(JobQueries, BulkScheduling, Backfills):
     """Job management over the workflows and schedules of one client."""
 
     def __init__(

@@ -174,6 +174,7 @@ class JobQueries:
             total_executions=len(runs),
             successful_executions=sum(r.status == "completed" for r in runs),
             failed_executions=sum(r.status == "failed" for r in runs),
+            missed_executions=sum(r.status == "missed" for r in runs),
             executions=runs,
         )
 
@@ -345,7 +346,10 @@ class JobQueries:
             except WorkflowFailureError as err:
                 problem = failed(execution.id, err)
                 error = f"{problem.error_type}: {problem.message}"
-        scheduled, started = run_times(execution, JobMemo.model_validate(await execution.memo()))
+        memo = JobMemo.model_validate(await execution.memo())
+        if status == "completed" and memo.missed:
+            status, error = "missed", memo.missed  # it came too late for its catch-up policy: nothing ran
+        scheduled, started = run_times(execution, memo)
         closed = execution.close_time
         return JobRun(
             workflow_id=execution.id,

@@ -129,6 +129,8 @@ async def schedule_memo(converter: DataConverter, desc: ScheduleDescription) -> 
 def workflow_status(status: WorkflowExecutionStatus | None, pending: Any, memo: JobMemo, now: datetime) -> JobStatus:
     if status == WorkflowExecutionStatus.COMPLETED and memo.superseded_by:
         return "superseded"
+    if status == WorkflowExecutionStatus.COMPLETED and memo.missed:
+        return "missed"
     if status in CLOSED:
         return CLOSED[status]
     # An attempt being taken back (a pause or reschedule of an armed job) and the disarm's clock

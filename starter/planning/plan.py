@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.client import ScheduleOverlapPolicy
 from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
 
 from ductape_jobs.activities.config.product_config import ProductConfig
@@ -164,9 +165,17 @@ def plan_job(
         channel_task_queues=channels,
         concurrency=concurrency,
         debounce_key_class=debounce.key_class if debounce else None,
+        catchup=recurrence.catchup_settings if recurrence else None,
     )
     # A recurring job's runs may arm too, when its timing allows (``ductape_jobs.scheduling.recurring_arming``).
-    may_arm = recurrence is not None and not notify and not waits and _arm_lead(job, job_id, arm_ahead) is not None
+    # Not with catch-up ``all``: its runs may overlap, and arming counts on a run due early being skipped.
+    may_arm = (
+        recurrence is not None
+        and recurrence.overlap is not ScheduleOverlapPolicy.ALLOW_ALL
+        and not notify
+        and not waits
+        and _arm_lead(job, job_id, arm_ahead) is not None
+    )
     target = f"{app}/{job.event}" if app else job.event
     summary = f"{job.event_type.value} {target} · {job.product}/{job.env}"
     if recurrence is not None:

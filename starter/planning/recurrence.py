@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from temporalio.client import ScheduleCalendarSpec
+from temporalio.client import ScheduleCalendarSpec, ScheduleOverlapPolicy
 
 from ductape_jobs.planning.calendars import calendars_of
+from ductape_jobs.planning.catch_up import catch_up_for
 from ductape_jobs.planning.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from ductape_jobs.planning.preview import next_runs
+from ductape_jobs.workflows.contracts.catchup import CatchupSettings
 from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.cron import CompiledCron, CronError, CronNeverFires, parse_cron
@@ -26,6 +28,10 @@ class Recurrence:
     end_at: datetime | None
     description: str
     catchup: timedelta = timedelta(seconds=60)
+    overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP
+    """A run due while another runs is skipped, but with catch-up policy ``all`` (``planning.catch_up``)."""
+    catchup_settings: CatchupSettings | None = None
+    """What the job's runs check when they start late (None: no policy given)."""
     jitter: timedelta | None = None
     cron: CompiledCron | None = None
     """The compiled cron (None: ``every``)."""
@@ -63,6 +69,9 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         description = f"every {_human(every)}" + (f" (cron {repeat.cron} has no run)" if repeat.cron else "")
     if repeat.limit is not None:
         description += f" · {repeat.limit}x"
+    catch_up = catch_up_for(repeat.catchup, every=every, calendars=calendars, time_zone=repeat.tz or "UTC", start=start)
+    if catch_up.settings is not None:
+        description += f" · catch-up {catch_up.settings.policy}"
     return Recurrence(
         calendars=calendars,
         every=every,
@@ -70,7 +79,9 @@ def recurrence_for(repeat: IJobRepeatOptions, *, field: str, start: datetime) ->
         limit=repeat.limit,
         end_at=repeat.end_date,
         description=description,
-        catchup=timedelta(milliseconds=repeat.catchup or 60_000),
+        catchup=catch_up.window,
+        overlap=catch_up.overlap,
+        catchup_settings=catch_up.settings,
         jitter=timedelta(milliseconds=repeat.jitter) if repeat.jitter else None,
         dst=layout,
         cron=compiled,

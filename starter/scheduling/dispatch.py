@@ -14,7 +14,6 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
-    ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
@@ -277,9 +276,10 @@ async def _create_schedule(
         spec=timing.spec,
         # A run still going when the next is due makes the next one skip (DESIGN.md).
         # Runs missed while the server was down start late only within the catch-up window, and
-        # SKIP makes the first late run hold off the others: at most one late run by default.
+        # SKIP makes the first late run hold off the others: at most one late run by default
+        # (catch-up ``all`` allows them all, ductape_jobs.planning.catch_up).
         policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP,
+            overlap=recurrence.overlap,
             catchup_window=recurrence.catchup,
             pause_on_failure=recurrence.pause_on_failure,
         ),

@@ -17,7 +17,6 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleDescription,
-    ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
@@ -105,7 +104,7 @@ async def create_companion(
         spec=pair.companion,
         # The same overlap and catch-up rules as the main schedule (see ductape_jobs.scheduling.dispatch).
         policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP,
+            overlap=pair.main.overlap,
             catchup_window=pair.main.catchup,
             pause_on_failure=pair.main.pause_on_failure,
         ),

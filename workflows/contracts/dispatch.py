@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from ductape_jobs.workflows.contracts.flow_control import (
+    CatchupDef,
     ConcurrencyDef,
     DebounceDef,
     FairnessKey,
@@ -83,9 +84,9 @@ class IJobRepeatOptions(StrictInput):
     """No run starts after this instant (epoch ms, ISO-8601)."""
     tz: str | None = None
     """IANA time zone for ``cron`` (e.g. ``Europe/Amsterdam``)."""
-    catchup: int | None = Field(None, ge=10_000)
-    """Extension: how late (ms) a run missed while the server was down may still start (default 60 s).
-    Missed runs within it start as one late run (later ones are skipped while it runs)."""
+    catchup: CatchupDef | None = None
+    """Extension: the catch-up policy (``CatchupDef``); a number is the window (ms, at least 10 s) of
+    ``once``, as earlier versions took it. Absent: one late run within 60 s, as before."""
     jitter: int | None = Field(None, ge=0)
     """Extension: each run starts up to this many ms after its time (spreads load); 0 = none."""
     dst: IDstPolicy | None = None
@@ -129,6 +130,14 @@ class IJobRepeatOptions(StrictInput):
             )
         return value
 
+    @field_validator("catchup", mode="before")
+    @classmethod
+    def _catchup_window(cls, value: object) -> object:
+        # A number is the window of ``once``, as earlier versions read it.
+        return (
+            {"policy": "once", "window_ms": value} if isinstance(value, int) and not isinstance(value, bool) else value
+        )
+
     @field_validator("tz")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
@@ -154,7 +163,7 @@ class IDispatchSchedule(StrictInput):
     limit: Any = None
     end_date: Any = Field(None, validation_alias=AliasChoices("endDate", "end_date"))
     tz: str | None = None
-    catchup: int | None = None
+    catchup: Any = None
     jitter: int | None = None
     dst: Any = None
     pause_on_failure: Any = None

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from ductape_jobs.workflows.contracts.catchup import CatchupSettings
 from ductape_jobs.workflows.contracts.concurrency import ConcurrencyLimit
 
 # --------------------------------------------------------------------------------------------
@@ -263,6 +264,8 @@ class JobWorkflowInput(BaseModel):
     """The run holds one of its key's slots while its event runs (``ductape_jobs.workflows.slot_keeping``)."""
     debounce_key_class: str | None = None
     """A debounced job: its key as configured, for the wait metrics (its wait is its ``start_at``)."""
+    catchup: CatchupSettings | None = None
+    """A recurring job's catch-up policy, when it has one (``ductape_jobs.workflows.catch_up``)."""
 
 
 class JobOutcome(BaseModel):
@@ -275,6 +278,8 @@ class JobOutcome(BaseModel):
     """The event activity's result (for an action: status, headers, body)."""
     superseded_by: str | None = None
     """A debounced job replaced, before it started, by this later job of its burst: nothing ran."""
+    missed: str | None = None
+    """A recurring job's run that started too late for its catch-up policy: why; nothing ran."""
 
 
 class ErrorRules(BaseModel):

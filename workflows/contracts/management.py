@@ -50,6 +50,8 @@ class JobMemo(BaseModel):
     one's shifted start (the schedule skips a run that overlaps). None: not known (a fixed bound applies)."""
     superseded_by: str | None = None
     """Set by the workflow when a later job of its debounce burst replaced it before it started."""
+    missed: str | None = None
+    """Set by the workflow on a recurring job's run that came too late for its catch-up policy: why."""
     dst_companion: bool | None = None
     """Set on a job's main schedule (its own memo, fixed at creation) when dispatch gave it a DST
     companion: ``list`` and a repeated dispatch know it without describing ``<job_id>~dst``."""
@@ -63,7 +65,9 @@ class JobMemo(BaseModel):
         return {key: value for key, value in data.items() if value is not None}
 
 
-JobStatus = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "paused", "superseded"]
+JobStatus = Literal[
+    "scheduled", "queued", "running", "completed", "failed", "cancelled", "paused", "superseded", "missed"
+]
 
 
 class JobRecord(BaseModel):
@@ -193,6 +197,8 @@ class JobHistory(BaseModel):
     total_executions: int
     successful_executions: int
     failed_executions: int
+    missed_executions: int = 0
+    """Runs that came too late for the job's catch-up policy and ran nothing (status ``missed``)."""
     executions: list[JobRun]
 
 
