@@ -16,6 +16,7 @@ from ductape_jobs.activities.session.store import SessionStore
 from ductape_jobs.codec.converter import DATA_CONVERTER
 from ductape_jobs.codec.encryption import Keyring, KeyringError, encrypted_converter
 from ductape_jobs.connection import TemporalUnreachableError
+from ductape_jobs.management.audit import AuditTrail, default_identity
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.management.product_jobs import ProductBuilder
@@ -68,10 +69,13 @@ def open_session_store(settings: Settings, data_dir: Path = DEFAULT_DATA_DIR) ->
     return SessionStore.from_url(settings.session_store_url(data_dir))
 
 
-async def connect_client(settings: Settings, keyring: Keyring | None, telemetry: Telemetry | None = None) -> Client:
+async def connect_client(
+    settings: Settings, keyring: Keyring | None, telemetry: Telemetry | None = None, *, identity: str | None = None
+) -> Client:
     """A Temporal client with the project's data converter, encrypting with ``keyring`` if given (and
     then refusing unencrypted payloads unless ``settings.plaintext``), and with the process's metrics
-    runtime and tracing interceptors if given.
+    runtime and tracing interceptors if given. ``identity``: who the server records this client's calls
+    as (a worker keeps the SDK's default, its process and host).
 
     Raises:
         TemporalUnreachableError: the server cannot be reached (``Client.connect`` failed).
@@ -85,6 +89,7 @@ async def connect_client(settings: Settings, keyring: Keyring | None, telemetry:
             ),
             runtime=telemetry.runtime,
             interceptors=telemetry.interceptors,
+            identity=identity,
         )
     except RuntimeError as err:  # the bridge's only error type: unreachable, TLS handshake, bad credentials
         raise TemporalUnreachableError(f"cannot connect to Temporal at {settings.address}: {err}") from err
@@ -181,6 +186,7 @@ class Ductape:
         clock: Callable[[], datetime] | None = None,
         arm_ahead: timedelta = ARM_AHEAD,
         scheduling: SchedulingOptions | None = None,
+        identity: str | None = None,
     ) -> None:
         """Wrap an already connected client (its data converter must be ``ductape_jobs.DATA_CONVERTER``).
 
@@ -190,7 +196,8 @@ class Ductape:
         instant (``ductape_jobs.workflows.arming``); ``timedelta(0)`` wakes jobs at their instant instead (for the
         time-skipping test server, whose virtual clock an activity's real wait cannot skip).
         ``scheduling``: arming ahead and the DST companion of recurring jobs (``Settings.arm_recurring``,
-        ``Settings.dst_companion``; default: both on).
+        ``Settings.dst_companion``; default: both on). ``identity``: who this client's management
+        actions are recorded as in each job's audit trail (default ``user@host``).
         """
         self.planner = JobPlanner(
             task_queue=task_queue or DEFAULT_TASK_QUEUE,
@@ -200,7 +207,8 @@ class Ductape:
             arm_ahead=arm_ahead,
         )
         events = JobEventEmitter(client, task_queue=self.planner.task_queue, config=config, clock=self.planner.clock)
-        self.jobs = Jobs(client, events=events, clock=self.planner.clock, scheduling=scheduling)
+        audit = AuditTrail(client, task_queue=self.planner.task_queue, identity=identity, clock=self.planner.clock)
+        self.jobs = Jobs(client, events=events, clock=self.planner.clock, scheduling=scheduling, audit=audit)
         submitter = _Submitter(client, self.planner, events, self.jobs)
         self.jobs.dispatcher = submitter  # ``jobs.schedule_many`` plans and starts as ``dispatch`` does
         self.client = client
@@ -298,7 +306,8 @@ class Ductape:
         except SecretsFileError as err:
             raise ConfigError(f"secrets file {settings.secrets_file}: {err}") from None
         keyring = resolve_keyring(settings, default_file=(data_dir or DEFAULT_DATA_DIR) / "encryption.keys")
-        client = await connect_client(settings, keyring)
+        identity = settings.identity or default_identity()
+        client = await connect_client(settings, keyring, identity=identity)
         store = _client_session_store(settings, data_dir)
         ductape = cls(
             client,
@@ -307,6 +316,7 @@ class Ductape:
             secrets=secrets,
             session_store=store,
             scheduling=SchedulingOptions.of(settings),
+            identity=identity,
         )
         ductape._owned_store = store
         return ductape

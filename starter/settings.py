@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     ``TEMPORAL_TLS_CLIENT_KEY_PATH``)."""
     rpc_metadata: Mapping[str, str] = Field(default_factory=dict)
     """gRPC headers of every call (the profile's ``grpc_meta``, ``TEMPORAL_GRPC_META_*``)."""
+    identity: str | None = Field(None, min_length=1, max_length=200, validation_alias="DUCTAPE_IDENTITY")
+    """Who this client's management actions are recorded as, in the audit trail and in Temporal's
+    histories (``DUCTAPE_IDENTITY``); default ``user@host``."""
     task_queue: str = Field(DEFAULT_TASK_QUEUE, validation_alias="DUCTAPE_TASK_QUEUE")
     """Task queue of job workflows and their activities (``DUCTAPE_TASK_QUEUE``)."""
     config_path: Path | None = Field(None, validation_alias="DUCTAPE_CONFIG")

@@ -21,6 +21,11 @@ before it recorded (``ductape_jobs.workflows.armed_event``)."""
 CANCEL_OUTCOME = "cancel_outcome"
 """Update of ``JobWorkflow`` answering how a cancel request sent just before was decided."""
 
+JOB_AUDIT_WORKFLOW = "JobAudit"
+"""One per managed job, ID ``audit:<job ID>``: its history holds the job's audit trail (one signal per action)."""
+RECORD_AUDIT = "record"
+"""Signal of ``JobAudit``: one ``AuditEntry``."""
+
 JOB_EVENT_WORKFLOW = "JobEventWorkflow"
 JOB_EVENT_TARGETS = "ductape.job_event_targets"
 DELIVER_JOB_EVENT = "ductape.deliver_job_event"

@@ -47,12 +47,13 @@ def _comparable(job: IProductJob) -> dict[str, object]:
 
 
 async def apply_changes(builders: dict[str, ProductBuilder], config: ProductConfig, changes: list[Change]) -> None:
+    reason = "ductape-jobs apply: the product config changed"  # the audit trail tells an apply from an API call
     for change in changes:
         builder = builders[change.product]
         if change.action == "create":
             raw = config.products[change.product].jobs[change.tag]
-            await builder.create_job({**raw, "tag": change.tag}, source="config")
+            await builder.create_job({**raw, "tag": change.tag}, source="config", reason=reason)
         elif change.action == "update":
-            await builder.update_job(change.tag, config.products[change.product].jobs[change.tag])
+            await builder.update_job(change.tag, config.products[change.product].jobs[change.tag], reason=reason)
         elif change.action == "delete":
-            await builder.delete_job(change.tag)
+            await builder.delete_job(change.tag, reason=reason)

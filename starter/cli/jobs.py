@@ -14,11 +14,15 @@ from rich.table import Table
 
 from ductape_jobs.management.backfill import BackfillResult
 from ductape_jobs.management.jobs import Jobs
+from ductape_jobs.workflows.contracts.audit import AuditEntry
 from ductape_jobs.workflows.contracts.management import JobHistory, JobPage, JobRecord, JobStats
 
 ACTIONS_WITH_ID = (
     "get", "result", "cancel", "pause", "resume", "reschedule", "trigger", "retry", "history", "delete", "backfill",
+    "audit",
 )  # fmt: skip
+CHANGES = ("cancel", "pause", "resume", "trigger", "retry", "delete")
+"""Actions that take only the job and a ``--reason`` (reschedule and backfill take more)."""
 ACTIONS = ("list", "stats", *ACTIONS_WITH_ID)
 
 
@@ -55,6 +59,7 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
     backfill.add_argument("--end", help="last nominal time of the range")
     backfill.add_argument("--overlap", choices=["buffer_all", "allow_all", "skip"], default="buffer_all")
     backfill.add_argument("--dry-run", action="store_true", help="list the runs, start nothing")
+    jobs.add_argument("--reason", help="why: recorded with your identity in the job's audit trail (`jobs audit`)")
     jobs.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS",
         help="result: stop waiting after this long (exit code 1; the job goes on); default: wait",
@@ -87,8 +92,19 @@ def _jobs_table(records: list[JobRecord]) -> Table:
     return table
 
 
+def _audit_table(trail: list[AuditEntry]) -> Table:
+    table = Table("at (UTC)", "who", "action", "reason", "details")
+    for e in trail:
+        details = json.dumps(e.details) if e.details else ""
+        table.add_row(_ms(e.at), e.identity, e.action, e.reason or "", details + (f" bulk {e.bulk}" if e.bulk else ""))
+    return table
+
+
 def render(value: Any, *, as_json: bool, console: Console) -> None:
     """A model or value as JSON, or as the table that suits it."""
+    if isinstance(value, Table):
+        console.print(value)
+        return
     if as_json or not isinstance(value, BaseModel):
         data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
         console.print_json(json.dumps(data, default=str))
@@ -113,6 +129,8 @@ def render(value: Any, *, as_json: bool, console: Console) -> None:
         console.print(table)
         console.print(f"{value.total_executions} runs: {value.successful_executions} completed, "
                       f"{value.failed_executions} failed")  # fmt: skip
+        if value.audit:
+            console.print(_audit_table(value.audit))
     elif isinstance(value, JobStats):
         table = Table("status", "count")
         for status, count in sorted(value.by_status.items()):
@@ -149,16 +167,22 @@ async def run_jobs_command(args: argparse.Namespace, jobs: Jobs, console: Consol
         result = await jobs.stats(**filters)
     elif args.action == "reschedule":
         result = await jobs.reschedule(args.job_id, start_at=args.start_at, cron=args.cron, every=args.every,
-                                       tz=args.tz)  # fmt: skip
+                                       tz=args.tz, reason=args.reason)  # fmt: skip
     elif args.action == "result":
         result = await jobs.result(args.job_id, timeout=args.timeout)
     elif args.action == "history":
         result = await jobs.history(args.job_id, limit=args.limit)
     elif args.action == "backfill":
-        result = await jobs.backfill(args.job_id, args.start, args.end, overlap=args.overlap, dry_run=args.dry_run)
+        result = await jobs.backfill(args.job_id, args.start, args.end, overlap=args.overlap, dry_run=args.dry_run,
+                                     reason=args.reason)  # fmt: skip
     elif args.action == "delete":
-        await jobs.delete(args.job_id)
+        await jobs.delete(args.job_id, reason=args.reason)
         result = {"deleted": args.job_id}
+    elif args.action == "audit":
+        trail = await jobs.audit_trail(args.job_id)
+        result = [e.model_dump(mode="json") for e in trail] if args.json else _audit_table(trail)
+    elif args.action in CHANGES:
+        result = await getattr(jobs, args.action)(args.job_id, reason=args.reason)
     else:
         result = await getattr(jobs, args.action)(args.job_id)
     render(result, as_json=args.json, console=console)

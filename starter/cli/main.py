@@ -41,6 +41,7 @@ from ductape_jobs.client import Ductape, connect_client, open_session_store, res
 from ductape_jobs.codec.encryption import Keyring, KeyringError, load_or_create_keyring
 from ductape_jobs.connection import TemporalUnreachableError
 from ductape_jobs.dev.server import DevServerError, DevServerOptions
+from ductape_jobs.management.audit import AuditTrail, default_identity
 from ductape_jobs.management.jobs import JobFailedError, JobNotFoundError, Jobs, JobStateError, JobTimeoutError
 from ductape_jobs.planning.cron_preview import preview_cron
 from ductape_jobs.planning.plan import JobPlanner
@@ -265,9 +266,10 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _connect(settings: Settings, config: ProductConfig | None, secrets: SecretStore) -> Ductape:
+    identity = settings.identity or default_identity()
     return Ductape(
-        await connect_client(settings, resolve_keyring(settings)), task_queue=settings.task_queue, config=config,
-        secrets=secrets, scheduling=SchedulingOptions.of(settings),
+        await connect_client(settings, resolve_keyring(settings), identity=identity), task_queue=settings.task_queue,
+        config=config, secrets=secrets, scheduling=SchedulingOptions.of(settings), identity=identity,
     )  # fmt: skip
 
 
@@ -347,8 +349,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect_client(settings, resolve_keyring(settings))
-    jobs = Jobs(client, scheduling=SchedulingOptions.of(settings))  # a reschedule lays schedules out
+    identity = settings.identity or default_identity()
+    client = await connect_client(settings, resolve_keyring(settings), identity=identity)
+    audit = AuditTrail(client, task_queue=settings.task_queue, identity=identity)
+    jobs = Jobs(client, scheduling=SchedulingOptions.of(settings), audit=audit)  # a reschedule lays schedules out
     return await run_jobs_command(args, jobs, Console(soft_wrap=True))
 
 

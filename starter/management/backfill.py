@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio.client import Client, ScheduleBackfill, ScheduleDescription, ScheduleOverlapPolicy
 
+from ductape_jobs.management.audit import AuditTrail, checked_reason
 from ductape_jobs.management.records import JobNotFoundError, JobStateError
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.scheduling import facts
@@ -56,6 +57,7 @@ class Backfills:
 
     client: Client
     clock: Callable[[], datetime]
+    audit: AuditTrail
 
     async def backfill(
         self,
@@ -65,6 +67,7 @@ class Backfills:
         *,
         overlap: BackfillOverlap = "buffer_all",
         dry_run: bool = False,
+        reason: str | None = None,
     ) -> BackfillResult:
         """Start the recurring job's runs whose nominal times fall in ``[start, end]`` (epoch ms,
         ISO-8601 or aware datetimes), even while it is paused; ``dry_run`` lists them and starts nothing
@@ -72,10 +75,12 @@ class Backfills:
 
         Raises:
             JobInputError: ``start``/``end`` not instants, ``end`` not after ``start`` or (not a dry
-                run) in the future, more than ``MAX_BACKFILL_RUNS`` runs in the range, ``overlap`` unknown.
+                run) in the future, more than ``MAX_BACKFILL_RUNS`` runs in the range, ``overlap`` unknown,
+                ``reason`` not a short text (it goes to the audit trail).
             JobNotFoundError: no recurring job ``job_id``. JobStateError: the job was cancelled.
         """
         first, last = _range(start, end)
+        reason = checked_reason(reason)
         if overlap not in _OVERLAP:
             raise JobInputError.one("overlap", f"must be one of {', '.join(_OVERLAP)}")
         if not dry_run and last > self.clock():
@@ -102,6 +107,12 @@ class Backfills:
                 await self.client.get_schedule_handle(desc.id).backfill(
                     ScheduleBackfill(start_at=runs[0] - shift, end_at=runs[-1] - shift, overlap=_OVERLAP[overlap])
                 )
+            entry = self.audit.entry(
+                job_id, "backfill", reason=reason,
+                details={"start": to_epoch_ms(first), "end": to_epoch_ms(last), "overlap": overlap,
+                         "runs": len(occurrences)},
+            )  # fmt: skip
+            await self.audit.record(entry)
         spec_start = main.schedule.spec.start_at
         job_start = spec_start + _shift(main) if spec_start is not None else None
         return BackfillResult(

@@ -6,10 +6,10 @@ Records and the status rule are in ``ductape_jobs.management.records``; listing,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -24,6 +24,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ductape_jobs.management.audit import AuditTrail, checked_reason
 from ductape_jobs.management.backfill import Backfills
 from ductape_jobs.management.bulk_dispatch import BulkScheduling
 from ductape_jobs.management.job_events import JobEventEmitter
@@ -40,6 +41,7 @@ from ductape_jobs.management.records import (
     workflow_record,
 )
 from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec, start_again
+from ductape_jobs.management.waiting import JobWaiting
 from ductape_jobs.planning.dst_policy import is_companion
 from ductape_jobs.planning.plan import recurrence_for
 from ductape_jobs.scheduling import (
@@ -52,6 +54,7 @@ from ductape_jobs.scheduling import (
     resume_pair,
 )
 from ductape_jobs.scheduling.dst_schedules import describe_companion, latest_of
+from ductape_jobs.workflows.contracts.audit import AuditAction, AuditEntry
 from ductape_jobs.workflows.contracts.instants import parse_instant, to_epoch_ms
 from ductape_jobs.workflows.contracts.job import JobInputError, JobState, RescheduleRequest
 from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, JobRecord
@@ -59,7 +62,7 @@ from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, J
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
-class Jobs(JobQueries, BulkScheduling, Backfills):
+class Jobs(JobQueries, JobWaiting, BulkScheduling, Backfills):
     """Job management over the workflows and schedules of one client."""
 
     def __init__(
@@ -69,8 +72,9 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
         events: JobEventEmitter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         scheduling: SchedulingOptions | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
-        super().__init__(client, clock=clock)
+        super().__init__(client, clock=clock, audit=audit)
         self._events = events
         self.scheduling = scheduling or SchedulingOptions()
 
@@ -82,6 +86,11 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             )  # fmt: skip
         return record
 
+    async def _audit(
+        self, job_id: str, action: AuditAction, reason: str | None, bulk: str | None, **details: object
+    ) -> None:
+        await self.audit.record(self.audit.entry(job_id, action, reason=reason, bulk=bulk, details=details))
+
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobRecord:
@@ -91,72 +100,38 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             JobNotFoundError: neither a job workflow nor a schedule has this ID.
         """
         workflow = await self._describe_workflow(job_id)
+        schedule = None if workflow is not None else await self.describe_schedule(job_id)
         if workflow is not None:
-            return await self._workflow_record(job_id, workflow)
-        schedule = await self.describe_schedule(job_id)
-        if schedule is not None:
-            return await self._schedule_record(job_id, schedule)
-        raise JobNotFoundError(f"no job with ID {job_id!r}")
+            record = await self._workflow_record(job_id, workflow)
+        elif schedule is not None:
+            record = await self._schedule_record(job_id, schedule)
+        else:
+            raise JobNotFoundError(f"no job with ID {job_id!r}")
+        trail = await self.audit.read(job_id)
+        record.last_action = trail[-1] if trail else None
+        return record
 
-    # A caller's own asyncio.timeout works too, but ends in a bare CancelledError/TimeoutError naming no job.
-    async def result(
-        self,
-        job_id: str,
-        *,
-        timeout: timedelta | float | None = None,  # noqa: ASYNC109
-        poll: timedelta = timedelta(seconds=1),
-    ) -> Any:
-        """Wait for the job's result (for a recurring job, its latest run's, waiting for the first).
-
-        ``timeout`` (a timedelta, or seconds) bounds the wait; ``None`` waits as long as the job takes,
-        which for a job due next week is a week.
+    async def audit_trail(self, job_id: str) -> list[AuditEntry]:
+        """Every management action taken on the job, oldest first: who, when, why, what changed
+        (kept after the job is deleted).
 
         Raises:
-            JobNotFoundError: no such job.
-            JobFailedError: the job (or that run) failed or was cancelled.
-            JobTimeoutError: no result within ``timeout`` (a ``TimeoutError``; the job is left as it is).
-            ValueError: ``timeout`` is not positive.
+            temporalio.service.RPCError: the server failed (not: no such job, which has an empty trail).
         """
-
-        async def wait() -> Any:
-            try:  # most jobs are one-off: wait on the workflow straight away, one call
-                return await self._workflow_result(job_id, None)
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-            while True:
-                schedule = await self.describe_schedule(job_id)
-                if schedule is None:
-                    raise JobNotFoundError(f"no job with ID {job_id!r}")
-                latest = latest_of(schedule, await describe_companion(self.client, job_id))
-                if latest is not None:
-                    return await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
-                await asyncio.sleep(poll.total_seconds())
-
-        if timeout is None:
-            return await wait()
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
-        if not seconds > 0:
-            raise ValueError(f"timeout must be positive, not {seconds:g} s")
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                return await wait()
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # a TimeoutError of the call itself, not our deadline
-            raise JobTimeoutError(job_id, seconds) from None
+        return await self.audit.read(job_id)
 
     # --- changing --------------------------------------------------------------------------
 
-    async def cancel(self, job_id: str) -> JobRecord:
+    async def cancel(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """A waiting or running one-off job ends ``cancelled``; a recurring job starts no more runs
         (its schedule is kept, paused, so ``get`` still reports it) and its running run is cancelled.
-        Cancelling a finished job changes nothing.
+        Cancelling a finished job changes nothing. ``reason`` goes to the audit trail (``bulk``: the bulk
+        operation this is part of), as it does for every call below that changes a job.
 
         Raises:
-            JobNotFoundError: no such job.
+            JobNotFoundError: no such job. JobInputError: ``reason`` is not a short text.
         """
+        reason = checked_reason(reason)
         workflow = await self._describe_workflow(job_id)
         if workflow is not None:
             if workflow.status != WorkflowExecutionStatus.RUNNING:
@@ -169,6 +144,7 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
                     "it runs to its end and reports how it ended",
                     phase=phase,
                 )
+            await self._audit(job_id, "cancel", reason, bulk)
             return await self._announce("job.cancelled", await self.get(job_id))
         # A DST companion left alone (its main schedule gone) is stopped too: the job is then not found.
         schedule, companion = await self._pair(job_id)
@@ -177,11 +153,15 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
                 await self.cancel_run(getattr(running, "workflow_id", ""))
+        await self._audit(job_id, "cancel", reason, bulk)
         return await self._announce("job.cancelled", await self.get(job_id))
 
-    async def cancel_many(self, **filters: Any) -> int:
+    async def cancel_many(self, *, reason: str | None = None, **filters: Any) -> int:
         """Cancel every job ``list(**filters)`` finds that is not finished; returns how many were
-        cancelled (a job whose event already started runs to its end and is not counted)."""
+        cancelled (a job whose event already started runs to its end and is not counted). Each job's
+        audit entry names the same bulk operation."""
+        reason = checked_reason(reason)
+        bulk = f"cancel-{uuid.uuid4().hex[:12]}"
         count = 0
         cursor = None
         while True:
@@ -189,7 +169,7 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             for record in page.jobs:
                 if record.status not in ("completed", "failed", "cancelled"):
                     try:
-                        await self.cancel(record.job_id)
+                        await self.cancel(record.job_id, reason=reason, bulk=bulk)
                     except JobStateError:
                         continue
                     count += 1
@@ -197,7 +177,7 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
                 return count
             cursor = page.cursor
 
-    async def pause(self, job_id: str) -> JobRecord:
+    async def pause(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """A recurring job starts no runs until resumed (a run armed ahead of its time is cancelled);
         a one-off job still waiting for ``start_at`` holds (past its start time too) until resumed.
 
@@ -205,41 +185,47 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             JobNotFoundError: no such job.
             JobStateError: the one-off job already started.
         """
+        reason = checked_reason(reason)
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "pause")
         else:
             await self.require_schedule(job_id)
-            await pause_pair(self.client, job_id)
+            await pause_pair(self.client, job_id, note=self._note("paused", reason))
             await self._cancel_armed(job_id)
+        await self._audit(job_id, "pause", reason, bulk)
         return await self._announce("job.paused", await self.get(job_id))
 
-    async def resume(self, job_id: str) -> JobRecord:
+    async def resume(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """Undo ``pause``; a one-off job whose start time passed while paused runs at once.
 
         Raises:
             JobNotFoundError, JobStateError: as ``pause``; resuming a cancelled recurring job too.
         """
+        reason = checked_reason(reason)
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "resume")
         else:
             schedule = await self.require_schedule(job_id)
             if facts(schedule).cancelled:
                 raise JobStateError(f"job {job_id} was cancelled; it cannot be resumed")
-            await resume_pair(self.client, job_id)
+            await resume_pair(self.client, job_id, note=self._note("resumed", reason))
+        await self._audit(job_id, "resume", reason, bulk)
         return await self._announce("job.resumed", await self.get(job_id))
 
-    async def trigger(self, job_id: str) -> JobRecord:
+    async def trigger(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """Run now: a waiting one-off job starts at once; a recurring job runs once more now (the
         run does not count toward its ``limit``; a DST companion is not triggered).
 
         Raises:
             JobNotFoundError: no such job. JobStateError: the one-off job already started.
         """
+        reason = checked_reason(reason)
         if await self._describe_workflow(job_id) is not None:
             await self._update(job_id, "trigger")
         else:
             await self.require_schedule(job_id)
             await self.client.get_schedule_handle(job_id).trigger()
+        await self._audit(job_id, "trigger", reason, bulk)
         return await self.get(job_id)
 
     async def reschedule(
@@ -250,6 +236,7 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
         cron: str | None = None,
         every: int | None = None,
         tz: str | None = None,
+        reason: str | None = None,
     ) -> JobRecord:
         """Move a waiting one-off job to ``start_at`` (same job ID); give a recurring job a new
         ``cron`` (with ``tz``) or ``every``, keeping its ID, its runs so far and its remaining limit
@@ -259,12 +246,14 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             JobInputError: invalid time, cron, interval or zone (names the field).
             JobNotFoundError: no such job. JobStateError: the one-off job already started.
         """
+        reason = checked_reason(reason)
         if await self._describe_workflow(job_id) is not None:
             try:
                 moment = parse_instant(start_at)
             except ValueError as err:
                 raise JobInputError.one("start_at", str(err)) from None
             await self._update(job_id, "reschedule", RescheduleRequest(start_at=moment))
+            await self._audit(job_id, "reschedule", reason, None, start_at=moment and to_epoch_ms(moment))
             return await self.get(job_id)
         schedule = await self.require_schedule(job_id)
         memo = await self.schedule_memo(schedule)
@@ -282,22 +271,26 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
             scheduling=self.scheduling,
         )  # fmt: skip
         await self._cancel_armed(job_id, schedule)  # the old spec and shift tell its armed runs
+        await self._audit(job_id, "reschedule", reason, None, start_at=to_epoch_ms(first), cron=repeat.cron,
+                          every=repeat.every, tz=repeat.tz)  # fmt: skip
         return await self.get(job_id)
 
-    async def retry(self, job_id: str) -> JobRecord:
+    async def retry(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """Run a failed (or cancelled) one-off job, or a recurring job's failed latest run, again:
         a new run under the same ID with the same input, due now.
 
         Raises:
             JobNotFoundError: no such job. JobStateError: it has not failed.
         """
+        reason = checked_reason(reason)
         workflow = await self._describe_workflow(job_id)
         if workflow is None:
             schedule = await self.require_schedule(job_id)
             latest = latest_run(schedule)
             if latest is None:
                 raise JobStateError(f"job {job_id} has no run to retry")
-            await self.retry(latest.workflow_id)
+            await self.retry(latest.workflow_id, reason=reason, bulk=bulk)
+            await self._audit(job_id, "retry", reason, bulk, run=latest.workflow_id)
             return await self.get(job_id)
         if workflow.status not in (
             WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT,
@@ -305,20 +298,24 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
         ):  # fmt: skip
             raise JobStateError(f"job {job_id} has not failed (it is {workflow.status})")
         await start_again(self.client, workflow, now=self.clock())
+        await self._audit(job_id, "retry", reason, bulk, retried_run=workflow.run_id)
         return await self.get(job_id)
 
-    async def delete(self, job_id: str) -> None:
-        """Remove the job: a running one is terminated, then its workflow or schedule is deleted.
+    async def delete(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> None:
+        """Remove the job: a running one is terminated, then its workflow or schedule is deleted (its
+        audit trail stays, and records the deletion).
 
         Raises:
             JobNotFoundError: no such job.
         """
+        reason = checked_reason(reason)
         if await self._describe_workflow(job_id) is not None:
             await self.client.workflow_service.delete_workflow_execution(
                 DeleteWorkflowExecutionRequest(
                     namespace=self.client.namespace, workflow_execution=WorkflowExecution(workflow_id=job_id)
                 )
             )
+            await self._audit(job_id, "delete", reason, bulk)
             return
         # A DST companion left alone (its main schedule gone) is deleted too; the companion goes first.
         schedule, companion = await self._pair(job_id)
@@ -326,8 +323,13 @@ class Jobs(JobQueries, BulkScheduling, Backfills):
         for pair_desc in (schedule, companion):
             for running in pair_desc.info.running_actions if pair_desc else []:
                 await self.cancel_run(getattr(running, "workflow_id", ""))
+        await self._audit(job_id, "delete", reason, bulk)
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _note(self, what: str, reason: str | None) -> str:
+        """A schedule's note for the Web UI (which rewrites it; the audit trail is the record)."""
+        return f"{what} by {self.audit.identity}" + (f": {reason}" if reason else "")
 
     async def _pair(self, job_id: str) -> tuple[ScheduleDescription | None, ScheduleDescription | None]:
         """The job's main schedule and DST companion, either possibly missing (a half pair).

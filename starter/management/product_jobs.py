@@ -15,11 +15,13 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleUpdate, ScheduleUpdateInput
 
+from ductape_jobs.management.audit import checked_reason
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.planning.event_inference import config_definition, resolve_definitions
 from ductape_jobs.planning.plan import JobPlan, JobPlanner
 from ductape_jobs.scheduling import with_arm_shift
 from ductape_jobs.scheduling.dispatch import schedule_timing, start_job, timed_memo
+from ductape_jobs.workflows.contracts.audit import AuditAction
 from ductape_jobs.workflows.contracts.dispatch import IDispatchResult, IProductJob
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.contracts.management import JobMemo
@@ -103,17 +105,26 @@ class ProductBuilder:
             return config_definition(self._planner.config, self.product, tag)
 
     async def create_job(
-        self, data: Mapping[str, Any] | IProductJob, *, source: Literal["api", "config"] = "api"
+        self,
+        data: Mapping[str, Any] | IProductJob,
+        *,
+        source: Literal["api", "config"] = "api",
+        reason: str | None = None,
     ) -> IProductJob:
-        """Create a definition; it starts running at ``start_at`` (or now).
+        """Create a definition; it starts running at ``start_at`` (or now). ``reason`` goes to the
+        audit trail of ``jobdef:<product>:<tag>``, as for ``update_job`` and ``delete_job``.
 
         Raises:
-            JobInputError: invalid definition, or the tag already exists (use ``update_job``).
+            JobInputError: invalid definition or ``reason``, or the tag already exists (use ``update_job``).
         """
-        return (await self.create_job_with_result(data, source=source))[0]
+        return (await self.create_job_with_result(data, source=source, reason=reason))[0]
 
     async def create_job_with_result(
-        self, data: Mapping[str, Any] | IProductJob, *, source: Literal["api", "config"] = "api"
+        self,
+        data: Mapping[str, Any] | IProductJob,
+        *,
+        source: Literal["api", "config"] = "api",
+        reason: str | None = None,
     ) -> tuple[IProductJob, IDispatchResult]:
         """``create_job``, also returning the DispatchResult of the definition's schedule (its first
         and next run), as ``ductape-jobs schedule`` prints it.
@@ -121,6 +132,7 @@ class ProductBuilder:
         Raises:
             JobInputError: as ``create_job``.
         """
+        reason = checked_reason(reason)
         job = validated_definition(data)
         if await self._jobs.describe_schedule(definition_id(self.product, job.tag)) is not None:
             raise JobInputError.one("tag", f"job {job.tag!r} already exists in {self.product!r}; use update_job")
@@ -128,6 +140,7 @@ class ProductBuilder:
             self._client, await self._plan(job, source), task_queue=self._planner.task_queue,
             scheduling=self._jobs.scheduling,
         )  # fmt: skip
+        await self._audit(job.tag, "definition.create", reason, source=source)
         return job, result
 
     async def fetch_job(self, tag: str) -> IProductJob:
@@ -148,13 +161,14 @@ class ProductBuilder:
                     found.append((stored_definition(memo.definition), memo.source))
         return sorted(found, key=lambda item: item[0].tag)
 
-    async def update_job(self, tag: str, data: Mapping[str, Any]) -> IProductJob:
+    async def update_job(self, tag: str, data: Mapping[str, Any], *, reason: str | None = None) -> IProductJob:
         """Change a definition (``Partial<IProductJob>``): runs already made count toward the new
         ``executions``; the interval grid restarts from ``start_at`` (or now).
 
         Raises:
-            JobNotFoundError: no such definition. JobInputError: the merged definition is invalid.
+            JobNotFoundError: no such definition. JobInputError: the merged definition or ``reason`` is invalid.
         """
+        reason = checked_reason(reason)
         memo = await self._memo(tag)
         stored = (
             stored_definition(memo.definition).model_dump(mode="json", exclude_none=True) if memo.definition else {}
@@ -192,11 +206,18 @@ class ProductBuilder:
             return ScheduleUpdate(schedule=schedule, search_attributes=attributes)
 
         await handle.update(apply)
+        await self._audit(tag, "definition.update", reason, fields=sorted(dict(data)))
         return merged
 
-    async def delete_job(self, tag: str) -> None:
-        """Raises: JobNotFoundError."""
-        await self._jobs.delete(definition_id(self.product, tag))
+    async def delete_job(self, tag: str, *, reason: str | None = None) -> None:
+        """The audit trail records it as a ``delete`` of ``jobdef:<product>:<tag>``.
+
+        Raises: JobNotFoundError. JobInputError: ``reason`` is not a short text."""
+        await self._jobs.delete(definition_id(self.product, tag), reason=reason)
+
+    async def _audit(self, tag: str, action: AuditAction, reason: str | None, **details: object) -> None:
+        audit = self._jobs.audit
+        await audit.record(audit.entry(definition_id(self.product, tag), action, reason=reason, details=details))
 
     async def _memo(self, tag: str) -> JobMemo:
         described = await self._jobs.require_schedule(definition_id(self.product, tag))

@@ -26,6 +26,7 @@ from temporalio.client import (
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ductape_jobs.management.audit import AuditTrail
 from ductape_jobs.management.records import (
     CLOSED,
     NAMESPACE_OF,
@@ -106,9 +107,16 @@ def job_filter(
 class JobQueries:
     """Read-only queries over many jobs; ``Jobs`` adds the calls on one job."""
 
-    def __init__(self, client: Client, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        audit: AuditTrail | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
+        self.audit = audit or AuditTrail(client, clock=clock)
 
     async def list(
         self,
@@ -162,7 +170,8 @@ class JobQueries:
         return JobPage(jobs=jobs, cursor=None)
 
     async def history(self, job_id: str, *, limit: int = 100) -> JobHistory:
-        """Each run of the job, newest first: every run of a recurring job, every retry of a one-off job."""
+        """Each run of the job, newest first (every run of a recurring job, every retry of a one-off
+        job), and its audit trail, oldest first."""
         query = f"WorkflowId = {_quote(job_id)}"
         if not is_companion(job_id):  # a companion's runs are its job's, not a job of their own
             query = f"TemporalScheduledById IN ({_quote(job_id)}, {_quote(companion_id(job_id))}) OR " + query
@@ -176,6 +185,7 @@ class JobQueries:
             failed_executions=sum(r.status == "failed" for r in runs),
             missed_executions=sum(r.status == "missed" for r in runs),
             executions=runs,
+            audit=await self.audit.read(job_id),
         )
 
     async def stats(self, **filters: Any) -> JobStats:

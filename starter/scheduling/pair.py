@@ -100,7 +100,7 @@ async def delete_pair(client: Client, job_id: str) -> bool:
     return await delete_schedule(client, job_id) or companion
 
 
-async def pause_pair(client: Client, job_id: str) -> None:
+async def pause_pair(client: Client, job_id: str, *, note: str = "paused") -> None:
     """Pause both halves, the companion first.
 
     Raises:
@@ -112,10 +112,10 @@ async def pause_pair(client: Client, job_id: str) -> None:
         return ScheduleUpdate(schedule=update.description.schedule)
 
     await _update(client, companion_id(job_id), pause)
-    await client.get_schedule_handle(job_id).pause(note="paused")
+    await client.get_schedule_handle(job_id).pause(note=note)
 
 
-async def resume_pair(client: Client, job_id: str) -> None:
+async def resume_pair(client: Client, job_id: str, *, note: str = "resumed") -> None:
     """Unpause both halves (the caller refuses a cancelled job first).
 
     Raises:
@@ -126,5 +126,5 @@ async def resume_pair(client: Client, job_id: str) -> None:
         update.description.schedule.state.paused = False
         return ScheduleUpdate(schedule=update.description.schedule)
 
-    await client.get_schedule_handle(job_id).unpause(note="resumed")
+    await client.get_schedule_handle(job_id).unpause(note=note)
     await _update(client, companion_id(job_id), unpause)

@@ -28,6 +28,7 @@ from ductape_jobs.worker.search_attributes import ensure_search_attributes
 from ductape_jobs.worker.workflow_runner import WORKFLOW_RUNNER
 from ductape_jobs.workflows.concurrency_slots import ConcurrencySlots
 from ductape_jobs.workflows.debounce_window import DebounceWindow
+from ductape_jobs.workflows.job_audit_workflow import JobAudit
 from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
 from ductape_jobs.workflows.job_workflow import JobWorkflow
 
@@ -39,7 +40,7 @@ MAX_CONCURRENT_ACTIVITIES = 2000
 """Armed jobs (``ductape_jobs.workflows.arming``) hold an activity slot while they wait for their instant, as
 sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
 
-WORKFLOWS = [JobWorkflow, JobEventWorkflow, ConcurrencySlots, DebounceWindow]
+WORKFLOWS = [JobWorkflow, JobEventWorkflow, ConcurrencySlots, DebounceWindow, JobAudit]
 """Every workflow the worker runs; the replayer uses the same list."""
 
 

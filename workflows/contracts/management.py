@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
+from ductape_jobs.workflows.contracts.audit import AuditEntry
 from ductape_jobs.workflows.contracts.job import JobEventType, NonEmptyStr, StrictInput
 
 
@@ -106,6 +107,8 @@ class JobRecord(BaseModel):
     """The result of a completed one-off job."""
     superseded_by: str | None = None
     """A ``superseded`` debounced job: the later job of its burst that ran instead."""
+    last_action: AuditEntry | None = None
+    """The latest management action on the job (who, when, why): ``jobs.get`` fills it, ``jobs.list`` does not."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +203,8 @@ class JobHistory(BaseModel):
     missed_executions: int = 0
     """Runs that came too late for the job's catch-up policy and ran nothing (status ``missed``)."""
     executions: list[JobRun]
+    audit: list[AuditEntry] = Field(default_factory=list)
+    """Every management action taken on the job, oldest first (``ductape_jobs.management.audit``)."""
 
 
 class JobStats(BaseModel):
