@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from ductape_jobs.cli.bulk import BULK_ACTIONS, add_bulk_arguments, bulk_table, parse_filters, run_bulk
 from ductape_jobs.management.backfill import BackfillResult
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.workflows.contracts.audit import AuditEntry
@@ -42,6 +43,8 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
         help="actions, workflows, notifications, storage, events, database, graphs",
     )
     filters.add_argument("--event")
+    filters.add_argument("--event-type", dest="event_type")
+    filters.add_argument("--app")
     filters.add_argument("--from", dest="from_", help="scheduled at or after (epoch ms or ISO-8601)")
     filters.add_argument("--to", help="scheduled at or before")
     kind = filters.add_mutually_exclusive_group()
@@ -58,7 +61,10 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
     backfill.add_argument("--start", help="first nominal time of the range (epoch ms or ISO-8601)")
     backfill.add_argument("--end", help="last nominal time of the range")
     backfill.add_argument("--overlap", choices=["buffer_all", "allow_all", "skip"], default="buffer_all")
-    backfill.add_argument("--dry-run", action="store_true", help="list the runs, start nothing")
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="backfill, bulk: say what would happen, change nothing"
+    )
+    add_bulk_arguments(jobs)
     jobs.add_argument("--reason", help="why: recorded with your identity in the job's audit trail (`jobs audit`)")
     jobs.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS",
@@ -154,11 +160,16 @@ def render(value: Any, *, as_json: bool, console: Console) -> None:
 
 async def run_jobs_command(args: argparse.Namespace, jobs: Jobs, console: Console) -> int:
     """Raises: the errors of the ``Jobs`` call (JobNotFoundError, JobStateError, JobInputError...)."""
+    flags = {k: getattr(args, k) for k in ("product", "env", "namespace", "event_type", "event", "app", "from_", "to")}
+    filters = {k: v for k, v in flags.items() if v is not None}
+    if args.action in BULK_ACTIONS and not args.job_id:
+        selection = parse_filters(args.filter, filters | {"status": args.status, "recurring": args.recurring})
+        bulk = await run_bulk(args.action, jobs, selection, args=args, console=console)
+        render(bulk if args.json else bulk_table(bulk), as_json=args.json, console=console)
+        return 1 if bulk.failed else 0
     if args.action in ACTIONS_WITH_ID and not args.job_id:
         console.print(f"error: `jobs {args.action}` needs a JOB_ID")
         return 2
-    filters = {k: getattr(args, k) for k in ("product", "env", "namespace", "event", "from_", "to")}
-    filters = {k: v for k, v in filters.items() if v is not None}
     result: Any
     if args.action == "list":
         result = await jobs.list(status=args.status, recurring=args.recurring, limit=args.limit,

@@ -7,7 +7,6 @@ Records and the status rule are in ``ductape_jobs.management.records``; listing,
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ductape_jobs.management.audit import AuditTrail, checked_reason
 from ductape_jobs.management.backfill import Backfills
+from ductape_jobs.management.bulk_actions import BulkActions
 from ductape_jobs.management.bulk_dispatch import BulkScheduling
 from ductape_jobs.management.job_events import JobEventEmitter
-from ductape_jobs.management.queries import JobQueries
 from ductape_jobs.management.records import (
     JobFailedError,
     JobNotFoundError,
@@ -62,7 +61,7 @@ from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, J
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
-class Jobs(JobQueries, JobWaiting, BulkScheduling, Backfills):
+class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
     """Job management over the workflows and schedules of one client."""
 
     def __init__(
@@ -155,27 +154,6 @@ class Jobs(JobQueries, JobWaiting, BulkScheduling, Backfills):
                 await self.cancel_run(getattr(running, "workflow_id", ""))
         await self._audit(job_id, "cancel", reason, bulk)
         return await self._announce("job.cancelled", await self.get(job_id))
-
-    async def cancel_many(self, *, reason: str | None = None, **filters: Any) -> int:
-        """Cancel every job ``list(**filters)`` finds that is not finished; returns how many were
-        cancelled (a job whose event already started runs to its end and is not counted). Each job's
-        audit entry names the same bulk operation."""
-        reason = checked_reason(reason)
-        bulk = f"cancel-{uuid.uuid4().hex[:12]}"
-        count = 0
-        cursor = None
-        while True:
-            page = await self.list(**filters, cursor=cursor)
-            for record in page.jobs:
-                if record.status not in ("completed", "failed", "cancelled"):
-                    try:
-                        await self.cancel(record.job_id, reason=reason, bulk=bulk)
-                    except JobStateError:
-                        continue
-                    count += 1
-            if page.cursor is None:
-                return count
-            cursor = page.cursor
 
     async def pause(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
         """A recurring job starts no runs until resumed (a run armed ahead of its time is cancelled);

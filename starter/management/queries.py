@@ -76,6 +76,8 @@ def job_filter(
     env: str | None = None,
     namespace: str | None = None,
     event: str | None = None,
+    event_type: str | None = None,
+    app: str | None = None,
     from_: object = None,
     to: object = None,
 ) -> list[str]:
@@ -85,7 +87,9 @@ def job_filter(
         JobInputError: unknown namespace, or a bad ``from_``/``to`` time.
     """
     clauses = []
-    for key, text in (("DuctapeProduct", product), ("DuctapeEnv", env), ("DuctapeEvent", event)):
+    pairs = (("DuctapeProduct", product), ("DuctapeEnv", env), ("DuctapeEvent", event),
+             ("DuctapeEventType", event_type), ("DuctapeApp", app))  # fmt: skip
+    for key, text in pairs:
         if text is not None:
             clauses.append(f"{key} = {_quote(text)}")
     if namespace is not None:
@@ -127,8 +131,9 @@ class JobQueries:
         cursor: str | None = None,
         **filters: Any,
     ) -> JobPage:
-        """Jobs matching ``product``, ``env``, ``namespace``, ``event``, ``from_``/``to`` (on the
-        scheduled time), ``status`` and ``recurring``; one-off jobs first, newest first, then recurring ones.
+        """Jobs matching ``product``, ``env``, ``namespace``, ``event_type``, ``event``, ``app``,
+        ``from_``/``to`` (on the scheduled time), ``status`` and ``recurring``; one-off jobs first,
+        newest first, then recurring ones.
 
         Raises:
             JobInputError: a bad filter value or cursor.
@@ -229,8 +234,15 @@ class JobQueries:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return "finished"
             raise
-        with contextlib.suppress(WorkflowUpdateFailedError, RPCError):
-            state = await handle.execute_update(CANCEL_OUTCOME, result_type=JobState)
+        return await self.cancel_decided(workflow_id)
+
+    async def cancel_decided(self, workflow_id: str) -> CancelOutcome:
+        """How a cancel request already sent to the run (by ``cancel_run`` or a server-side batch) was decided."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        # Bounded: a run the request never reached (a batch's failed item) would never decide.
+        with contextlib.suppress(WorkflowUpdateFailedError, RPCError, TimeoutError):
+            async with asyncio.timeout(CANCEL_WAIT.total_seconds()):
+                state = await handle.execute_update(CANCEL_OUTCOME, result_type=JobState)
             if state.cancel == "refused":
                 return "refused"
         # Decided (or a run from before exact management): the run closes at once when cancelled.

@@ -106,7 +106,7 @@ async def test_a_reason_too_long_is_refused_before_anything_changes(env: Env) ->
 
 async def test_a_bulk_cancel_names_one_operation_on_every_job_and_definitions_are_audited(env: Env) -> None:
     jobs = [await env.ductape.processor.job.schedule(env.job(start_at=in_(3600))) for _ in range(3)]
-    assert await env.ductape.jobs.cancel_many(product=env.product, reason="tenant offboarded") == 3
+    assert (await env.ductape.jobs.cancel_many(product=env.product, reason="tenant offboarded")).done == 3
     entries = [(await env.ductape.jobs.audit_trail(j.job_id))[-1] for j in jobs]
     assert {(e.action, e.reason) for e in entries} == {("cancel", "tenant offboarded")}
     assert len({e.bulk for e in entries}) == 1

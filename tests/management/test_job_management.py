@@ -193,7 +193,7 @@ async def test_list_filters_pages_and_stats(env: Env) -> None:
     assert stats.success_rate == 0.75
     assert (stats.completed_first_try, stats.completed_after_retry) == (2, 1)
 
-    assert await env.ductape.jobs.cancel_many(product=env.product) == 2  # the waiting and the recurring one
+    assert (await env.ductape.jobs.cancel_many(product=env.product)).done == 2  # the waiting and the recurring one
     assert (await env.ductape.jobs.get(waiting.job_id)).status == "cancelled"
     assert (await env.ductape.jobs.get(recurring.job_id)).status == "cancelled"
 
