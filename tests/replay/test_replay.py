@@ -78,7 +78,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_exact_armed_retried", "job_workflow_exact_cancel_refused",
         "job_workflow_cancelled_running", "job_workflow_armed_cancelled",
         "job_workflow_rate_limited", "job_workflow_concurrency", "concurrency_slots", "job_workflow_superseded",
-        "job_audit",
+        "job_audit", "job_workflow_missed",
     }  # fmt: skip
 
 
@@ -166,6 +166,14 @@ def test_armed_recurring_run_arms_for_its_nominal_time() -> None:
     (completed,) = events(path, "ACTIVITY_TASK_COMPLETED")
     assert _seconds(completed) - _seconds(scheduled) >= 10.0  # its shift: 19 s for this job ID
     assert event_types(path)[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_missed_run_records_why_and_runs_nothing() -> None:
+    path = history("missed")
+    assert scheduled_activities(path) == []
+    assert "WORKFLOW_PROPERTIES_MODIFIED" in event_types(path)  # the memo's `missed` reason
+    markers = [e["markerRecordedEventAttributes"]["markerName"] for e in events(path, "MARKER_RECORDED")]
+    assert markers == ["core_patch"]
 
 
 def test_session_job_resolves_before_it_runs() -> None:
