@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from rich.console import Console
@@ -32,6 +33,19 @@ def add_bulk_arguments(parser: argparse.ArgumentParser) -> None:
                       help="cancel: send every cancel from here, not as a server-side batch")  # fmt: skip
 
 
+def corrected_input(text: str | None) -> dict[str, Any] | None:
+    """Raises: JobInputError naming ``--input``: not a JSON object."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise JobInputError.one("--input", f"is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise JobInputError.one("--input", "must be a JSON object")
+    return value
+
+
 def parse_filters(pairs: list[str], flags: dict[str, Any]) -> dict[str, Any]:
     """``--filter`` pairs over the filter flags.
 
@@ -57,6 +71,8 @@ async def run_bulk(
 ) -> BulkResult:
     """Raises: as ``Jobs.<action>_many``."""
     options: dict[str, Any] = {"reason": args.reason, "dry_run": args.dry_run, "rate": args.rate, **filters}
+    if action == "retry" and args.input is not None:
+        options["input"] = corrected_input(args.input)
     if action == "cancel":
         options["server_side"] = not args.client_side
     call = getattr(jobs, f"{action}_many")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from ductape_jobs.cli.bulk import BULK_ACTIONS, add_bulk_arguments, bulk_table, parse_filters, run_bulk
+from ductape_jobs.cli.bulk import BULK_ACTIONS, add_bulk_arguments, bulk_table, corrected_input, parse_filters, run_bulk
 from ductape_jobs.management.backfill import BackfillResult
 from ductape_jobs.management.jobs import Jobs
 from ductape_jobs.workflows.contracts.audit import AuditEntry
@@ -34,7 +34,7 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
     jobs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     filters = jobs.add_argument_group("filters (list, stats)")
     filters.add_argument("--status", choices=["scheduled", "queued", "running", "completed", "failed", "cancelled",
-                                              "paused"])  # fmt: skip
+                                              "paused", "dead"])  # fmt: skip
     filters.add_argument("--product")
     filters.add_argument("--env")
     filters.add_argument(
@@ -65,6 +65,7 @@ def add_jobs_parser(sub: Any, connection: Callable[[argparse.ArgumentParser], No
         "--dry-run", action="store_true", help="backfill, bulk: say what would happen, change nothing"
     )
     add_bulk_arguments(jobs)
+    jobs.add_argument("--input", help="retry: a corrected input for the job's event, as a JSON object")
     jobs.add_argument("--reason", help="why: recorded with your identity in the job's audit trail (`jobs audit`)")
     jobs.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS",
@@ -192,6 +193,8 @@ async def run_jobs_command(args: argparse.Namespace, jobs: Jobs, console: Consol
     elif args.action == "audit":
         trail = await jobs.audit_trail(args.job_id)
         result = [e.model_dump(mode="json") for e in trail] if args.json else _audit_table(trail)
+    elif args.action == "retry":
+        result = await jobs.retry(args.job_id, input=corrected_input(args.input), reason=args.reason)
     elif args.action in CHANGES:
         result = await getattr(jobs, args.action)(args.job_id, reason=args.reason)
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeBatchOperationRequest, Sta
 
 from ductape_jobs.management.audit import checked_reason
 from ductape_jobs.management.bulk_dispatch import BulkProgress
+from ductape_jobs.management.cancelling import cancel_decided
 from ductape_jobs.management.queries import JobQueries
 from ductape_jobs.management.records import JobNotFoundError, JobStateError
 from ductape_jobs.workflows.contracts.job import JobInputError
@@ -135,9 +136,12 @@ class BulkActions(JobQueries):
         """Resume every paused job the filter selects. Options and errors as ``pause_many``."""
         return await self._many("resume", **options)
 
-    async def retry_many(self, **options: Any) -> BulkResult:
-        """Run every failed or cancelled job the filter selects again. Options and errors as ``pause_many``."""
-        return await self._many("retry", **options)
+    async def retry_many(self, *, input: Mapping[str, Any] | None = None, **options: Any) -> BulkResult:
+        """Run every failed or cancelled job the filter selects again (``status="dead"``: the dead
+        letters), each with ``input`` if given: a corrected input, which each job checks before its
+        retry starts (a job it does not fit is ``failed``, naming the field). Options and errors as
+        ``pause_many``."""
+        return await self._many("retry", extra={"input": input}, **options)
 
     async def trigger_many(self, **options: Any) -> BulkResult:
         """Run every unfinished job the filter selects once now. Options and errors as ``pause_many``."""
@@ -152,6 +156,7 @@ class BulkActions(JobQueries):
         rate: float = DEFAULT_RATE,
         on_progress: ProgressCallback | None = None,
         server_side: bool = True,
+        extra: Mapping[str, Any] | None = None,
         **filters: Any,
     ) -> BulkResult:
         reason = checked_reason(reason)
@@ -177,7 +182,7 @@ class BulkActions(JobQueries):
             for item in await self._server_cancel(in_batch, result.bulk_id, reason, rate, progress):
                 items[item.job_id] = item
         rest = [r for r in eligible if r.job_id not in {b.job_id for b in in_batch}]
-        for item in await self._each(action, rest, reason, result.bulk_id, rate, progress):
+        for item in await self._each(action, rest, reason, result.bulk_id, rate, progress, extra or {}):
             items[item.job_id] = item
         result.items = list(items.values())
         for item in result.items:
@@ -196,7 +201,7 @@ class BulkActions(JobQueries):
 
     async def _each(
         self, action: BulkAction, records: list[JobRecord], reason: str | None, bulk: str, rate: float,
-        progress: _Progress,
+        progress: _Progress, extra: Mapping[str, Any],
     ) -> list[BulkItem]:  # fmt: skip
         call: Callable[..., Awaitable[JobRecord]] = getattr(self, action)
         pacer = _Pacer(rate)
@@ -206,11 +211,12 @@ class BulkActions(JobQueries):
             async with slots:
                 await pacer.wait()
                 try:
-                    await call(record.job_id, reason=reason, bulk=bulk)
+                    await call(record.job_id, reason=reason, bulk=bulk, **extra)
                     outcome: ItemOutcome = "done"
                     detail = None
-                except (JobStateError, JobNotFoundError) as err:
-                    outcome, detail = "skipped", str(err)
+                except (JobStateError, JobNotFoundError) as err:  # it does not apply, unless not yet known
+                    undecided = isinstance(err, JobStateError) and err.phase == "undecided"
+                    outcome, detail = ("failed" if undecided else "skipped"), str(err)
                 except Exception as err:
                     outcome, detail = "failed", f"{type(err).__name__}: {err}"
                 progress.step(failed=outcome == "failed")
@@ -246,10 +252,14 @@ class BulkActions(JobQueries):
 
         async def decided(record: JobRecord) -> BulkItem:
             async with slots:
-                outcome = await self.cancel_decided(record.job_id)
+                outcome = await cancel_decided(self.client, record.job_id)
             item = BulkItem(job_id=record.job_id, outcome="done", status_before=record.status)
             if outcome == "cancelled":
                 await self.audit.record(self.audit.entry(record.job_id, "cancel", reason=reason, bulk=bulk))
+            elif outcome == "undecided":
+                item.outcome = "failed"
+                item.detail = ("the batch did not reach it, or it has not decided the cancel yet (is its worker "
+                               "running?): jobs.get tells how it ends")  # fmt: skip
             else:
                 item.outcome = "skipped"
                 item.detail = ("its event had already started: it runs to its end" if outcome == "refused"

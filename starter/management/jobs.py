@@ -27,19 +27,20 @@ from ductape_jobs.management.audit import AuditTrail, checked_reason
 from ductape_jobs.management.backfill import Backfills
 from ductape_jobs.management.bulk_actions import BulkActions
 from ductape_jobs.management.bulk_dispatch import BulkScheduling
+from ductape_jobs.management.dead_letters import DeadLetters
 from ductape_jobs.management.job_events import JobEventEmitter
 from ductape_jobs.management.records import (
     JobFailedError,
     JobNotFoundError,
     JobStateError,
     JobTimeoutError,
-    latest_run,
+    failure_details,
     run_details,
     schedule_memo,
     schedule_record,
     workflow_record,
 )
-from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec, start_again
+from ductape_jobs.management.reschedule import known_dst, repeat_options, replace_spec
 from ductape_jobs.management.waiting import JobWaiting
 from ductape_jobs.planning.dst_policy import is_companion
 from ductape_jobs.planning.plan import recurrence_for
@@ -61,7 +62,7 @@ from ductape_jobs.workflows.contracts.management import JobEventName, JobMemo, J
 __all__ = ["JobFailedError", "JobNotFoundError", "JobStateError", "JobTimeoutError", "Jobs"]
 
 
-class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
+class Jobs(BulkActions, DeadLetters, JobWaiting, BulkScheduling, Backfills):
     """Job management over the workflows and schedules of one client."""
 
     def __init__(
@@ -129,6 +130,8 @@ class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
 
         Raises:
             JobNotFoundError: no such job. JobInputError: ``reason`` is not a short text.
+            JobStateError: its event already started (``phase`` running or done), or the job did not
+            decide the cancel in time (``phase`` undecided: its worker is down or far behind).
         """
         reason = checked_reason(reason)
         workflow = await self._describe_workflow(job_id)
@@ -136,6 +139,12 @@ class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
             if workflow.status != WorkflowExecutionStatus.RUNNING:
                 return await self.get(job_id)
             outcome = await self.cancel_run(job_id)
+            if outcome == "undecided":
+                raise JobStateError(
+                    f"the cancel of job {job_id} is requested but the job has not decided it (is its worker "
+                    "running?): it ends cancelled, or runs to its end if its event had started; jobs.get tells",
+                    phase="undecided",
+                )
             if outcome != "cancelled":
                 phase = "running" if outcome == "refused" else "done"
                 raise JobStateError(
@@ -253,32 +262,6 @@ class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
                           every=repeat.every, tz=repeat.tz)  # fmt: skip
         return await self.get(job_id)
 
-    async def retry(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> JobRecord:
-        """Run a failed (or cancelled) one-off job, or a recurring job's failed latest run, again:
-        a new run under the same ID with the same input, due now.
-
-        Raises:
-            JobNotFoundError: no such job. JobStateError: it has not failed.
-        """
-        reason = checked_reason(reason)
-        workflow = await self._describe_workflow(job_id)
-        if workflow is None:
-            schedule = await self.require_schedule(job_id)
-            latest = latest_run(schedule)
-            if latest is None:
-                raise JobStateError(f"job {job_id} has no run to retry")
-            await self.retry(latest.workflow_id, reason=reason, bulk=bulk)
-            await self._audit(job_id, "retry", reason, bulk, run=latest.workflow_id)
-            return await self.get(job_id)
-        if workflow.status not in (
-            WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT,
-            WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED,
-        ):  # fmt: skip
-            raise JobStateError(f"job {job_id} has not failed (it is {workflow.status})")
-        await start_again(self.client, workflow, now=self.clock())
-        await self._audit(job_id, "retry", reason, bulk, retried_run=workflow.run_id)
-        return await self.get(job_id)
-
     async def delete(self, job_id: str, *, reason: str | None = None, bulk: str | None = None) -> None:
         """Remove the job: a running one is terminated, then its workflow or schedule is deleted (its
         audit trail stays, and records the deletion).
@@ -349,7 +332,7 @@ class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
             try:
                 details["result"] = await self._workflow_result(job_id, desc.run_id)
             except JobFailedError as err:
-                details["last_error"] = f"{err.error_type}: {err.message}"
+                details.update(failure_details(err))
         return workflow_record(job_id, desc, memo, now=self.clock(), **details)
 
     async def schedule_memo(self, desc: ScheduleDescription) -> JobMemo:
@@ -369,5 +352,5 @@ class Jobs(BulkActions, JobWaiting, BulkScheduling, Backfills):
                         try:
                             await self._workflow_result(latest.workflow_id, latest.first_execution_run_id)
                         except JobFailedError as err:
-                            details["last_error"] = f"{err.error_type}: {err.message}"
+                            details.update(failure_details(err))
         return schedule_record(job_id, desc, memo, companion=companion, now=self.clock(), **details)

@@ -5,13 +5,11 @@ Visibility is eventually consistent: a job dispatched a moment ago may take up t
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -21,12 +19,11 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ductape_jobs.management.audit import AuditTrail
+from ductape_jobs.management.cancelling import CancelOutcome, cancel_run
 from ductape_jobs.management.records import (
     CLOSED,
     NAMESPACE_OF,
@@ -43,7 +40,7 @@ from ductape_jobs.scheduling import facts
 from ductape_jobs.scheduling.dst_schedules import describe_companion, may_have_companion
 from ductape_jobs.scheduling.recurring_arming import armed_runs, nominal
 from ductape_jobs.workflows.contracts.instants import parse_instant, to_epoch_ms
-from ductape_jobs.workflows.contracts.job import JobInputError, JobOutcome, JobState
+from ductape_jobs.workflows.contracts.job import JobInputError, JobOutcome
 from ductape_jobs.workflows.contracts.management import (
     JobHistory,
     JobMemo,
@@ -53,20 +50,16 @@ from ductape_jobs.workflows.contracts.management import (
     JobStats,
     JobStatus,
 )
-from ductape_jobs.workflows.names import CANCEL_OUTCOME, JOB_WORKFLOW
+from ductape_jobs.workflows.names import JOB_WORKFLOW
 
 STATS_SAMPLE = 200
-CANCEL_WAIT = timedelta(seconds=30)
-"""How long a cancelled run may take to close once its cancel is decided (a run from before exact
-management may still be taking an armed attempt back)."""
-CancelOutcome = Literal["cancelled", "refused", "finished"]
 _WORKFLOW_STATUS = {
     "completed": ["Completed"], "failed": ["Failed", "TimedOut"], "cancelled": ["Canceled", "Terminated"],
     "scheduled": ["Running"], "queued": ["Running"], "running": ["Running"], "paused": ["Running"],
 }  # fmt: skip
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -91,12 +84,12 @@ def job_filter(
              ("DuctapeEventType", event_type), ("DuctapeApp", app))  # fmt: skip
     for key, text in pairs:
         if text is not None:
-            clauses.append(f"{key} = {_quote(text)}")
+            clauses.append(f"{key} = {quote(text)}")
     if namespace is not None:
         types = [t for t, ns in NAMESPACE_OF.items() if ns == namespace]
         if not types:
             raise JobInputError.one("namespace", f"unknown namespace {namespace!r}")
-        clauses.append("DuctapeEventType IN (" + ", ".join(_quote(str(t)) for t in types) + ")")
+        clauses.append("DuctapeEventType IN (" + ", ".join(quote(str(t)) for t in types) + ")")
     for field, value, op in (("from_", from_, ">="), ("to", to, "<=")):
         if value is not None:
             try:
@@ -104,7 +97,7 @@ def job_filter(
             except ValueError as err:
                 raise JobInputError.one(field, str(err)) from None
             if moment is not None:
-                clauses.append(f"DuctapeScheduledAt {op} {_quote(moment.isoformat())}")
+                clauses.append(f"DuctapeScheduledAt {op} {quote(moment.isoformat())}")
     return clauses
 
 
@@ -139,14 +132,14 @@ class JobQueries:
             JobInputError: a bad filter value or cursor.
         """
         clauses = job_filter(**filters)
-        phase, token = _decode_cursor(cursor)
+        phase, token = decode_cursor(cursor)
         if recurring is True and phase == "one-off":
             phase, token = "recurring", None
         jobs: list[JobRecord] = []
         if phase == "one-off" and recurring is not True:
-            query = " AND ".join([f"WorkflowType = {_quote(JOB_WORKFLOW)}", "TemporalScheduledById IS NULL", *clauses])
+            query = " AND ".join([f"WorkflowType = {quote(JOB_WORKFLOW)}", "TemporalScheduledById IS NULL", *clauses])
             if status is not None:
-                query += " AND ExecutionStatus IN (" + ", ".join(_quote(s) for s in _WORKFLOW_STATUS[status]) + ")"
+                query += " AND ExecutionStatus IN (" + ", ".join(quote(s) for s in _WORKFLOW_STATUS[status]) + ")"
             listing = self.client.list_workflows(query, page_size=limit, next_page_token=token)
             await listing.fetch_next_page(page_size=limit)
             for execution in listing.current_page or []:
@@ -154,7 +147,7 @@ class JobQueries:
                 if status is None or record.status == status:
                     jobs.append(record)
             if listing.next_page_token:
-                return JobPage(jobs=jobs, cursor=_encode_cursor("one-off", listing.next_page_token))
+                return JobPage(jobs=jobs, cursor=encode_cursor("one-off", listing.next_page_token))
             phase, token = "recurring", None
         if phase == "recurring" and recurring is not False:
             schedules = await self.client.list_schedules(
@@ -171,15 +164,15 @@ class JobQueries:
                 if status is None or record.status == status:
                     jobs.append(record)
             if schedules.next_page_token:
-                return JobPage(jobs=jobs, cursor=_encode_cursor("recurring", schedules.next_page_token))
+                return JobPage(jobs=jobs, cursor=encode_cursor("recurring", schedules.next_page_token))
         return JobPage(jobs=jobs, cursor=None)
 
     async def history(self, job_id: str, *, limit: int = 100) -> JobHistory:
         """Each run of the job, newest first (every run of a recurring job, every retry of a one-off
         job), and its audit trail, oldest first."""
-        query = f"WorkflowId = {_quote(job_id)}"
+        query = f"WorkflowId = {quote(job_id)}"
         if not is_companion(job_id):  # a companion's runs are its job's, not a job of their own
-            query = f"TemporalScheduledById IN ({_quote(job_id)}, {_quote(companion_id(job_id))}) OR " + query
+            query = f"TemporalScheduledById IN ({quote(job_id)}, {quote(companion_id(job_id))}) OR " + query
         runs = []
         async for execution in self.client.list_workflows(query, limit=limit):
             runs.append(await self._run(execution))
@@ -196,7 +189,7 @@ class JobQueries:
     async def stats(self, **filters: Any) -> JobStats:
         """Counts per status over every job run the filters select, the success rate, and how many
         completed runs needed no retry (from a sample of up to 200 recent ones)."""
-        base = " AND ".join([f"WorkflowType = {_quote(JOB_WORKFLOW)}", *job_filter(**filters)])
+        base = " AND ".join([f"WorkflowType = {quote(JOB_WORKFLOW)}", *job_filter(**filters)])
         counted = await self.client.count_workflows(base + " GROUP BY ExecutionStatus")
         by_status: dict[str, int] = {}
         for group in counted.groups:
@@ -225,34 +218,8 @@ class JobQueries:
         )
 
     async def cancel_run(self, workflow_id: str) -> CancelOutcome:
-        """Ask a job run to cancel and wait for its word: ``cancelled`` (its event never starts),
-        ``refused`` (its event had started; it runs to its end) or ``finished`` (it ended first)."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            await handle.cancel()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return "finished"
-            raise
-        return await self.cancel_decided(workflow_id)
-
-    async def cancel_decided(self, workflow_id: str) -> CancelOutcome:
-        """How a cancel request already sent to the run (by ``cancel_run`` or a server-side batch) was decided."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        # Bounded: a run the request never reached (a batch's failed item) would never decide.
-        with contextlib.suppress(WorkflowUpdateFailedError, RPCError, TimeoutError):
-            async with asyncio.timeout(CANCEL_WAIT.total_seconds()):
-                state = await handle.execute_update(CANCEL_OUTCOME, result_type=JobState)
-            if state.cancel == "refused":
-                return "refused"
-        # Decided (or a run from before exact management): the run closes at once when cancelled.
-        try:
-            await asyncio.wait_for(handle.result(), CANCEL_WAIT.total_seconds())
-        except WorkflowFailureError as err:
-            return "cancelled" if isinstance(err.cause, CancelledError) else "finished"
-        except TimeoutError:
-            return "refused"
-        return "finished"
+        """Ask a job run to cancel and wait for its word (``ductape_jobs.management.cancelling``)."""
+        return await cancel_run(self.client, workflow_id)
 
     async def _cancel_armed(self, job_id: str, before: ScheduleDescription | None = None) -> None:
         """Cancel a recurring job's runs armed ahead of their time (``ductape_jobs.scheduling.recurring_arming``): a
@@ -385,11 +352,11 @@ class JobQueries:
         )
 
 
-def _encode_cursor(phase: str, token: bytes) -> str:
+def encode_cursor(phase: str, token: bytes) -> str:
     return base64.urlsafe_b64encode(json.dumps({"p": phase, "t": base64.b64encode(token).decode()}).encode()).decode()
 
 
-def _decode_cursor(cursor: str | None) -> tuple[str, bytes | None]:
+def decode_cursor(cursor: str | None) -> tuple[str, bytes | None]:
     if cursor is None:
         return "one-off", None
     try:

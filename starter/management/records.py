@@ -84,6 +84,15 @@ class JobTimeoutError(TimeoutError):
         self.timeout_s = timeout_s
 
 
+def failure_details(err: JobFailedError) -> dict[str, str]:
+    """A failure's fields on a ``JobRecord``: structured, and as one line."""
+    return {
+        "last_error": f"{err.error_type}: {err.message}",
+        "error_type": err.error_type,
+        "error_message": err.message,
+    }
+
+
 def failed(job_id: str, err: WorkflowFailureError) -> JobFailedError:
     cause = err.cause
     if isinstance(cause, CancelledError):
@@ -111,7 +120,8 @@ def memo_fields(memo: JobMemo) -> dict[str, Any]:
     return {
         "summary": memo.summary, "scheduled_at": memo.scheduled_at, "retries": memo.retries, "cron": memo.cron,
         "every": memo.every, "tz": memo.tz, "limit": memo.limit, "end_date": memo.end_date,
-        "superseded_by": memo.superseded_by,
+        "superseded_by": memo.superseded_by, "retried_from": memo.retried_from,
+        "input_corrected": bool(memo.input_corrected),
     }  # fmt: skip
 
 
@@ -194,10 +204,14 @@ def workflow_record(
     status = workflow_status(desc.status, pending, memo, now)
     if pending and details.get("retry_count") is None:
         details["retry_count"] = max(p.attempt - 1 for p in pending)
+    if details.get("retry_count") is not None:
+        details["attempts"] = details["retry_count"] + 1
     return JobRecord(
         job_id=job_id,
         status=status,
         recurring=False,
+        run_id=desc.run_id,
+        dead=status == "failed",
         **attributes(desc.typed_search_attributes),
         **memo_fields(memo),
         completed_at=to_epoch_ms(desc.close_time) if desc.close_time else None,

@@ -15,9 +15,7 @@ from temporalio.client import (
     ScheduleDescription,
     ScheduleUpdate,
     ScheduleUpdateInput,
-    WorkflowExecutionDescription,
 )
-from temporalio.common import Priority, WorkflowIDReusePolicy
 
 from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
@@ -27,7 +25,6 @@ from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOpti
 from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.contracts.management import JobMemo
-from ductape_jobs.workflows.names import JOB_WORKFLOW
 
 
 async def replace_spec(
@@ -102,38 +99,3 @@ def repeat_options(options: dict[str, Any]) -> IJobRepeatOptions:
         return IJobRepeatOptions.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as err:
         raise JobInputError.from_validation(err, prefix="repeat") from None
-
-
-def queued_priority(workflow: WorkflowExecutionDescription) -> Priority:
-    """The priority and fair share a workflow was started with (the server keeps them)."""
-    given = workflow.raw_info.priority
-    return Priority(
-        priority_key=given.priority_key or None,
-        fairness_key=given.fairness_key or None,
-        fairness_weight=given.fairness_weight or None,
-    )
-
-
-async def start_again(client: Client, workflow: WorkflowExecutionDescription, *, now: datetime) -> None:
-    """Start the ended one-off job ``workflow`` again under its ID, with its input, due ``now``.
-
-    Raises:
-        temporalio.exceptions.WorkflowAlreadyStartedError: it has not failed (only a failed run may be reused).
-    """
-    history = await client.get_workflow_handle(workflow.id).fetch_history()
-    started = history.events[0].workflow_execution_started_event_attributes
-    (job_input,) = await client.data_converter.decode(started.input.payloads)
-    memo = JobMemo.model_validate(await workflow.memo())
-    memo = memo.model_copy(update={"scheduled_at": to_epoch_ms(now), "paused": None})
-    await client.start_workflow(
-        JOB_WORKFLOW,
-        job_input,
-        id=workflow.id,
-        task_queue=workflow.task_queue,
-        search_attributes=workflow.typed_search_attributes,
-        memo=memo.model_dump(mode="json"),
-        static_summary=await workflow.static_summary(),
-        # Its place in the queue, as first dispatched.
-        priority=queued_priority(workflow),
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    )

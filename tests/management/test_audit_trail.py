@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -18,21 +17,15 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.management.audit import audit_id
 from tests.cli.test_cli import run_cli
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
-from tests.management.test_job_management import Env, in_
+from tests.management.conftest import Env, in_
 from tests.support.http_target import HttpTarget
-from tests.support.workers import job_worker
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-async def env(dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str) -> AsyncIterator[Env]:
-    product = f"shop-{uuid.uuid4().hex[:8]}"
-    config = product_config_for(http_target.url, product)
-    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
-        ductape = Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS),
-                          identity="alice@ops")  # fmt: skip
-        yield Env(ductape, product, http_target)
+def identity() -> str:
+    return "alice@ops"
 
 
 async def test_each_action_on_a_one_off_job_is_recorded_in_order_with_who_and_why(env: Env) -> None:
@@ -106,6 +99,7 @@ async def test_a_reason_too_long_is_refused_before_anything_changes(env: Env) ->
 
 async def test_a_bulk_cancel_names_one_operation_on_every_job_and_definitions_are_audited(env: Env) -> None:
     jobs = [await env.ductape.processor.job.schedule(env.job(start_at=in_(3600))) for _ in range(3)]
+    await env.listed('ExecutionStatus = "Running"', 3)
     assert (await env.ductape.jobs.cancel_many(product=env.product, reason="tenant offboarded")).done == 3
     entries = [(await env.ductape.jobs.audit_trail(j.job_id))[-1] for j in jobs]
     assert {(e.action, e.reason) for e in entries} == {("cancel", "tenant offboarded")}

@@ -7,30 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from ductape_jobs import Ductape, JobInputError, JobNotFoundError, JobStateError
-from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs import JobInputError, JobNotFoundError, JobStateError
 from tests.cli.test_cli import run_cli
-from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
-from tests.management.test_job_management import Env, in_
-from tests.support.http_target import HttpTarget
+from tests.conftest import TEST_KEYRING
+from tests.management.conftest import Env, in_
 from tests.support.waiting import eventually
-from tests.support.workers import job_worker
-
-
-@pytest.fixture
-async def env(dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str) -> AsyncIterator[Env]:
-    product = f"shop-{uuid.uuid4().hex[:8]}"
-    config = product_config_for(http_target.url, product)
-    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
-        yield Env(Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)),
-                  product, http_target)  # fmt: skip
 
 
 def ms(moment: datetime) -> int:

@@ -6,37 +6,23 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeBatchOperationRequest
 from temporalio.testing import WorkflowEnvironment
 
-from ductape_jobs import Ductape, JobInputError
-from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs import JobInputError
 from ductape_jobs.management.bulk_dispatch import BulkProgress
 from tests.cli.test_cli import run_cli
-from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
-from tests.management.test_job_management import Env, in_
-from tests.support.http_target import HttpTarget
+from tests.conftest import TEST_KEYRING
+from tests.management.conftest import Env, in_
 from tests.support.waiting import eventually
-from tests.support.workers import job_worker
 
 
 @pytest.fixture
-async def env(dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str) -> AsyncIterator[Env]:
-    product = f"shop-{uuid.uuid4().hex[:8]}"
-    config = product_config_for(http_target.url, product)
-    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
-        yield Env(Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS),
-                          identity="ops@bulk"), product, http_target)  # fmt: skip
-
-
-async def count(env: Env, dev_env: WorkflowEnvironment, clause: str) -> int:
-    query = f'WorkflowType = "JobWorkflow" AND DuctapeProduct = "{env.product}" AND {clause}'
-    return (await dev_env.client.count_workflows(query)).count
+def identity() -> str:
+    return "ops@bulk"
 
 
 @pytest.mark.timeout(600)
@@ -47,12 +33,12 @@ async def test_two_thousand_jobs_half_cancelled_on_the_server_half_paused_from_t
     items = [env.job(start_at=(soon if i % 2 else later).isoformat(), input={"body": {"n": i}}) for i in range(2000)]
     sent = await env.ductape.jobs.schedule_many(items, concurrency=32)
     assert all(item.ok for item in sent)
-    await eventually(lambda: _counted(env, dev_env, 'ExecutionStatus = "Running"', 2000), within=120)
+    await env.listed('ExecutionStatus = "Running"', 2000, within=120)
     split = (soon + timedelta(hours=1)).isoformat()
 
     preview = await env.ductape.jobs.cancel_many(product=env.product, to=split, dry_run=True)
     assert (preview.matched, preview.eligible, len(preview.sample), preview.items) == (1000, 1000, 5, [])
-    assert await count(env, dev_env, 'ExecutionStatus = "Running"') == 2000  # a dry run changes nothing
+    assert await env.count('ExecutionStatus = "Running"') == 2000  # a dry run changes nothing
 
     seen: list[BulkProgress] = []
     cancelled = await env.ductape.jobs.cancel_many(product=env.product, to=split, reason="sale ended", rate=500,
@@ -60,7 +46,7 @@ async def test_two_thousand_jobs_half_cancelled_on_the_server_half_paused_from_t
     assert cancelled.server_side
     assert (cancelled.matched, cancelled.done, cancelled.skipped, cancelled.failed) == (1000, 1000, 0, 0)
     assert seen[-1].done == 1000
-    await eventually(lambda: _counted(env, dev_env, 'ExecutionStatus = "Canceled"', 1000), within=60)
+    await env.listed('ExecutionStatus = "Canceled"', 1000, within=60)
     # The server's own record of the batch: its ID is the call's bulk_id.
     described = await dev_env.client.workflow_service.describe_batch_operation(
         _describe_request(dev_env, cancelled.bulk_id)
@@ -78,10 +64,6 @@ async def test_two_thousand_jobs_half_cancelled_on_the_server_half_paused_from_t
     assert len(env.target.calls("/v1/welcome")) == 0
 
 
-async def _counted(env: Env, dev_env: WorkflowEnvironment, clause: str, expected: int) -> bool:
-    return await count(env, dev_env, clause) == expected
-
-
 def _describe_request(dev_env: WorkflowEnvironment, job_id: str) -> DescribeBatchOperationRequest:
     return DescribeBatchOperationRequest(namespace=dev_env.client.namespace, job_id=job_id)
 
@@ -95,6 +77,7 @@ async def test_each_matched_job_gets_an_outcome_and_a_running_event_refuses_the_
     env.target.delays["/v1/welcome"] = 4.0
     running = await env.ductape.processor.job.schedule(env.job())
     await eventually(lambda: len(env.target.calls("/v1/welcome")) == 2, within=30)  # its event is running
+    await env.listed('ExecutionStatus = "Running"', 2)
 
     result = await jobs.cancel_many(product=env.product)
     outcomes = {item.job_id: (item.outcome, item.status_before) for item in result.items}
@@ -120,12 +103,15 @@ async def test_resume_retry_and_trigger_many_act_only_where_they_apply(env: Env)
         await jobs.result(broken.job_id, timeout=30)
     held = await env.ductape.processor.job.schedule(env.job(start_at=in_(3600)))
     await jobs.pause(held.job_id)
+    await env.listed('ExecutionStatus != "Running"', 1)
+    await env.listed('ExecutionStatus = "Running"', 1)
 
     resumed = await jobs.resume_many(product=env.product)
     assert {i.job_id: i.outcome for i in resumed.items} == {broken.job_id: "skipped", held.job_id: "done"}
     retried = await jobs.retry_many(product=env.product, status="failed")
     assert [(i.job_id, i.outcome) for i in retried.items] == [(broken.job_id, "done")]
     assert await jobs.result(broken.job_id, timeout=30) is not None  # the target answers 200 now
+    await env.listed('ExecutionStatus = "Completed"', 1)
     triggered = await jobs.trigger_many(product=env.product, recurring=False)
     assert {i.job_id: i.outcome for i in triggered.items} == {broken.job_id: "skipped", held.job_id: "done"}
     await eventually(lambda: len(env.target.calls("/v1/welcome")) == 3, within=30)
@@ -144,7 +130,7 @@ async def test_a_bulk_call_without_a_filter_or_with_a_bad_rate_is_refused(env: E
 async def test_the_cli_filters_dry_runs_then_pauses(env: Env, dev_env: WorkflowEnvironment) -> None:
     for _ in range(3):
         await env.ductape.processor.job.schedule(env.job(start_at=in_(3600)))
-    await eventually(lambda: _counted(env, dev_env, 'ExecutionStatus = "Running"', 3))
+    await env.listed('ExecutionStatus = "Running"', 3)
     cli_env = dict(os.environ, DUCTAPE_ENCRYPTION_KEYS=TEST_KEYRING.to_text())
     address = dev_env.client.service_client.config.target_host
     code, out, err = await run_cli("jobs", "pause", "--filter", f"product={env.product}", "--dry-run", "--json",

@@ -8,45 +8,23 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs import Ductape, JobFailedError, JobInputError, JobNotFoundError, JobStateError, JobTimeoutError
+from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.management.cancelling import cancel_decided
 from ductape_jobs.scheduling import facts
 from tests.cli.test_cli import run_cli
 from tests.conftest import SECRETS, TEST_KEYRING, product_config_for
+from tests.management.conftest import Env, in_
 from tests.support.http_target import HttpTarget
 from tests.support.waiting import eventually
 from tests.support.workers import job_worker
-
-
-@dataclass
-class Env:
-    ductape: Ductape
-    product: str
-    target: HttpTarget
-
-    def job(self, event: str = "send_welcome_email", **fields: Any) -> dict[str, Any]:
-        return {"product_tag": self.product, "env": "dev", "app": "email-service", "event": event, "input": {}} | fields
-
-
-@pytest.fixture
-async def env(dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str) -> AsyncIterator[Env]:
-    product = f"shop-{uuid.uuid4().hex[:8]}"
-    config = product_config_for(http_target.url, product)
-    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
-        yield Env(Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)),
-                  product, http_target)  # fmt: skip
-
-
-def in_(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 async def test_pause_holds_a_waiting_job_past_its_time_until_resumed(env: Env) -> None:
@@ -264,21 +242,48 @@ async def test_result_with_a_timeout_stops_waiting_and_leaves_the_job_as_it_was(
     assert "--timeout: must be a positive number of seconds" in err
 
 
+def no_worker_yet(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> tuple[Ductape, ProductConfig]:
+    """A client for a fresh product on a task queue no worker polls yet."""
+    config = product_config_for(http_target.url, f"shop-{uuid.uuid4().hex[:8]}")
+    return Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)), config
+
+
+def waiting_job(config: ProductConfig) -> dict[str, object]:
+    product = next(iter(config.products))
+    return {"product_tag": product, "env": "dev", "app": "email-service", "event": "send_welcome_email",
+            "input": {}, "start_at": in_(3600)}  # fmt: skip
+
+
 async def test_an_update_in_the_first_workflow_task_is_not_lost(
     dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
 ) -> None:
     """With no worker yet, the start and the reschedule reach the workflow in one first task:
     the update handler then runs before run(), and must see the job's state already set."""
-    product = f"shop-{uuid.uuid4().hex[:8]}"
-    config = product_config_for(http_target.url, product)
-    ductape = Ductape(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS))
-    job = await ductape.processor.job.schedule(
-        {"product_tag": product, "env": "dev", "app": "email-service", "event": "send_welcome_email",
-         "input": {}, "start_at": in_(3600)}
-    )  # fmt: skip
+    ductape, config = no_worker_yet(dev_env, http_target, task_queue)
+    job = await ductape.processor.job.schedule(waiting_job(config))
     update = asyncio.create_task(ductape.jobs.reschedule(job.job_id, start_at=in_(0.5)))
     await asyncio.sleep(1.0)  # the update is now waiting on the server with the start
     async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
         await update
         await asyncio.wait_for(ductape.jobs.result(job.job_id), timeout=15)
     assert len(http_target.calls("/v1/welcome")) == 1
+
+
+async def test_a_cancel_no_worker_has_decided_is_undecided_never_cancelled_until_the_run_says_so(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    """A bulk cancel reports each run's own decision: while no worker has taken the request (or the
+    request never reached the run) the answer is ``undecided``; once a worker decides, ``cancelled``."""
+    ductape, config = no_worker_yet(dev_env, http_target, task_queue)
+    job = await ductape.processor.job.schedule(waiting_job(config))
+    quick = {"patience": timedelta(seconds=2), "wait": timedelta(seconds=1)}
+    assert await cancel_decided(dev_env.client, job.job_id, **quick) == "undecided"  # no request was sent
+    await dev_env.client.get_workflow_handle(job.job_id).cancel()
+    assert await cancel_decided(dev_env.client, job.job_id, **quick) == "undecided"  # no worker to decide
+    assert (await ductape.jobs.get(job.job_id)).status == "scheduled"
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore(SECRETS)):
+        assert await cancel_decided(dev_env.client, job.job_id) == "cancelled"
+    assert (await ductape.jobs.get(job.job_id)).status == "cancelled"
+    assert http_target.calls("/v1/welcome") == []

@@ -29,6 +29,10 @@ class JobMemo(BaseModel):
     end_date: int | None = None
     paused: bool | None = None
     """Set by the workflow while a waiting one-off job is paused."""
+    retried_from: str | None = None
+    """A run started by ``jobs.retry``: the run ID of the failed run it retries (same job ID)."""
+    input_corrected: bool | None = None
+    """That retry ran with a corrected input, not the failed run's."""
     definition: dict[str, Any] | None = None
     """A job definition (seed 004) kept on its schedule: the ``IProductJob`` as given."""
     source: Literal["api", "config"] | None = None
@@ -103,6 +107,19 @@ class JobRecord(BaseModel):
     """Retries the (latest) run used so far."""
     last_error: str | None = None
     """Error type and message of the latest failure."""
+    error_type: str | None = None
+    """The latest failure's error type (``SERVER_ERROR``, ``TIMEOUT``...), as a field of its own."""
+    error_message: str | None = None
+    attempts: int | None = None
+    """Attempts the (latest) run's event made (1 + ``retry_count``)."""
+    dead: bool = False
+    """A dead letter: a one-off job whose latest run failed for good (its retries spent, or an error
+    that no retry helps); ``jobs.list(status="dead")`` finds them, ``jobs.retry`` runs one again."""
+    run_id: str | None = None
+    """The latest run of a one-off job (a retry starts a new one under the same job ID)."""
+    retried_from: str | None = None
+    """That run retries the run with this ID (``jobs.retry``); ``input_corrected`` if with a new input."""
+    input_corrected: bool = False
     result: Any = None
     """The result of a completed one-off job."""
     superseded_by: str | None = None
