@@ -23,15 +23,11 @@ if TYPE_CHECKING:
         IActionDispatchInput,
         IDatabaseDispatchInput,
         IDispatchResult,
-        IDispatchSchedule,
-        IDstPolicy,
         IGraphDispatchInput,
         IJobProcessorInput,
-        IJobRepeatOptions,
         INotificationDispatchInput,
         IProductJob,
         IPublishDispatchInput,
-        IRetryConfig,
         IStorageDispatchInput,
         IWorkflowDispatchInput,
     )
@@ -54,6 +50,7 @@ if TYPE_CHECKING:
     from ductape_jobs.workflows.contracts.notification import INotificationRequest
     from ductape_jobs.workflows.contracts.route import IFunctionRequest
     from ductape_jobs.workflows.contracts.storage import IStorageUpload
+    from ductape_jobs.workflows.contracts.timing import IDispatchSchedule, IDstPolicy, IJobRepeatOptions, IRetryConfig
 
     JobEventTypes = JobEventType
     IStorageRequest = IStorageUpload
@@ -82,15 +79,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "IActionDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IActionDispatchInput"),
     "IDatabaseDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IDatabaseDispatchInput"),
     "IDispatchResult": ("ductape_jobs.workflows.contracts.dispatch", "IDispatchResult"),
-    "IDispatchSchedule": ("ductape_jobs.workflows.contracts.dispatch", "IDispatchSchedule"),
-    "IDstPolicy": ("ductape_jobs.workflows.contracts.dispatch", "IDstPolicy"),
+    "IDispatchSchedule": ("ductape_jobs.workflows.contracts.timing", "IDispatchSchedule"),
+    "IDstPolicy": ("ductape_jobs.workflows.contracts.timing", "IDstPolicy"),
     "IGraphDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IGraphDispatchInput"),
     "IJobProcessorInput": ("ductape_jobs.workflows.contracts.dispatch", "IJobProcessorInput"),
-    "IJobRepeatOptions": ("ductape_jobs.workflows.contracts.dispatch", "IJobRepeatOptions"),
+    "IJobRepeatOptions": ("ductape_jobs.workflows.contracts.timing", "IJobRepeatOptions"),
     "INotificationDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "INotificationDispatchInput"),
     "IProductJob": ("ductape_jobs.workflows.contracts.dispatch", "IProductJob"),
     "IPublishDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IPublishDispatchInput"),
-    "IRetryConfig": ("ductape_jobs.workflows.contracts.dispatch", "IRetryConfig"),
+    "IRetryConfig": ("ductape_jobs.workflows.contracts.timing", "IRetryConfig"),
     "IStorageDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IStorageDispatchInput"),
     "IWorkflowDispatchInput": ("ductape_jobs.workflows.contracts.dispatch", "IWorkflowDispatchInput"),
     "IGraphActionRequest": ("ductape_jobs.workflows.contracts.graph", "IGraphActionRequest"),

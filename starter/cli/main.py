@@ -51,9 +51,9 @@ from ductape_jobs.worker.job_worker import run_worker, worker_tuning
 from ductape_jobs.worker.log_setup import RedactingFilter, configure_logging
 from ductape_jobs.worker.replay import converter_for, replay_files, replay_query
 from ductape_jobs.worker.telemetry import Telemetry, build_telemetry
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
 from ductape_jobs.workflows.contracts.instants import check_time_zone, parse_instant
 from ductape_jobs.workflows.contracts.job import JobInputError
+from ductape_jobs.workflows.contracts.timing import IDstPolicy
 from ductape_jobs.workflows.cron import CronError
 
 log = logging.getLogger("ductape")

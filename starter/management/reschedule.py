@@ -21,10 +21,10 @@ from ductape_jobs.planning.recurrence import Recurrence
 from ductape_jobs.scheduling import SchedulingOptions, with_arm_shift
 from ductape_jobs.scheduling.dispatch import schedule_timing, timed_memo
 from ductape_jobs.scheduling.dst_schedules import describe_companion, pair_layout, replace_companion
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy, IJobRepeatOptions
 from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.contracts.job import JobInputError
 from ductape_jobs.workflows.contracts.management import JobMemo
+from ductape_jobs.workflows.contracts.timing import IDstPolicy, IJobRepeatOptions
 
 
 async def replace_spec(

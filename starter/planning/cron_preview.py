@@ -8,7 +8,7 @@ from datetime import datetime
 from ductape_jobs.planning.calendars import calendars_of
 from ductape_jobs.planning.dst_policy import dst_layout, union_runs
 from ductape_jobs.planning.preview import DEFAULT_DST
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
+from ductape_jobs.workflows.contracts.timing import IDstPolicy
 from ductape_jobs.workflows.cron import parse_cron
 
 

@@ -31,7 +31,7 @@ from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
 from ductape_jobs.planning.calendars import ranges
 from ductape_jobs.planning.preview import next_runs
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
+from ductape_jobs.workflows.contracts.timing import IDstPolicy
 from ductape_jobs.workflows.cron import LAST_YEAR, CompiledCron
 
 DstPolicy = IDstPolicy

@@ -14,14 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ductape_jobs.activities.registry import DISPATCH_OF
-from ductape_jobs.workflows.contracts.dispatch import (
-    IDispatchSchedule,
-    IJobProcessorInput,
-    IJobRepeatOptions,
-    IRetryConfig,
-)
+from ductape_jobs.workflows.contracts.dispatch import IJobProcessorInput
 from ductape_jobs.workflows.contracts.flow_control import ConcurrencyDef, DebounceDef
 from ductape_jobs.workflows.contracts.job import ISession, JobEventType, JobInputError
+from ductape_jobs.workflows.contracts.timing import IDispatchSchedule, IJobRepeatOptions, IRetryConfig
 
 
 @dataclass(frozen=True, kw_only=True)

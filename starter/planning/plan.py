@@ -36,10 +36,10 @@ from ductape_jobs.planning.recurrence import Recurrence as Recurrence
 from ductape_jobs.planning.recurrence import recurrence_for as recurrence_for
 from ductape_jobs.workflows import names
 from ductape_jobs.workflows.arming import ARM_AHEAD, arm_lead_ms
-from ductape_jobs.workflows.contracts.dispatch import IRetryConfig
 from ductape_jobs.workflows.contracts.instants import to_epoch_ms
 from ductape_jobs.workflows.contracts.job import JobEventType, JobInputError, JobWorkflowInput, RetrySettings
 from ductape_jobs.workflows.contracts.management import JobMemo
+from ductape_jobs.workflows.contracts.timing import IRetryConfig
 from ductape_jobs.workflows.placeholders import has_placeholders, session_placeholders
 
 DEFAULT_ACTIVITY_TIMEOUT_MS = 60_000

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleIntervalSpec, ScheduleRange
 
-from ductape_jobs.workflows.contracts.dispatch import IDstPolicy
+from ductape_jobs.workflows.contracts.timing import IDstPolicy
 from ductape_jobs.workflows.cron import LAST_YEAR
 
 DEFAULT_DST = IDstPolicy()

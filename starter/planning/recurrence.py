@@ -12,8 +12,8 @@ from ductape_jobs.planning.catch_up import catch_up_for
 from ductape_jobs.planning.dst_policy import DEFAULT_POLICY, DstLayout, dst_layout
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.workflows.contracts.catchup import CatchupSettings
-from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
 from ductape_jobs.workflows.contracts.job import JobInputError
+from ductape_jobs.workflows.contracts.timing import IJobRepeatOptions
 from ductape_jobs.workflows.cron import CompiledCron, CronError, CronNeverFires, parse_cron
 
 

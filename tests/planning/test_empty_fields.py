@@ -32,6 +32,7 @@ def plan(data: dict[str, Any]) -> JobPlan:
 def _seed_shapes() -> list[Any]:
     from ductape_jobs.workflows.contracts import dispatch as d
     from ductape_jobs.workflows.contracts import notification as n
+    from ductape_jobs.workflows.contracts import timing as t
     from ductape_jobs.workflows.contracts.job import IActionRequest
 
     dispatch = {"env": "dev", "product": "my-product", "event": "e", "input": {}}
@@ -45,10 +46,10 @@ def _seed_shapes() -> list[Any]:
         (d.IPublishDispatchInput, dispatch | {"broker": "b"}),
         (d.IDatabaseDispatchInput, dispatch | {"database": "d"}),
         (d.IGraphDispatchInput, dispatch | {"graph": "g"}),
-        (d.IJobRepeatOptions, {"every": 60_000}),
-        (d.IDispatchSchedule, {}),
-        (d.IRetryConfig, {}),
-        (d.IDstPolicy, {}),
+        (t.IJobRepeatOptions, {"every": 60_000}),
+        (t.IDispatchSchedule, {}),
+        (t.IRetryConfig, {}),
+        (t.IDstPolicy, {}),
         (d.IProductJob, {"name": "n", "tag": "t", "event_type": "ACTION", "event_tag": "e", "intervals": 60_000}),
         (IActionRequest, {}),
         (n.INotificationRequest, {"push_notification": {"device_token": "d"}}),

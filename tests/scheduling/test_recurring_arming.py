@@ -28,7 +28,7 @@ from ductape_jobs.scheduling.recurring_arming import (
     shifted_every,
 )
 from ductape_jobs.workflows.arming import armed_nominal
-from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
+from ductape_jobs.workflows.contracts.timing import IJobRepeatOptions
 from ductape_jobs.workflows.cron import parse_cron
 from tests.support.http_target import HttpTarget
 from tests.workflows.test_arming import ductape, job_id_with_lead, welcome
