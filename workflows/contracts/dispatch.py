@@ -25,6 +25,7 @@ from ductape_jobs.workflows.contracts.timing import (
     IJobRepeatOptions,
     IRetryConfig,
     strict_count,
+    whole_seconds,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +253,4 @@ class IProductJob(StrictInput):
     @field_validator("intervals")
     @classmethod
     def _whole_seconds(cls, value: int) -> int:
-        if value < 1000 or value % 1000:
-            raise ValueError("must be a whole number of seconds in milliseconds (at least 1000)")
-        return value
+        return whole_seconds(value)

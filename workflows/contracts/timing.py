@@ -42,6 +42,16 @@ class IRetryConfig(StrictInput):
         return self
 
 
+def whole_seconds(milliseconds: int) -> int:
+    """An interval a Temporal schedule can keep: its resolution is one second."""
+    if milliseconds < 1000 or milliseconds % 1000:
+        raise ValueError(
+            "must be a whole number of seconds in milliseconds (at least 1000); "
+            "Temporal schedules have a resolution of one second"
+        )
+    return milliseconds
+
+
 def strict_count(value: object, reason: str) -> object:
     """A number written as a number: pydantic's lax mode would read ``true`` as 1 and ``"3"`` as 3."""
     if isinstance(value, bool | str):
@@ -115,12 +125,7 @@ class IJobRepeatOptions(StrictInput):
     @field_validator("every")
     @classmethod
     def _whole_seconds(cls, value: int | None) -> int | None:
-        if value is not None and (value < 1000 or value % 1000):
-            raise ValueError(
-                "must be a whole number of seconds in milliseconds (at least 1000); "
-                "Temporal schedules have a resolution of one second"
-            )
-        return value
+        return None if value is None else whole_seconds(value)
 
     @field_validator("catchup", mode="before")
     @classmethod
