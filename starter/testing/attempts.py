@@ -40,8 +40,9 @@ class ActivityAttempts:
     """Attempts made so far (1: it ran once; 0: scheduled, not started yet)."""
     outcome: Outcome
     failure: str | None
-    """The failure that ended it (``failed``/``timed_out``), else the last attempt's failure before a
-    retry (``running``, or ``completed`` after a retry), else None. As ``TYPE: message``."""
+    """The failure that ended it (``failed``/``timed_out``), else the failure of the attempt before the
+    last (``running``, or ``completed`` after a retry) where the server records it (the time-skipping
+    server does not), else None. As ``TYPE: message``."""
     scheduled_at: datetime
     """When it was scheduled, on the server's clock (virtual on the time-skipping server)."""
     last_started_at: datetime | None

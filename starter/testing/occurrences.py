@@ -47,9 +47,10 @@ def occurrences(repeat: RepeatSpec, *, start: datetime, end: datetime, tz: str |
     recurrence = recurrence_for(options, field="repeat", start=start)
     last = end if recurrence.end_at is None else min(end, recurrence.end_at)
     count = min(recurrence.limit or MAX_OCCURRENCES + 1, MAX_OCCURRENCES + 1)
+    # Temporal schedules work on whole seconds, and never run a time before their creation: runs
+    # start at ``start`` rounded up to the second (where an ``every`` job's grid starts).
+    first = start if start.microsecond == 0 else start.replace(microsecond=0) + timedelta(seconds=1)
     if recurrence.every is not None:
-        # The grid of an ``every`` job starts at its start, rounded up to Temporal's whole seconds.
-        first = start if start.microsecond == 0 else start.replace(microsecond=0) + timedelta(seconds=1)
         spec = shifted_every(recurrence.every, first, last, 0)
         runs = next_runs(
             [], time_zone="UTC", after=first - timedelta(seconds=1), count=count, start_at=spec.start_at,
@@ -58,7 +59,7 @@ def occurrences(repeat: RepeatSpec, *, start: datetime, end: datetime, tz: str |
     else:
         runs = union_runs(
             recurrence.calendars, recurrence.dst, time_zone=recurrence.time_zone,
-            after=start - timedelta(seconds=1), count=count, start_at=start, end_at=last,
+            after=first - timedelta(seconds=1), count=count, start_at=first, end_at=last,
         )  # fmt: skip
     if len(runs) > MAX_OCCURRENCES:
         raise ValueError(f"more than {MAX_OCCURRENCES} runs between {start.isoformat()} and {end.isoformat()}")
