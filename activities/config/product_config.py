@@ -314,8 +314,11 @@ def parse_product_config(data: object, source: str = "product config") -> Produc
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
-def load_product_config(path: str | Path) -> ProductConfig:
+def load_product_config(path: str | Path, *, replace: Mapping[str, str] | None = None) -> ProductConfig:
     """Read and validate a YAML product config file.
+
+    ``replace``: text substituted in the file before it is parsed (each key by its value, in order),
+    e.g. ``{"https://api.example.com": target.url}`` to point a real config at a test's local target.
 
     Raises:
         ConfigError: the file is missing, is not YAML, or does not match the schema.
@@ -325,6 +328,8 @@ def load_product_config(path: str | Path) -> ProductConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read product config {file}: {err.strerror}") from None
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
