@@ -17,7 +17,7 @@ from ductape_jobs.planning.dst_policy import union_runs
 from ductape_jobs.planning.preview import next_runs
 from ductape_jobs.planning.recurrence import recurrence_for
 from ductape_jobs.scheduling.recurring_arming import shifted_every
-from ductape_jobs.workflows.contracts.dispatch import IJobRepeatOptions
+from ductape_jobs.workflows.contracts.timing import IJobRepeatOptions
 
 MAX_OCCURRENCES = 10_000
 """The most runs one call computes: a longer period is refused rather than computed for minutes."""
