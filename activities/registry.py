@@ -25,6 +25,7 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.activities.database.descriptor import DATABASE
 from ductape_jobs.activities.event_type import ComponentCheck, EventTypeDescriptor, WorkerResources
 from ductape_jobs.activities.flow.slots_activity import closed_holders, request_slot
+from ductape_jobs.activities.flow.target_pause_activity import set_queue_rate
 from ductape_jobs.activities.graph.descriptor import GRAPH
 from ductape_jobs.activities.notification.descriptor import NOTIFICATION
 from ductape_jobs.activities.routing.descriptor import FALLBACK, FEATURE, FUNCTION, QUOTA
@@ -102,6 +103,7 @@ async def open_activities(
             events.deliver_job_event,
             request_slot,
             closed_holders,
+            set_queue_rate,
         ]
     finally:
         for close in worker.closers:

@@ -52,6 +52,26 @@ RATE_QUEUE_MARK = "@rate:"
 (``ductape_jobs.activities.config.flow``)."""
 
 
+TARGET_PAUSE_WORKFLOW = "TargetPause"
+"""One per rate-limited target queue while a 429 pauses it (``ductape_jobs.workflows.target_pause``)."""
+PAUSE_UNTIL = "pause_until"
+"""Signal of ``TargetPause`` (signal-with-start): a target answered 429; pause its queue until then."""
+SET_QUEUE_RATE = "ductape.set_queue_rate"
+"""Sets a target queue's rate on the server to 0 (paused, for every worker) or back to the workers' own."""
+QUEUE_CONFIG_UNSUPPORTED = "QUEUE_CONFIG_UNSUPPORTED"
+"""Error type of ``set_queue_rate`` on a server without task-queue config: each worker's own pause holds."""
+
+
+def target_pause_id(queue: str) -> str:
+    """The ``TargetPause`` workflow ID of a rate-limited queue: one pause keeper per target."""
+    return f"target-pause:{queue}"
+
+
+def main_queue(queue: str) -> str:
+    """The worker task queue a rate-limited queue belongs to (where its pause keeper runs)."""
+    return queue.partition(RATE_QUEUE_MARK)[0]
+
+
 def rate_limit_target(queue: str) -> str:
     """The target (``<product>/<env>/<app>[/<action>]``) of a rate-limited queue: a metric's key class."""
     return queue.partition(RATE_QUEUE_MARK)[2]

@@ -110,7 +110,9 @@ class ActionActivities:
                 # A limited target's 429 pauses it here, and this call waits the pause out in its attempt.
                 if target is None or err.kind != "RATE_LIMITED" or err.retry_after is None:
                     raise
-                if not self._pauses.pause(target, err.retry_after, request_timeout_s=timeout, waits=waits):
+                may_wait = self._pauses.pause(target, err.retry_after, request_timeout_s=timeout, waits=waits)
+                await self._pauses.share(target, err.retry_after)
+                if not may_wait:
                     raise
                 waits += 1
         keep = {h.lower() for h in action.response_headers}

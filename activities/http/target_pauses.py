@@ -1,6 +1,7 @@
-"""A rate-limited target that answered 429 with ``Retry-After`` is paused in this worker: its calls
-wait out the pause inside their attempt instead of failing it (no retry is spent), and the calls that
-follow on this worker wait too. Other workers learn from their own 429s.
+"""A rate-limited target that answered 429 with ``Retry-After`` is paused: its calls wait out the
+pause inside their attempt instead of failing it (no retry is spent). This worker pauses it at once;
+its pause keeper (``ductape_jobs.workflows.target_pause``) then holds the target's queue on the
+server, so no other worker is handed one of its calls until the pause ends.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
+from temporalio.service import RPCError
 
+from ductape_jobs.activities.flow.target_pause_activity import announce_pause
 from ductape_jobs.workflows.job_metrics import WAIT, WAITS_ENDED
 from ductape_jobs.workflows.names import RATE_QUEUE_MARK, rate_limit_target
 
+SHARE_AGAIN_AFTER = 1.0
+"""A 429 extending this worker's pause by less (seconds) is not told to the keeper again: a herd's
+429s arriving together make one signal, not one each."""
 MAX_WAITS = 5
 """A target still answering 429 after this many pauses in one attempt fails the attempt (retried)."""
 
@@ -40,6 +46,19 @@ class TargetPauses:
 
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
+        self._shared: dict[str, float] = {}
+
+    async def share(self, target: str, retry_after: timedelta) -> None:
+        """Tell the target's pause keeper, so every worker's calls wait (best effort: this worker's
+        own pause holds whatever the server says)."""
+        until = datetime.now(UTC) + retry_after
+        if until.timestamp() < self._shared.get(target, 0.0) + SHARE_AGAIN_AFTER:
+            return
+        self._shared[target] = until.timestamp()
+        try:
+            await announce_pause(target, until)
+        except RPCError as err:
+            activity.logger.warning("could not pause %s for every worker: %s", rate_limit_target(target), err)
 
     async def wait(self, target: str) -> None:
         """Sleep out the target's pause, if any (the activity keeps heartbeating meanwhile)."""

@@ -12,12 +12,14 @@ from datetime import timedelta
 from typing import TypedDict
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from ductape_jobs.activities.arming.armed_start import ArmedStartInterceptor
 from ductape_jobs.activities.arming.herd_claims import DEFAULT_CLAIMS_PER_SECOND
 from ductape_jobs.activities.config.product_config import ConfigError, ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.flow.target_pause_activity import release_stale_pause
 from ductape_jobs.activities.http.pool import worker_http_client
 from ductape_jobs.activities.registry import EVENT_TYPE_OF_ACTIVITY, open_activities, require_drivers
 from ductape_jobs.activities.routing.config import ConfigImportError
@@ -31,6 +33,7 @@ from ductape_jobs.workflows.debounce_window import DebounceWindow
 from ductape_jobs.workflows.job_audit_workflow import JobAudit
 from ductape_jobs.workflows.job_event_workflow import JobEventWorkflow
 from ductape_jobs.workflows.job_workflow import JobWorkflow
+from ductape_jobs.workflows.target_pause import TargetPause
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ MAX_CONCURRENT_ACTIVITIES = 2000
 """Armed jobs (``ductape_jobs.workflows.arming``) hold an activity slot while they wait for their instant, as
 sleeping coroutines: a herd of a thousand needs a thousand slots, not the SDK's default 100."""
 
-WORKFLOWS = [JobWorkflow, JobEventWorkflow, ConcurrencySlots, DebounceWindow, JobAudit]
+WORKFLOWS = [JobWorkflow, JobEventWorkflow, ConcurrencySlots, DebounceWindow, JobAudit, TargetPause]
 """Every workflow the worker runs; the replayer uses the same list."""
 
 
@@ -140,6 +143,7 @@ async def job_worker(
         async with AsyncExitStack() as running:
             await running.enter_async_context(worker)
             for queue, per_second in config.rate_limited_queues(task_queue).items():
+                await _release_stale_pause(client, queue)
                 # The server hands out this queue's tasks at the limit, to all its workers together.
                 limited = Worker(
                     client, task_queue=queue, activities=activities, interceptors=interceptors,
@@ -149,6 +153,15 @@ async def job_worker(
                 )  # fmt: skip
                 await running.enter_async_context(limited)
             yield worker
+
+
+async def _release_stale_pause(client: Client, queue: str) -> None:
+    """A 429 pause whose keeper was terminated would hold its target's queue for ever: lift it."""
+    try:
+        if await release_stale_pause(client, queue):
+            log.warning("lifted a 429 pause of task queue %r whose keeper is gone", queue)
+    except RPCError as err:  # a server without task-queue config: its workers pause on their own
+        log.info("could not check task queue %r for a 429 pause: %s", queue, err)
 
 
 async def run_worker(

@@ -7,8 +7,6 @@ a real local HTTP target, the real worker).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 
 from ductape_jobs import Ductape
@@ -16,6 +14,7 @@ from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.management.audit import audit_id
 from tests.conftest import SECRETS, product_config_for
 from tests.replay.record_histories import HISTORIES, TASK_QUEUE, _dev_server, _job
+from tests.replay.recording import run_recorder
 from tests.support.http_target import HttpTarget
 from tests.support.workers import job_worker
 
@@ -40,16 +39,5 @@ async def record_audit(target: HttpTarget) -> None:
             print(f"wrote {path}")
 
 
-async def main() -> None:
-    target = HttpTarget()
-    await target.start()
-    try:
-        await record_audit(target)
-    finally:
-        await target.stop()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)  # the SDK's native threads can abort interpreter exit (temporalio/sdk-python#300)
+    run_recorder(record_audit)

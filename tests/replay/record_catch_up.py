@@ -8,14 +8,13 @@ a real local HTTP target, the real worker; about 20 s: the worker stays away pas
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 
 from ductape_jobs import Ductape
 from ductape_jobs.activities.config.secrets import SecretStore
 from tests.conftest import SECRETS, product_config_for
 from tests.replay.record_histories import HISTORIES, TASK_QUEUE, _dev_server, _job
+from tests.replay.recording import run_recorder
 from tests.support.http_target import HttpTarget
 from tests.support.workers import job_worker
 
@@ -42,16 +41,5 @@ async def record_missed(target: HttpTarget) -> None:
         print(f"wrote {path}")
 
 
-async def main() -> None:
-    target = HttpTarget()
-    await target.start()
-    try:
-        await record_missed(target)
-    finally:
-        await target.stop()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)  # the SDK's native threads can abort interpreter exit (temporalio/sdk-python#300)
+    run_recorder(record_missed)

@@ -25,6 +25,7 @@ from ductape_jobs.workflows.names import (
     REQUEST_SLOT,
     RESOLVE_ROUTE,
     SEND_NOTIFICATION,
+    SET_QUEUE_RATE,
 )
 from ductape_jobs.workflows.slot_keeping import CONCURRENCY
 from tests.conftest import CONVERTER
@@ -260,3 +261,11 @@ def test_a_superseded_job_ends_without_running_its_event() -> None:
     assert "WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds
     assert scheduled_activities(path) == []
     assert kinds[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_a_429_pause_holds_the_queue_then_gives_it_back() -> None:
+    path = HISTORIES[0].parent / "target_pause.json"
+    assert scheduled_activities(path) == [SET_QUEUE_RATE, SET_QUEUE_RATE]  # rate 0, then the workers' own
+    types = event_types(path)
+    assert types.index("TIMER_FIRED") < types.index("ACTIVITY_TASK_SCHEDULED", types.index("TIMER_FIRED"))
+    assert types[-1] == "WORKFLOW_EXECUTION_COMPLETED"

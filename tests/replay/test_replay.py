@@ -49,7 +49,7 @@ def test_the_fixtures_are_all_there() -> None:
         "job_workflow_exact_armed_retried", "job_workflow_exact_cancel_refused",
         "job_workflow_cancelled_running", "job_workflow_armed_cancelled",
         "job_workflow_rate_limited", "job_workflow_concurrency", "concurrency_slots", "job_workflow_superseded",
-        "job_audit", "job_workflow_missed",
+        "job_audit", "job_workflow_missed", "target_pause",
     }  # fmt: skip
 
 

@@ -7,14 +7,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ductape_jobs import Ductape
+from ductape_jobs.activities.config.flow import rate_limit_queue
 from ductape_jobs.activities.config.product_config import ProductConfig, parse_product_config
 from ductape_jobs.activities.config.secrets import SecretStore
+from ductape_jobs.activities.flow.target_pause_activity import queue_rate_request
+from ductape_jobs.workflows.contracts.target_pause import QueueRate
+from ductape_jobs.workflows.names import target_pause_id
+from tests.conftest import CONVERTER
 from tests.support.http_target import HttpTarget
 from tests.support.notification_receivers import HttpReceivers
 from tests.support.workers import job_worker
@@ -87,6 +94,53 @@ async def test_an_action_with_its_own_limit_and_a_429_that_pauses_its_target(
     assert calls[1] - calls[0] >= 2  # waited out Retry-After, inside its only attempt
     assert time.monotonic() - started < 30
     assert "rate limited 120/min" in (await described.static_summary() or "")
+
+
+async def test_a_429_pauses_its_target_on_the_server_for_every_worker(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    """Two workers share a target limited to 20/s; its 11th call answers 429 with ``Retry-After: 4``.
+    The worker that got it pauses at once, and the pause keeper holds the target's queue on the
+    server: after a short grace no worker calls until the pause ends, then the limit holds again."""
+    product, config, ductape = limited(dev_env, http_target, task_queue)
+    http_target.script("/sync", [200] * 10 + [429, 200])
+    http_target.retry_after["/sync"] = 4
+    results = await ductape.jobs.schedule_many([job(product, "sync", n, retries=0) for n in range(80)], concurrency=32)
+    secrets = SecretStore({})
+    # A second connection: the SDK allows one worker per task queue on a client, as in two processes.
+    other = await Client.connect(dev_env.client.service_client.config.target_host, data_converter=CONVERTER)
+    async with (
+        job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=secrets),
+        job_worker(other, task_queue=task_queue, config=config, secrets=secrets),
+    ):
+        done = await asyncio.wait_for(
+            asyncio.gather(*(ductape.jobs.result(r.result.job_id) for r in results if r.result)), 120
+        )
+        calls = sorted(r.at for r in http_target.calls("/sync"))
+        paused_at = calls[10]
+        during = [t - paused_at for t in calls if paused_at + 1.5 < t < paused_at + 4 - 0.2]
+        print(f"429 at call 11: {len(calls)} calls, {len(during)} during the pause after a 1.5 s grace")
+        assert (len(done), len(calls)) == (80, 81)  # every job ran once; the 429's call was made again
+        assert during == []  # no worker called the target while it was paused
+        queue = rate_limit_queue(task_queue, product, "dev", "partner")
+        keeper = dev_env.client.get_workflow_handle(target_pause_id(queue))
+        await asyncio.wait_for(keeper.result(), 30)  # the pause ended and the queue was given back
+    assert busiest_second([t for t in calls if t > paused_at + 4]) <= 2 * LIMIT
+
+
+async def test_a_pause_left_by_a_terminated_keeper_is_lifted_when_a_worker_starts(
+    dev_env: WorkflowEnvironment, http_target: HttpTarget, task_queue: str
+) -> None:
+    product, config, ductape = limited(dev_env, http_target, task_queue)
+    queue = rate_limit_queue(task_queue, product, "dev", "partner")
+    stale = QueueRate(queue=queue, paused_until=datetime.now(UTC) + timedelta(days=1))
+    await dev_env.client.workflow_service.update_task_queue_config(
+        queue_rate_request(dev_env.client.namespace, stale, identity="a keeper since terminated")
+    )
+    dispatched = await ductape.processor.job.schedule(job(product, "sync", 0))
+    async with job_worker(dev_env.client, task_queue=task_queue, config=config, secrets=SecretStore({})):
+        assert (await ductape.jobs.result(dispatched.job_id, timeout=30))["status"] == 200
+    assert len(http_target.calls("/sync")) == 1
 
 
 async def test_a_notification_providers_limit_holds_for_its_channel(
