@@ -3,6 +3,7 @@ without it, in one run on one embedded dev server (issue "Flow control").
 
     .venv/bin/python -m bench.controls            # 300 jobs per variant
     .venv/bin/python -m bench.controls --jobs 100
+    .venv/bin/python -m bench.controls --dynamic-config history.maxInFlightUpdates=10   # a server setting
 
 Each variant runs the same action against the bench target (its own process), end to end (dispatch,
 then wait for the result, 32 callers), in alternating rounds so a slow spell falls on all alike:
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -53,8 +55,11 @@ def _config(url: str) -> Any:
     return parse_product_config({"products": {"bench": {"envs": ["dev"], "apps": apps}}})
 
 
-async def bench(jobs: int) -> dict[str, float]:
-    options = DevServerOptions(port=port(), data_dir=Path(tempfile.mkdtemp(prefix="ductape-controls-")), headless=True)
+async def bench(jobs: int, dynamic_config: dict[str, object]) -> dict[str, float]:
+    options = DevServerOptions(
+        port=port(), data_dir=Path(tempfile.mkdtemp(prefix="ductape-controls-")), headless=True,
+        dynamic_config=dynamic_config,
+    )  # fmt: skip
     async with Target(port()) as target, DevServer(options):
         config = _config(target.url)
         settings = Settings(address=options.address, task_queue=f"controls-{uuid.uuid4().hex[:6]}")
@@ -79,10 +84,15 @@ async def bench(jobs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=300, help="jobs per variant (default 300)")
+    parser.add_argument(
+        "--dynamic-config", action="append", default=[], metavar="KEY=JSON",
+        help="a server dynamic config value laid over the product's (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
+    overrides = {key: json.loads(value) for key, _, value in (item.partition("=") for item in args.dynamic_config)}
     started = datetime.now(UTC)
-    rates = asyncio.run(bench(args.jobs))
-    print(f"\nflow-control cost, {started:%Y-%m-%d %H:%M} UTC, {args.jobs} jobs per variant, end to end")
+    rates = asyncio.run(bench(args.jobs, overrides))
+    print(f"\nflow-control cost, {started:%Y-%m-%d %H:%M} UTC, {args.jobs} jobs per variant, end to end, {overrides}")
     print("| control (configured, not binding) | jobs/s | against plain |")
     print("|---|---|---|")
     for name, rate in rates.items():

@@ -155,12 +155,8 @@ class Jobs(BulkActions, DeadLetters, JobWaiting, BulkScheduling, Backfills):
             await self._audit(job_id, "cancel", reason, bulk)
             return await self._announce("job.cancelled", await self.get(job_id))
         # A DST companion left alone (its main schedule gone) is stopped too: the job is then not found.
-        schedule, companion = await self._pair(job_id)
-        await cancel_pair(self.client, job_id, at=self.clock())
-        # A run whose event started runs to its end (the record says running until it does).
-        for pair_desc in (schedule, companion):
-            for running in pair_desc.info.running_actions if pair_desc else []:
-                await self.cancel_run(getattr(running, "workflow_id", ""))
+        for run in await self._stop_pair(job_id):
+            await self.cancel_run(run)  # a run whose event started runs to its end
         await self._audit(job_id, "cancel", reason, bulk)
         return await self._announce("job.cancelled", await self.get(job_id))
 
@@ -279,11 +275,10 @@ class Jobs(BulkActions, DeadLetters, JobWaiting, BulkScheduling, Backfills):
             await self._audit(job_id, "delete", reason, bulk)
             return
         # A DST companion left alone (its main schedule gone) is deleted too; the companion goes first.
-        schedule, companion = await self._pair(job_id)
+        runs = await self._stop_pair(job_id)
         await delete_pair(self.client, job_id)
-        for pair_desc in (schedule, companion):
-            for running in pair_desc.info.running_actions if pair_desc else []:
-                await self.cancel_run(getattr(running, "workflow_id", ""))
+        for run in runs:
+            await self.cancel_run(run)
         await self._audit(job_id, "delete", reason, bulk)
 
     # --- helpers ---------------------------------------------------------------------------
@@ -291,6 +286,19 @@ class Jobs(BulkActions, DeadLetters, JobWaiting, BulkScheduling, Backfills):
     def _note(self, what: str, reason: str | None) -> str:
         """A schedule's note for the Web UI (which rewrites it; the audit trail is the record)."""
         return f"{what} by {self.audit.identity}" + (f": {reason}" if reason else "")
+
+    async def _stop_pair(self, job_id: str) -> list[str]:
+        """Cancel the job's schedules for good; the runs they had started (to be cancelled next).
+        Described again once stopped: a run armed between the first look and the stop is listed only
+        then, and none starts after it.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        before = await self._pair(job_id)
+        await cancel_pair(self.client, job_id, at=self.clock())
+        after = await describe_pair(self.client, job_id)
+        return sorted({getattr(r, "workflow_id", "") for d in (*before, *after) if d for r in d.info.running_actions})
 
     async def _pair(self, job_id: str) -> tuple[ScheduleDescription | None, ScheduleDescription | None]:
         """The job's main schedule and DST companion, either possibly missing (a half pair).
