@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
 CONCURRENCY = "concurrency-limits"
 """Patch: a run of a job with a concurrency limit holds a slot of its key while its event runs."""
 REQUEST_TIMEOUT = timedelta(seconds=10)
-# A refused request is retried soon: the keeper takes 10 updates in flight at once (the server's
-# limit per workflow) and refuses more, or it was ending (idle) and the next attempt starts a new one.
+# A refused request is retried soon: the keeper takes `history.maxInFlightUpdates` updates in flight
+# (10 by default, 200 on the product's server) and refuses more, or it was ending (idle) and the next
+# attempt starts a new one.
 REQUEST_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=50), backoff_coefficient=1.5, maximum_interval=timedelta(seconds=2)
 )
